@@ -1,0 +1,18 @@
+"""The linear-path engine: plain PyTorch, no Lightning, importable from a notebook."""
+
+from landscape.errors import LinpathError
+from landscape.evaluate import evaluate_paths, interpolate_state
+from landscape.paths import PathError, discover_units, expand_paths, moving_keys
+from landscape.shape import distance, shape_metrics
+
+__all__ = [
+    "LinpathError",
+    "PathError",
+    "discover_units",
+    "distance",
+    "evaluate_paths",
+    "expand_paths",
+    "interpolate_state",
+    "moving_keys",
+    "shape_metrics",
+]

@@ -1,0 +1,5 @@
+"""LightningModule, networks and DataModules of the suite."""
+
+from lightning_modules.classifier import Classifier
+
+__all__ = ["Classifier"]

@@ -1,0 +1,16 @@
+"""DataModules: every split held as tensors, served by `TensorBatchLoader`."""
+
+from lightning_modules.data.digits import DigitsDataModule
+from lightning_modules.data.errors import MissingDataError
+from lightning_modules.data.mnist import MnistDataModule
+from lightning_modules.data.spiral import SpiralDataModule
+from lightning_modules.data.tensor_data import TensorBatchLoader, TensorDataModule
+
+__all__ = [
+    "DigitsDataModule",
+    "MissingDataError",
+    "MnistDataModule",
+    "SpiralDataModule",
+    "TensorBatchLoader",
+    "TensorDataModule",
+]

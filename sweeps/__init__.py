@@ -1,0 +1,1 @@
+"""From results.json files to the paper's figures and tables."""

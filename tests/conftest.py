@@ -1,0 +1,114 @@
+"""Shared fixtures: tiny models, their two end states, and a run of run.py."""
+
+from __future__ import annotations
+
+import os
+
+# Two cores shared with subprocess runs: a second torch thread only adds contention.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_modules.models import MLP
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class SmallBNNet(nn.Module):
+    """Conv + BN + ReLU, twice, then a linear head: every path kind has something to move."""
+
+    def __init__(self, num_outputs: int = 3):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(4)
+        self.conv2 = nn.Conv2d(4, 6, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(6)
+        self.fc = nn.Linear(6, num_outputs)
+
+    def forward(self, x):
+        x = torch.relu(self.bn1(self.conv1(x)))
+        x = torch.relu(self.bn2(self.conv2(x)))
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def trained_copy(model: nn.Module, inputs: torch.Tensor, seed: int = 1) -> dict:
+    """A second state of `model`: perturbed weights and BN statistics from a train-mode pass."""
+    other = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in other.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=generator))
+        other.train()
+        other(inputs)
+    return {k: v.clone() for k, v in other.state_dict().items()}
+
+
+@pytest.fixture
+def bn_setup():
+    torch.manual_seed(0)
+    model = SmallBNNet()
+    inputs = torch.randn(40, 1, 6, 6)
+    targets = torch.randint(0, 3, (40,))
+    with torch.no_grad():
+        model.train()
+        model(inputs)  # non-trivial running statistics at theta_a
+    theta_a = {k: v.clone() for k, v in model.state_dict().items()}
+    theta_b = trained_copy(model, inputs)
+    return model, theta_a, theta_b, (inputs, targets)
+
+
+@pytest.fixture
+def mlp_setup():
+    torch.manual_seed(0)
+    model = MLP((5,), 4, hidden=[7, 6])
+    inputs = torch.randn(50, 5)
+    targets = torch.randint(0, 4, (50,))
+    theta_a = {k: v.clone() for k, v in model.state_dict().items()}
+    theta_b = trained_copy(model, inputs)
+    return model, theta_a, theta_b, (inputs, targets)
+
+
+def run_linpath(*overrides: str, run_dir: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """`python run.py OVERRIDES hydra.run.dir=RUN_DIR` as a user would type it."""
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "WANDB_MODE": "offline"}
+    result = subprocess.run(
+        [sys.executable, "run.py", *overrides, f"hydra.run.dir={run_dir}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"run.py {overrides} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def read_results(run_dir: Path) -> dict:
+    return json.loads((run_dir / "results.json").read_text())
+
+
+def compose_config(*overrides: str, output_dir: Path | None = None):
+    """The job config run.py would get, with `${hydra:...}` resolvable, without running it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir or REPO / "outputs" / "compose-only")
+        cfg.hydra.overrides.task = list(overrides)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))

@@ -1,0 +1,199 @@
+"""evaluate_paths against the plain way: copy, load the interpolated state, loop."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from landscape import PathError, discover_units, evaluate_paths, moving_keys
+from lightning_modules.models import MLP, resnet
+
+ALPHAS = [0.0, 0.25, 0.6, 1.0]
+
+# Which entries move on each path of SmallBNNet, written out by hand (not derived by the engine).
+BN_NET_PATHS = {
+    "full": {
+        "conv1.weight",
+        "conv1.bias",
+        "bn1.weight",
+        "bn1.bias",
+        "bn1.running_mean",
+        "bn1.running_var",
+        "conv2.weight",
+        "bn2.weight",
+        "bn2.bias",
+        "bn2.running_mean",
+        "bn2.running_var",
+        "fc.weight",
+        "fc.bias",
+    },
+    "unit/conv1": {
+        "conv1.weight",
+        "conv1.bias",
+        "bn1.weight",
+        "bn1.bias",
+        "bn1.running_mean",
+        "bn1.running_var",
+    },
+    "unit/fc": {"fc.weight", "fc.bias"},
+    "group/conv1/bn_stats": {"bn1.running_mean", "bn1.running_var"},
+    "group/conv2/bn_affine": {"bn2.weight", "bn2.bias"},
+    "group/conv2/weights": {"conv2.weight"},
+    "group/conv1/biases": {"conv1.bias"},
+    "weights": {"conv1.weight", "bn1.weight", "conv2.weight", "bn2.weight", "fc.weight"},
+    "biases": {"conv1.bias", "bn1.bias", "bn2.bias", "fc.bias"},
+}
+
+
+def plain_curve(model, theta_a, theta_b, moving, data, alphas, loss="cross_entropy"):
+    """The way most scripts do it, one deep copy per alpha."""
+    inputs, targets = data
+    losses, accs = [], []
+    for alpha in alphas:
+        state = {
+            k: (1 - alpha) * theta_a[k] + alpha * v if k in moving else v
+            for k, v in theta_b.items()
+        }
+        work = copy.deepcopy(model)
+        work.load_state_dict(state)
+        work.eval()
+        with torch.no_grad():
+            logits = work(inputs)
+        if loss == "bce":
+            losses.append(F.binary_cross_entropy_with_logits(logits, targets).item())
+            accs.append(((logits > 0).float() == targets).float().mean().item())
+        else:
+            losses.append(F.cross_entropy(logits, targets).item())
+            accs.append((logits.argmax(1) == targets).float().mean().item())
+    return losses, accs
+
+
+@pytest.mark.parametrize("path", sorted(BN_NET_PATHS))
+def test_bn_net_every_path_kind_matches_plain_loop(bn_setup, path):
+    model, theta_a, theta_b, data = bn_setup
+    assert set(moving_keys(model, theta_b, path)) == BN_NET_PATHS[path]
+    curves = evaluate_paths(model, theta_a, theta_b, data, alphas=ALPHAS, paths=[path])
+    losses, accs = plain_curve(model, theta_a, theta_b, BN_NET_PATHS[path], data, ALPHAS)
+    assert curves[path]["loss"] == pytest.approx(losses, abs=1e-5)
+    assert curves[path]["acc"] == pytest.approx(accs, abs=1e-6)
+
+
+def test_mlp_paths_match_plain_loop(mlp_setup):
+    model, theta_a, theta_b, data = mlp_setup
+    expected = {
+        "full": {k for k in theta_b},
+        "unit/fc2": {"fc2.weight", "fc2.bias"},
+        "group/fc3/biases": {"fc3.bias"},
+        "weights": {"fc1.weight", "fc2.weight", "fc3.weight"},
+    }
+    curves = evaluate_paths(model, theta_a, theta_b, data, alphas=ALPHAS, paths=list(expected))
+    for path, moving in expected.items():
+        losses, accs = plain_curve(model, theta_a, theta_b, moving, data, ALPHAS)
+        assert curves[path]["loss"] == pytest.approx(losses, abs=1e-5), path
+        assert curves[path]["acc"] == pytest.approx(accs, abs=1e-6), path
+
+
+def test_endpoints_are_the_two_states(bn_setup):
+    """alpha=0 is theta_a and alpha=1 is theta_b: the path's ends are the models themselves."""
+    model, theta_a, theta_b, data = bn_setup
+    curves = evaluate_paths(model, theta_a, theta_b, data, alphas=[0.0, 1.0], paths=["full"])
+    for alpha, state in ((0, theta_a), (1, theta_b)):
+        work = copy.deepcopy(model)
+        work.load_state_dict(state)
+        work.eval()
+        with torch.no_grad():
+            expected = F.cross_entropy(work(data[0]), data[1]).item()
+        assert curves["full"]["loss"][alpha] == pytest.approx(expected, abs=1e-6)
+
+
+def test_batches_and_one_pair_agree_and_mean_is_over_examples(bn_setup):
+    model, theta_a, theta_b, (inputs, targets) = bn_setup
+    whole = evaluate_paths(model, theta_a, theta_b, (inputs, targets), alphas=ALPHAS)
+    # uneven batches: a mean of batch means would differ from the mean over examples
+    batches = [(inputs[:7], targets[:7]), (inputs[7:], targets[7:])]
+    split = evaluate_paths(model, theta_a, theta_b, batches, alphas=ALPHAS)
+    assert split["full"]["loss"] == pytest.approx(whole["full"]["loss"], abs=1e-6)
+    assert split["full"]["acc"] == pytest.approx(whole["full"]["acc"], abs=1e-9)
+
+
+def test_binary_cross_entropy_on_one_logit():
+    torch.manual_seed(0)
+    model = MLP((2,), 1, hidden=[8])
+    inputs, targets = torch.randn(30, 2), (torch.rand(30, 1) > 0.5).float()
+    theta_a = {k: v.clone() for k, v in model.state_dict().items()}
+    theta_b = {k: v + 0.5 * torch.randn_like(v) for k, v in theta_a.items()}
+    curves = evaluate_paths(model, theta_a, theta_b, (inputs, targets), alphas=ALPHAS, loss="bce")
+    data = (inputs, targets)
+    losses, accs = plain_curve(model, theta_a, theta_b, set(theta_b), data, ALPHAS, "bce")
+    assert curves["full"]["loss"] == pytest.approx(losses, abs=1e-5)
+    assert curves["full"]["acc"] == pytest.approx(accs, abs=1e-6)
+
+
+def test_model_is_left_as_found(bn_setup):
+    model, theta_a, theta_b, data = bn_setup
+    model.train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    evaluate_paths(model, theta_a, theta_b, data, alphas=ALPHAS, paths=["full", "unit/fc"])
+    assert model.training
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_integer_buffers_come_from_theta_b(bn_setup):
+    model, theta_a, theta_b, _ = bn_setup
+    assert "bn1.num_batches_tracked" not in moving_keys(model, theta_b, "full")
+
+
+def test_bn_recompute_uses_training_batch_statistics(bn_setup):
+    """With bn_data, statistics at alpha come from a pass over that data, not the lerp."""
+    model, theta_a, theta_b, (inputs, targets) = bn_setup
+    curves = evaluate_paths(
+        model, theta_a, theta_b, (inputs, targets), alphas=[0.5], bn_data=[(inputs, targets)]
+    )
+    work = copy.deepcopy(model)
+    work.load_state_dict(
+        {k: (v + theta_a[k]) / 2 if v.is_floating_point() else v for k, v in theta_b.items()}
+    )
+    for m in work.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None
+    work.train()
+    with torch.no_grad():
+        work(inputs)
+        work.eval()
+        expected = F.cross_entropy(work(inputs), targets).item()
+    assert curves["full"]["loss"][0] == pytest.approx(expected, abs=1e-5)
+
+
+def test_unknown_paths_name_the_valid_choices(bn_setup):
+    model, _, theta_b, _ = bn_setup
+    with pytest.raises(PathError, match=r"unknown unit 'layer9'.*conv1"):
+        moving_keys(model, theta_b, "unit/layer9")
+    with pytest.raises(PathError, match=r"unknown group 'gamma'.*bn_stats"):
+        moving_keys(model, theta_b, "group/conv1/gamma")
+    with pytest.raises(PathError, match=r"unknown path 'sideways'.*full"):
+        moving_keys(model, theta_b, "sideways")
+    with pytest.raises(PathError, match="has no bn_stats"):
+        moving_keys(model, theta_b, "group/fc/bn_stats")
+
+
+def test_units_of_mlp_and_resnet():
+    assert discover_units(MLP((2,), 1, hidden=[5, 5, 5])) == {
+        f"fc{i}": [f"fc{i}"] for i in range(1, 5)
+    }
+    net = resnet((3, 32, 32), 10, depth=18)
+    assert discover_units(net) == {
+        "conv1": ["conv1", "bn1"],
+        **{f"layer{i}": [f"layer{i}"] for i in range(1, 5)},
+        "fc": ["fc"],
+    }
+    blocks = discover_units(net, "blocks")
+    assert list(blocks) == ["conv1"] + [f"layer{i}.{j}" for i in range(1, 5) for j in (0, 1)] + [
+        "fc"
+    ]
+    with pytest.raises(PathError, match="granularity 'layers'"):
+        discover_units(net, "layers")
