@@ -183,10 +183,9 @@ def test_bad_options_are_refused(data_root, option):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_training_batches_are_built_on_the_training_device(data_root, monkeypatch):
+def test_training_batches_are_built_on_the_training_device(data_root):
     data = cifar10(data_root, augment="extra")
-    monkeypatch.setattr(type(data), "device", lambda self: torch.device("cuda"))
-    x, y = next(iter(data.loader("train")))
+    x, y = next(iter(data.loader("train", device="cuda")))
     assert x.is_cuda and y.is_cuda and x.dtype == torch.float32
     cpu = cifar10(data_root, augment="extra")
     x_cpu, _ = next(iter(cpu.loader("train")))
