@@ -28,13 +28,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _ours(root: str, batch_size: int, device: torch.device, size: int | None):
+def _ours(root: str, batch_size: int, device: torch.device):
     data = Cifar10DataModule(
-        root=root,
-        check_integrity=False,
-        augment="standard",
-        batch_size=batch_size,
-        train_size=size,
+        root=root, check_integrity=False, augment="standard", batch_size=batch_size
     )
     data.setup()
     loader = data.loader("train", device=device)

@@ -89,7 +89,8 @@ class TensorDataModule(pl.LightningDataModule):
     """A DataModule over in-memory splits; subclasses fill `self.splits` in `load_splits`.
 
     `train_size`/`test_size` keep the first examples of a split (smoke runs); the split
-    itself never depends on the run seed, only the training order does.
+    itself never depends on the run seed, only the training order does (and the seeded
+    options a subclass asks for, such as a training subset or random labels).
     """
 
     input_shape: tuple[int, ...]
