@@ -53,6 +53,10 @@ def train(cfg: DictConfig) -> None:
     datamodule, module, trainer = build(cfg)
     for logger in trainer.loggers:  # the resolved config: wandb's run config, csv's hparams.yaml
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+    if cfg.get("ckpt_path"):
+        from callbacks.interpolation import check_checkpoint
+
+        check_checkpoint(cfg.ckpt_path, module.net)  # Lightning's own failure is a traceback
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
 

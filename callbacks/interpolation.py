@@ -84,7 +84,7 @@ class InterpolationCallback(pl.Callback):
 
     # ---- hooks ------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Check paths, units and a checkpoint to resume from now, not after hours of training."""
+        """Check paths and units against the model now, not after hours of training."""
         net = pl_module.net
         units = self.units_of(net)
         modules = [name for name, _ in net.named_modules() if name]
@@ -98,8 +98,6 @@ class InterpolationCallback(pl.Callback):
         for path in expand_paths(self.paths, units):
             if path not in NEW_INIT_PATHS and not moving_keys(net, net.state_dict(), path, units):
                 raise PathError(f"path {path!r} moves nothing: its modules hold no weights")
-        if stage == "fit" and trainer.ckpt_path:
-            check_checkpoint(trainer.ckpt_path, net)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._fit_started = time.perf_counter()
