@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -50,16 +51,20 @@ def build(cfg: DictConfig):
 
 
 def train(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    check_ddp_launch(cfg.trainer, HydraConfig.get().mode == RunMode.MULTIRUN)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer = build(cfg)
-    for logger in trainer.loggers:  # the resolved config: wandb's run config, csv's hparams.yaml
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     if cfg.get("ckpt_path"):
         from callbacks.interpolation import check_checkpoint
 
         check_checkpoint(cfg.ckpt_path, module.net)  # Lightning's own failure is a traceback
+    for logger in trainer.loggers:  # the resolved config: wandb's run config, csv's hparams.yaml
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
 
@@ -77,6 +82,16 @@ def main(cfg: DictConfig) -> None:
 def fail(error: LinpathError) -> None:
     print(f"linpath: error: {error}", file=sys.stderr)
     sys.exit(2)
+
+
+def check_ddp_launch(trainer_cfg: DictConfig, multirun: bool) -> None:
+    """Lightning starts DDP ranks on one machine by re-running this command line; under `-m`
+    each rank would re-run the whole sweep. On SLURM the ranks are SLURM's tasks instead."""
+    if multirun and trainer_cfg.get("strategy") == "ddp" and "SLURM_NTASKS" not in os.environ:
+        raise LinpathError(
+            "trainer=ddp cannot run inside a local multirun (-m): run each setting on its own, "
+            "or sweep with hydra/launcher=submitit_slurm (one SLURM task per rank)"
+        )
 
 
 def check_config_choices(arguments: list[str]) -> None:
