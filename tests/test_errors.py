@@ -21,6 +21,7 @@ from lightning_modules import Classifier
 from lightning_modules.data import SpiralDataModule
 from lightning_modules.models import MLP
 from run import check_config_choices, check_ddp_launch
+from sweeps.plots import plot_run
 from tests.conftest import run_linpath
 
 SMOKE = ["experiment=spiral_mlp", "scale=smoke", "logger=none"]
@@ -135,3 +136,14 @@ def test_nonfinite_losses_are_null_and_the_shape_uses_the_finite_part(tmp_path):
     assert full["loss"] == [1.0, None, None, 0.5, 0.2]
     assert full["nonfinite"] == 2 and full["shape"] == "NB"
     assert written["distance"] is None
+    plot_run(written, tmp_path / "interpolation.png")  # the figure skips the gaps
+    assert (tmp_path / "interpolation.png").stat().st_size > 0
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_debris(tmp_path):
+    target = tmp_path / "results.json"
+    save_json_atomic({"complete": True}, target)
+    with pytest.raises(ValueError):
+        save_json_atomic({"loss": math.nan}, target)  # fails half way through json.dump
+    assert json.loads(target.read_text()) == {"complete": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
