@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import warnings
+from pathlib import Path
 
 import hydra
 import lightning.pytorch as pl
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from landscape.errors import LinpathError
 
 # torch's own deprecation inside Lightning's pytree helper: noise on every run, not ours to fix
 warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
+# conf/hydra/launcher/{joblib,submitit_slurm}.yaml spell out the plugins' configs under their
+# own names on purpose (hydra/launcher=joblib); Hydra 1.3 still validates them against the schema
+warnings.filterwarnings("ignore", message=".*is validated against ConfigStore schema")
+
+CONFIG_DIR = Path(__file__).resolve().parent / "conf"
 
 
 def build(cfg: DictConfig):
@@ -44,21 +51,81 @@ def build(cfg: DictConfig):
 
 
 def train(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    check_ddp_launch(cfg.trainer, HydraConfig.get().mode == RunMode.MULTIRUN)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer = build(cfg)
+    if cfg.get("ckpt_path"):
+        from callbacks.interpolation import check_checkpoint
+
+        check_checkpoint(cfg.ckpt_path, module.net)  # Lightning's own failure is a traceback
+    for logger in trainer.loggers:  # the resolved config: wandb's run config, csv's hparams.yaml
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     try:
         train(cfg)
     except LinpathError as error:
-        print(f"linpath: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        fail(error)
+    finally:
+        if "wandb" in sys.modules:  # the next job of a multirun must not log into this run
+            sys.modules["wandb"].finish()
+
+
+def fail(error: LinpathError) -> None:
+    print(f"linpath: error: {error}", file=sys.stderr)
+    sys.exit(2)
+
+
+def check_ddp_launch(trainer_cfg: DictConfig, multirun: bool) -> None:
+    """Lightning starts DDP ranks on one machine by re-running this command line; under `-m`
+    each rank would re-run the whole sweep. On SLURM the ranks are SLURM's tasks instead."""
+    if multirun and trainer_cfg.get("strategy") == "ddp" and "SLURM_NTASKS" not in os.environ:
+        raise LinpathError(
+            "trainer=ddp cannot run inside a local multirun (-m): run each setting on its own, "
+            "or sweep with hydra/launcher=submitit_slurm (one SLURM task per rank)"
+        )
+
+
+def check_config_choices(arguments: list[str]) -> None:
+    """An unknown `experiment=`, `model=`, `data=`, ... is one line listing the valid names,
+    instead of Hydra's multi-line report. Hydra's own groups (hydra/...) are Hydra's to check."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ValueType
+
+    try:
+        overrides = OverridesParser.create().parse_overrides(
+            [a for a in arguments if "=" in a and not a.startswith("-")]
+        )
+    except Exception:
+        return  # a syntax error: Hydra reports it
+    for override in overrides:
+        group = override.key_or_group
+        folder = CONFIG_DIR / group
+        if group.startswith("hydra") or override.is_delete() or not folder.is_dir():
+            continue
+        if override.is_sweep_override():
+            if override.value_type not in (ValueType.CHOICE_SWEEP, ValueType.SIMPLE_CHOICE_SWEEP):
+                continue  # glob(...) picks among what exists
+            values = list(override.sweep_string_iterator())
+        else:
+            values = [override.get_value_element_as_str()]
+        valid = sorted(p.stem for p in folder.glob("*.yaml"))
+        for value in values:
+            if value not in valid and value != "null":
+                raise LinpathError(f"unknown {group} {value!r}; expected one of {valid}")
 
 
 if __name__ == "__main__":
+    try:
+        check_config_choices(sys.argv[1:])
+    except LinpathError as error:
+        fail(error)
     main()

@@ -33,4 +33,10 @@ def save_json_atomic(data: dict, path: Path) -> None:
 
 
 def save_torch_atomic(obj, path: Path) -> None:
-    _write_atomic(path, lambda tmp: torch.save(obj, tmp))
+    def write(tmp: str) -> None:
+        # through a file object, so the archive inside is not named after the random temp
+        # file: equal states give equal bytes
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+
+    _write_atomic(path, write)

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from callbacks.artifacts import save_json_atomic, save_torch_atomic
-from landscape import discover_units, distance, evaluate_paths, expand_paths, shape_metrics
+from landscape import discover_units, distance, expand_paths, shape_metrics
 from landscape.evaluate import evaluate_state
 from landscape.paths import UNIT_GRANULARITIES, PathError, moving_keys
+from landscape.sharded import evaluate_paths_sharded
+from landscape.state_files import StateFileError, check_state_fits, load_state_file
 
 NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
 NEW_INIT_SEED_OFFSET = 1_000_003
@@ -81,12 +84,20 @@ class InterpolationCallback(pl.Callback):
 
     # ---- hooks ------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        """Check every path key against the model now, not after hours of training."""
+        """Check paths and units against the model now, not after hours of training."""
         net = pl_module.net
         units = self.units_of(net)
+        modules = [name for name, _ in net.named_modules() if name]
+        for unit, names in units.items():
+            for name in names:
+                if name not in modules:
+                    raise PathError(
+                        f"unit {unit!r}: {name!r} is not a module of {type(net).__name__}; "
+                        f"modules: {modules}"
+                    )
         for path in expand_paths(self.paths, units):
-            if path not in NEW_INIT_PATHS:
-                moving_keys(net, net.state_dict(), path, units)
+            if path not in NEW_INIT_PATHS and not moving_keys(net, net.state_dict(), path, units):
+                raise PathError(f"path {path!r} moves nothing: its modules hold no weights")
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._fit_started = time.perf_counter()
@@ -96,20 +107,27 @@ class InterpolationCallback(pl.Callback):
             save_torch_atomic(self.theta_init, self.output_dir / "theta_i.pt")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or trainer.fast_dev_run or not trainer.is_global_zero:
+        """Every rank evaluates its share of the paths; global rank zero writes the run."""
+        if trainer.sanity_checking or trainer.fast_dev_run:
             return
         if trainer.interrupted:
             return  # an interrupted fit has no theta_f; leave no results that look complete
         fit_s = time.perf_counter() - self._fit_started
         started = time.perf_counter()
-        results = self.evaluate(pl_module, trainer.datamodule)
+        theta_f = clone_state(pl_module.net)
+        curves = self.evaluate_curves(pl_module, trainer.datamodule, theta_f)
+        if not trainer.is_global_zero:
+            return
+        save_torch_atomic(theta_f, self.output_dir / "theta_f.pt")
+        results = self.results(pl_module, trainer.datamodule, theta_f, curves)
         results["timing"] = {"fit_s": fit_s, "interpolation_s": time.perf_counter() - started}
         save_json_atomic(results, self.output_dir / "results.json")
-        if self.figure:
+        figure = self.output_dir / "interpolation.png" if self.figure else None
+        if figure is not None:
             from sweeps.plots import plot_run
 
-            plot_run(results, self.output_dir / "interpolation.png")
-        self.log_results(trainer, results)
+            plot_run(results, figure)
+        self.log_results(trainer, results, figure)
         rank_zero_info(summary_table(results))
 
     # ---- the work ---------------------------------------------------------------------
@@ -127,23 +145,25 @@ class InterpolationCallback(pl.Callback):
         size = datamodule.eval_batch_size
         return [(inputs[i : i + size], targets[i : i + size]) for i in range(0, len(targets), size)]
 
-    def evaluate(self, pl_module: pl.LightningModule, datamodule) -> dict:
+    def evaluate_curves(
+        self, pl_module: pl.LightningModule, datamodule, theta_f: dict[str, torch.Tensor]
+    ) -> dict[str, dict[str, list[float]]] | None:
+        """Loss and accuracy along every requested path, the points spread over the ranks
+        (`landscape.sharded`); rank 0 gets the curves, the others None."""
         net = pl_module.net
-        theta_f = clone_state(net)
-        save_torch_atomic(theta_f, self.output_dir / "theta_f.pt")
         theta_i = self.theta_init
         units = self.units_of(net)
         data = self.eval_data(datamodule, self.eval_split, self.max_eval_examples)
         bn_data = None
         if self.bn == "recompute":
             train = datamodule.loader("train")
+            train.rank, train.world = 0, 1  # every rank re-estimates BN on the same batches
             bn_data = [batch for _, batch in zip(range(self.bn_batches), train)]
-        loss = pl_module.loss_name
 
         requested = expand_paths(self.paths, units)
         main_paths = [p for p in requested if p not in NEW_INIT_PATHS]
-        common = dict(alphas=self.alphas, loss=loss, units=units, bn_data=bn_data)
-        curves = evaluate_paths(net, theta_i, theta_f, data, paths=main_paths, **common)
+        common = dict(alphas=self.alphas, loss=pl_module.loss_name, units=units, bn_data=bn_data)
+        curves = evaluate_paths_sharded(net, theta_i, theta_f, data, paths=main_paths, **common)
         if any(p in NEW_INIT_PATHS for p in requested):
             theta_new = clone_state(pl_module.fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
             ends = {
@@ -152,20 +172,31 @@ class InterpolationCallback(pl.Callback):
             }
             for path in (p for p in requested if p in NEW_INIT_PATHS):
                 start, end = ends[path]
-                curves[path] = evaluate_paths(net, start, end, data, paths=["full"], **common)[
-                    "full"
-                ]
+                curve = evaluate_paths_sharded(net, start, end, data, paths=["full"], **common)
+                if curves is not None:
+                    curves[path] = curve["full"]
+        return None if curves is None else {path: curves[path] for path in requested}
 
+    def results(
+        self,
+        pl_module: pl.LightningModule,
+        datamodule,
+        theta_f: dict[str, torch.Tensor],
+        curves: dict[str, dict[str, list[float]]],
+    ) -> dict:
+        """results.json of DESIGN.md; NaN and inf become null (JSON has neither)."""
+        net = pl_module.net
         parameter_names = [name for name, _ in net.named_parameters()]
+        final = self.final_metrics(net, datamodule, pl_module.loss_name)
         return {
             "schema": RESULTS_SCHEMA,
             "experiment": self.experiment,
             "seed": self.seed,
             "overrides": self.overrides,
-            "final": self.final_metrics(net, datamodule, loss),
-            "distance": distance(theta_i, theta_f, parameter_names),
+            "final": {k: finite_or_none(v) for k, v in final.items()},
+            "distance": finite_or_none(distance(self.theta_init, theta_f, parameter_names)),
             "alphas": self.alphas,
-            "units": units,
+            "units": self.units_of(net),
             "paths": {
                 path: {
                     "label": path,
@@ -174,7 +205,7 @@ class InterpolationCallback(pl.Callback):
                     "acc": [finite_or_none(v) for v in curve["acc"]],
                     **shape_metrics(self.alphas, curve["loss"], **self.thresholds),
                 }
-                for path, curve in ((p, curves[p]) for p in requested)
+                for path, curve in curves.items()
             },
         }
 
@@ -191,14 +222,21 @@ class InterpolationCallback(pl.Callback):
         net.train(was_training)
         return final
 
-    def log_results(self, trainer: pl.Trainer, results: dict) -> None:
+    def log_results(self, trainer: pl.Trainer, results: dict, figure: Path | None) -> None:
+        """Curves as metrics against alpha (step = alpha index), then the summary; a wandb
+        logger also gets a table, line charts and the figure (`callbacks.wandb_report`)."""
         summary = {f"final/{k}": v for k, v in results["final"].items()}
         summary["final/distance"] = results["distance"]
         for path, entry in results["paths"].items():
             for metric in ("max_rise", "barrier_height", "alpha_max", "plateau_fraction"):
-                if entry[metric] is not None:
-                    summary[f"path/{path}/{metric}"] = entry[metric]
+                summary[f"path/{path}/{metric}"] = entry[metric]
+        summary = {k: v for k, v in summary.items() if v is not None}
         for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                from callbacks.wandb_report import report_paths
+
+                report_paths(logger.experiment, results, summary, figure)
+                continue
             for step, alpha in enumerate(results["alphas"]):
                 logger.log_metrics(
                     {
@@ -214,6 +252,21 @@ class InterpolationCallback(pl.Callback):
                 )
             logger.log_metrics(summary, step=len(results["alphas"]))
             logger.save()
+
+
+def check_checkpoint(path: str, net: torch.nn.Module) -> None:
+    """A checkpoint to resume from must be readable and hold this network (and its theta_i)."""
+    checkpoint = load_state_file(path, weights_only=False)  # Lightning unpickles it next anyway
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise StateFileError(f"{path} is not a Lightning checkpoint (no 'state_dict')")
+    prefix = "net."
+    net_state = {
+        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
+    }
+    check_state_fits(net_state, net, f"checkpoint {path}")
+    for state in checkpoint.get("callbacks", {}).values():
+        if isinstance(state, dict) and state.get("theta_init") is not None:
+            check_state_fits(state["theta_init"], net, f"theta_i in checkpoint {path}")
 
 
 def finite_or_none(value: float) -> float | None:
@@ -235,7 +288,8 @@ def summary_table(results: dict) -> str:
         )
     final = results["final"]
     lines.append(
-        f"test acc {final['test_acc']:.4f}  test loss {final['test_loss']:.4f}  "
-        f"train acc {final['train_acc']:.4f}  distance {results['distance']:.3f}"
+        f"test acc {_fmt(final['test_acc'], '.4f')}  test loss {_fmt(final['test_loss'], '.4f')}"
+        f"  train acc {_fmt(final['train_acc'], '.4f')}"
+        f"  distance {_fmt(results['distance'], '.3f')}"
     )
     return "\n".join(lines)

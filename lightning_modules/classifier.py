@@ -51,8 +51,10 @@ class Classifier(pl.LightningModule):
         summed, correct = batch_loss_and_correct(self.net(inputs), targets, self.loss_name)
         count = targets.shape[0]
         loss = summed / count
-        self.log(f"{split}/loss", loss, on_step=False, on_epoch=True, batch_size=count)
-        self.log(f"{split}/acc", correct / count, on_step=False, on_epoch=True, batch_size=count)
+        # sync_dist: under DDP the epoch metric averages every rank's shard (one reduce per epoch)
+        log = dict(on_step=False, on_epoch=True, batch_size=count, sync_dist=True)
+        self.log(f"{split}/loss", loss, **log)
+        self.log(f"{split}/acc", correct / count, **log)
         return loss
 
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:

@@ -33,9 +33,7 @@ def test_ranks_split_one_permutation_like_distributed_sampler():
     data = torch.arange(10)
     shards = []
     for rank in (0, 1, 2):
-        world = mock.patch(
-            f"{TensorBatchLoader.__module__}._rank_and_world", return_value=(rank, 3)
-        )
+        world = mock.patch(f"{TensorBatchLoader.__module__}.rank_and_world", return_value=(rank, 3))
         with world:
             loader = TensorBatchLoader(data, data, batch_size=2, shuffle=True, seed=0)
             assert len(loader) == 2  # ceil(ceil(10 / 3) / 2)

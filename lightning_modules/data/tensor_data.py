@@ -16,14 +16,10 @@ from collections.abc import Callable
 import lightning.pytorch as pl
 import torch
 
+from landscape.distributed import rank_and_world
+
 Transform = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 SPLITS = ("train", "val", "test")
-
-
-def _rank_and_world() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
 
 
 class TensorBatchLoader:
@@ -48,7 +44,7 @@ class TensorBatchLoader:
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.transform = transform
         self.epoch = 0
-        self.rank, self.world = _rank_and_world()
+        self.rank, self.world = rank_and_world()
 
     batch_sampler = None  # Lightning inspects it; batching is done here
 

@@ -1,0 +1,58 @@
+"""Reading saved states (theta files, checkpoints) with one clear error when they are unusable."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from landscape.errors import LinpathError
+
+
+class StateFileError(LinpathError):
+    """A theta file or checkpoint that is missing, unreadable, or made for another model."""
+
+
+def load_state_file(path: str | Path, weights_only: bool = True):
+    """`torch.load` on CPU; a missing, truncated or foreign file is one StateFileError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise StateFileError(f"no such file: {path}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=weights_only)
+    except Exception as error:  # torch raises RuntimeError, EOFError, UnpicklingError, ...
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StateFileError(
+            f"cannot read {path} (truncated, or not a file torch.save wrote): {reason}"
+        ) from error
+
+
+def check_state_fits(state: Mapping[str, torch.Tensor], model: nn.Module, source: str) -> None:
+    """Raise unless `state` has exactly the entries and shapes of `model.state_dict()`."""
+    if not isinstance(state, Mapping):
+        raise StateFileError(f"{source} holds a {type(state).__name__}, not a state dict")
+    expected = model.state_dict()
+    name = type(model).__name__
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise StateFileError(
+            f"{source} is not a state of this {name}: missing {missing[:3]}"
+            f"{'...' if len(missing) > 3 else ''}, unexpected {unexpected[:3]}"
+            f"{'...' if len(unexpected) > 3 else ''}"
+        )
+    for key, value in expected.items():
+        if tuple(state[key].shape) != tuple(value.shape):
+            raise StateFileError(
+                f"{source} is not a state of this {name}: {key} has shape "
+                f"{tuple(state[key].shape)}, the model's has {tuple(value.shape)}"
+            )
+
+
+def load_state_for(path: str | Path, model: nn.Module) -> dict[str, torch.Tensor]:
+    """A theta file (a full state dict) checked against `model`'s architecture."""
+    state = load_state_file(path)
+    check_state_fits(state, model, str(path))
+    return dict(state)

@@ -1,0 +1,100 @@
+"""DDP: path evaluation sharded over ranks equals one process; trainer=ddp writes one run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from landscape import evaluate_paths
+from landscape.sharded import evaluate_paths_sharded, evaluate_share, merge_shares, shard_points
+from tests.conftest import SmallBNNet, read_results, run_linpath, trained_copy
+
+ALPHAS = [i / 10 for i in range(11)]
+PATHS = ["full", "unit/conv1", "group/bn2/bn_stats", "weights"]
+
+
+@pytest.mark.parametrize("world", [1, 2, 3, 7, 50])
+def test_every_point_has_exactly_one_rank(world):
+    shards = [shard_points(PATHS, len(ALPHAS), rank, world) for rank in range(world)]
+    points = [p for shard in shards for p in shard]
+    assert sorted(points) == sorted((p, j) for p in PATHS for j in range(len(ALPHAS)))
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1  # balanced
+
+
+def test_simulated_ranks_give_one_process_curves_exactly(bn_setup):
+    model, theta_a, theta_b, data = bn_setup
+    inputs, targets = data
+    for bn_data in (None, [(inputs[:20], targets[:20]), (inputs[20:], targets[20:])]):
+        options = dict(loss="cross_entropy", bn_data=bn_data)
+        expected = evaluate_paths(model, theta_a, theta_b, data, ALPHAS, PATHS, **options)
+        shares = [
+            evaluate_share(model, theta_a, theta_b, data, ALPHAS, PATHS, rank, 3, **options)
+            for rank in range(3)
+        ]
+        assert sum(map(len, shares)) == len(PATHS) * len(ALPHAS)
+        assert merge_shares(shares, PATHS, len(ALPHAS)) == expected  # bit for bit
+
+
+def test_merge_refuses_gaps_and_repeats():
+    share = {("full", 0): (1.0, 0.5)}
+    with pytest.raises(ValueError, match="nobody evaluated"):
+        merge_shares([share], ["full"], 2)
+    with pytest.raises(ValueError, match="twice"):
+        merge_shares([share, share], ["full"], 1)
+
+
+def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{store}", rank=rank, world_size=world
+    )
+    torch.manual_seed(0)
+    model = SmallBNNet()
+    inputs, targets = torch.randn(40, 1, 6, 6), torch.randint(0, 3, (40,))
+    theta_a = {k: v.clone() for k, v in model.state_dict().items()}
+    theta_b = trained_copy(model, inputs)
+    curves = evaluate_paths_sharded(model, theta_a, theta_b, (inputs, targets), ALPHAS, PATHS)
+    if rank == 0:
+        expected = evaluate_paths(model, theta_a, theta_b, (inputs, targets), ALPHAS, PATHS)
+        torch.save({"sharded": curves, "single": expected}, out)
+    else:
+        assert curves is None
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow  # ~40 s on a loaded 2-core machine: spawning re-imports torch twice
+def test_two_gloo_processes_equal_one_process(tmp_path):
+    out = tmp_path / "curves.pt"
+    mp.spawn(_sharded_worker, args=(2, str(tmp_path / "store"), str(out)), nprocs=2)
+    curves = torch.load(out)
+    assert curves["sharded"] == curves["single"]
+
+
+def test_without_process_group_it_is_evaluate_paths(bn_setup):
+    model, theta_a, theta_b, data = bn_setup
+    assert evaluate_paths_sharded(model, theta_a, theta_b, data, ALPHAS, PATHS) == (
+        evaluate_paths(model, theta_a, theta_b, data, ALPHAS, PATHS)
+    )
+
+
+@pytest.mark.slow
+def test_ddp_run_writes_one_run_with_the_single_process_theta_i(tmp_path):
+    """`trainer=ddp trainer.devices=2` on CPU: one results.json; theta_i equals one process's."""
+    single, ddp = tmp_path / "single", tmp_path / "ddp"
+    common = ["experiment=spiral_mlp", "scale=smoke", "seed=5"]
+    run_linpath(*common, run_dir=single)
+    result = run_linpath(
+        *common, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", run_dir=ddp
+    )
+    assert "GLOBAL_RANK: 1" in result.stderr + result.stdout  # two ranks really ran
+    assert (ddp / "theta_i.pt").read_bytes() == (single / "theta_i.pt").read_bytes()
+    results, reference = read_results(ddp), read_results(single)
+    # init -> new init does not depend on training: the sharded evaluation must match
+    assert results["paths"]["init_to_new_init"] == reference["paths"]["init_to_new_init"]
+    assert set(results["paths"]) == set(reference["paths"])
+    assert sorted(p.name for p in ddp.glob("*.json")) == ["results.json"]
+    assert json.loads((ddp / "results.json").read_text())["seed"] == 5
+    assert len((ddp / "csv" / "metrics.csv").read_text().splitlines()) > 1

@@ -1,0 +1,149 @@
+"""Bad input ends in one `linpath: error:` line and a non-zero exit; NaN does not end a run."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import re
+from types import SimpleNamespace
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from callbacks import InterpolationCallback
+from callbacks.artifacts import save_json_atomic
+from landscape.errors import LinpathError
+from landscape.paths import PathError
+from landscape.state_files import StateFileError, check_state_fits, load_state_for
+from lightning_modules import Classifier
+from lightning_modules.data import SpiralDataModule
+from lightning_modules.models import MLP
+from run import check_config_choices, check_ddp_launch
+from sweeps.plots import plot_run
+from tests.conftest import run_linpath
+
+SMOKE = ["experiment=spiral_mlp", "scale=smoke", "logger=none"]
+
+
+def error_line(result) -> str:
+    """The single `linpath: error:` line of a failed run; no traceback anywhere."""
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("linpath: error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_unknown_experiment_lists_the_valid_ones(tmp_path):
+    line = error_line(run_linpath("experiment=spiral_mpl", run_dir=tmp_path, check=False))
+    assert "unknown experiment 'spiral_mpl'" in line and "'spiral_mlp'" in line
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model=resnet99", "unknown model 'resnet99'; expected one of ['mlp'"),
+        ("data=spiral,cifar9", "unknown data 'cifar9'; expected one of ['digits'"),
+        ("logger=tensorboard", "unknown logger 'tensorboard'; expected one of ['csv'"),
+    ],
+)
+def test_unknown_group_choices(override, message):
+    with pytest.raises(LinpathError, match=re.escape(message)):
+        check_config_choices([override])
+
+
+def test_known_choices_and_globs_pass():
+    check_config_choices(["experiment=glob(*)", "model=mlp", "seed=1,2", "hydra/launcher=joblib"])
+
+
+def test_ddp_inside_a_local_multirun_is_refused(monkeypatch):
+    ddp = OmegaConf.create({"strategy": "ddp", "devices": 2})
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    check_ddp_launch(ddp, multirun=False)
+    check_ddp_launch(OmegaConf.create({"devices": 1}), multirun=True)
+    with pytest.raises(LinpathError, match="trainer=ddp cannot run inside a local multirun"):
+        check_ddp_launch(ddp, multirun=True)
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    check_ddp_launch(ddp, multirun=True)
+
+
+def test_truncated_checkpoint(tmp_path):
+    buffer = io.BytesIO()
+    torch.save({"state_dict": MLP((2,), 1).state_dict()}, buffer)
+    ckpt = tmp_path / "last.ckpt"
+    ckpt.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    line = error_line(run_linpath(*SMOKE, f"ckpt_path={ckpt}", run_dir=tmp_path, check=False))
+    assert f"cannot read {ckpt}" in line and "truncated" in line
+    assert not (tmp_path / "theta_i.pt").exists()
+
+
+def test_checkpoint_of_another_architecture(tmp_path):
+    other = MLP((2,), 1, hidden=[8])  # the spiral net has [50, 50]
+    ckpt = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in other.state_dict().items()}}, ckpt)
+    line = error_line(run_linpath(*SMOKE, f"ckpt_path={ckpt}", run_dir=tmp_path, check=False))
+    assert "is not a state of this MLP" in line and "fc3.weight" in line
+
+
+def test_theta_file_checks(tmp_path):
+    net = MLP((2,), 1, hidden=[4])
+    good = tmp_path / "theta.pt"
+    torch.save(net.state_dict(), good)
+    assert load_state_for(good, net).keys() == net.state_dict().keys()
+    with pytest.raises(StateFileError, match="fc1.weight has shape"):
+        load_state_for(good, MLP((3,), 1, hidden=[4]))
+    with pytest.raises(StateFileError, match="missing .'fc3.weight'"):
+        load_state_for(good, MLP((2,), 1, hidden=[4, 4]))
+    with pytest.raises(StateFileError, match="no such file"):
+        load_state_for(tmp_path / "absent.pt", net)
+    (tmp_path / "text.pt").write_text("not a torch file")
+    with pytest.raises(StateFileError, match="cannot read"):
+        load_state_for(tmp_path / "text.pt", net)
+    with pytest.raises(StateFileError, match="not a state dict"):
+        check_state_fits([1, 2], net, "x")
+
+
+def setup_with(tmp_path, **options) -> None:
+    callback = InterpolationCallback(output_dir=str(tmp_path), **options)
+    module = SimpleNamespace(net=MLP((2,), 1, hidden=[4, 4]))
+    callback.setup(SimpleNamespace(ckpt_path=None), module, "fit")
+
+
+def test_units_must_be_modules(tmp_path):
+    setup_with(tmp_path, units=["fc1", "fc3"], paths=["unit/fc1"])  # fine
+    with pytest.raises(PathError, match="'fc9' is not a module of MLP; modules: .'fc1'"):
+        setup_with(tmp_path, units={"head": ["fc3", "fc9"]}, paths=["full"])
+    with pytest.raises(PathError, match="unknown unit 'fc1.weight'"):
+        setup_with(tmp_path, paths=["unit/fc1.weight"])
+
+
+def test_nonfinite_losses_are_null_and_the_shape_uses_the_finite_part(tmp_path):
+    torch.manual_seed(0)
+    module = Classifier(lambda: MLP((2,), 1, hidden=[4]), torch.optim.SGD, loss="bce")
+    data = SpiralDataModule(train_size=32, test_size=16, val_size=8)
+    data.setup()
+    alphas = [0.0, 0.25, 0.5, 0.75, 1.0]
+    callback = InterpolationCallback(output_dir=str(tmp_path), alphas=alphas, paths=["full"])
+    theta = {k: v.clone() for k, v in module.net.state_dict().items()}
+    callback.theta_init = {k: v * math.nan for k, v in theta.items()}  # distance is NaN
+    curves = {"full": {"loss": [1.0, math.inf, math.nan, 0.5, 0.2], "acc": [0.5] * 5}}
+    results = callback.results(module, data, theta, curves)
+    save_json_atomic(results, tmp_path / "results.json")  # strict JSON: would fail on NaN
+    written = json.loads((tmp_path / "results.json").read_text())
+    full = written["paths"]["full"]
+    assert full["loss"] == [1.0, None, None, 0.5, 0.2]
+    assert full["nonfinite"] == 2 and full["shape"] == "NB"
+    assert written["distance"] is None
+    plot_run(written, tmp_path / "interpolation.png")  # the figure skips the gaps
+    assert (tmp_path / "interpolation.png").stat().st_size > 0
+
+
+def test_an_interrupted_write_leaves_the_old_file_and_no_debris(tmp_path):
+    target = tmp_path / "results.json"
+    save_json_atomic({"complete": True}, target)
+    with pytest.raises(ValueError):
+        save_json_atomic({"loss": math.nan}, target)  # fails half way through json.dump
+    assert json.loads(target.read_text()) == {"complete": True}
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
