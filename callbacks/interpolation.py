@@ -20,6 +20,8 @@ from landscape.state_files import StateFileError, check_state_fits, load_state_f
 
 NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
 NEW_INIT_SEED_OFFSET = 1_000_003
+# Paths that start trained and end untrained: their shape is read from the untrained end.
+READ_FROM_END = ("final_to_new_init",)
 RESULTS_SCHEMA = 1
 
 
@@ -203,7 +205,13 @@ class InterpolationCallback(pl.Callback):
                     "split": self.eval_split,
                     "loss": [finite_or_none(v) for v in curve["loss"]],
                     "acc": [finite_or_none(v) for v in curve["acc"]],
-                    **shape_metrics(self.alphas, curve["loss"], **self.thresholds),
+                    "read_from_end": path in READ_FROM_END,
+                    **shape_metrics(
+                        self.alphas,
+                        curve["loss"],
+                        read_from_end=path in READ_FROM_END,
+                        **self.thresholds,
+                    ),
                 }
                 for path, curve in curves.items()
             },

@@ -16,15 +16,22 @@ def shape_metrics(
     barrier_rise: float = 0.05,
     plateau_band: float = 0.1,
     plateau_min_fraction: float = 0.5,
+    read_from_end: bool = False,
 ) -> dict:
     """Shape metrics of DESIGN.md for one curve.
 
     Points that are NaN, inf or None are left out: the metrics describe the finite part
     and `nonfinite` counts what was dropped, so a diverging path still gets a shape.
+    `read_from_end` reads the curve from alpha = 1 back to 0, for a path that starts at a
+    trained state (theta_f -> theta_i'): its shape is then judged from the untrained end,
+    as the paper reads every path, instead of as one long climb. `alpha_max` stays in the
+    path's own alphas.
     """
     finite = [
         (float(a), float(v)) for a, v in zip(alphas, losses) if v is not None and math.isfinite(v)
     ]
+    if read_from_end:
+        finite.reverse()
     nonfinite = len(alphas) - len(finite)
     if len(finite) < 2:
         return {

@@ -64,3 +64,16 @@ def test_distance_is_relative_frobenius_norm():
     assert distance(theta_i, theta_f) == pytest.approx(1.0)
     assert distance(theta_i, theta_f, ["w"]) == 0.0
     assert math.isclose(distance(theta_f, theta_i), 5.0 / math.sqrt(50))
+
+
+def test_a_path_from_the_trained_end_is_read_from_its_untrained_end():
+    """theta_f -> theta_i' climbs by construction; read back from theta_i' it decays."""
+    rising = [0.1 + 2.0 * a**2 for a in ALPHAS]
+    assert shape_metrics(ALPHAS, rising)["shape"] == "B"
+    read_back = shape_metrics(ALPHAS, rising, read_from_end=True)
+    assert read_back["shape"] == "NB" and read_back["max_rise"] == 0.0
+    # a bump near theta_f is still a barrier, and alpha_max stays in the path's own alphas
+    bump = [0.1, 0.9, 0.5, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0]
+    m = shape_metrics(ALPHAS, bump, read_from_end=True)
+    assert m["shape"] == "B" and m["max_rise"] == pytest.approx(0.4)
+    assert m["alpha_max"] == pytest.approx(0.9)
