@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import hydra
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from landscape.errors import LinpathError
@@ -74,6 +76,15 @@ def main(cfg: DictConfig) -> None:
         train(cfg)
     except LinpathError as error:
         fail(error)
+    except SIGTERMException:  # Lightning stopped cleanly; it exits 0, a preempted run must not
+        from hydra.core.hydra_config import HydraConfig
+
+        last = f"{HydraConfig.get().runtime.output_dir}/checkpoints/last.ckpt"
+        print(
+            f"linpath: stopped by SIGTERM, no results written; resume: ckpt_path={last}",
+            file=sys.stderr,
+        )
+        sys.exit(128 + signal.SIGTERM)
     finally:
         if "wandb" in sys.modules:  # the next job of a multirun must not log into this run
             sys.modules["wandb"].finish()
