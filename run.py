@@ -21,7 +21,7 @@ from landscape.errors import LinpathError
 warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
 # conf/hydra/launcher/{joblib,submitit_slurm}.yaml spell out the plugins' configs under their
 # own names on purpose (hydra/launcher=joblib); Hydra 1.3 still validates them against the schema
-warnings.filterwarnings("ignore", message=".*is validated against ConfigStore schema")
+warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema")
 
 CONFIG_DIR = Path(__file__).resolve().parent / "conf"
 
