@@ -61,7 +61,7 @@ def train(cfg: DictConfig) -> None:
         torch.set_num_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer = build(cfg)
-    if cfg.get("ckpt_path"):
+    if cfg.get("ckpt_path") not in (None, "last", "hpc", "best"):  # Lightning's own keywords
         from callbacks.interpolation import check_checkpoint
 
         check_checkpoint(cfg.ckpt_path, module.net)  # Lightning's own failure is a traceback
