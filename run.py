@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import hydra
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from landscape.errors import LinpathError
@@ -19,7 +21,7 @@ from landscape.errors import LinpathError
 warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
 # conf/hydra/launcher/{joblib,submitit_slurm}.yaml spell out the plugins' configs under their
 # own names on purpose (hydra/launcher=joblib); Hydra 1.3 still validates them against the schema
-warnings.filterwarnings("ignore", message=".*is validated against ConfigStore schema")
+warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema")
 
 CONFIG_DIR = Path(__file__).resolve().parent / "conf"
 
@@ -59,7 +61,7 @@ def train(cfg: DictConfig) -> None:
         torch.set_num_threads(cfg.threads)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer = build(cfg)
-    if cfg.get("ckpt_path"):
+    if cfg.get("ckpt_path") not in (None, "last", "hpc", "best"):  # Lightning's own keywords
         from callbacks.interpolation import check_checkpoint
 
         check_checkpoint(cfg.ckpt_path, module.net)  # Lightning's own failure is a traceback
@@ -74,6 +76,15 @@ def main(cfg: DictConfig) -> None:
         train(cfg)
     except LinpathError as error:
         fail(error)
+    except SIGTERMException:  # Lightning stopped cleanly; it exits 0, a preempted run must not
+        from hydra.core.hydra_config import HydraConfig
+
+        last = f"{HydraConfig.get().runtime.output_dir}/checkpoints/last.ckpt"
+        print(
+            f"linpath: stopped by SIGTERM, no results written; resume: ckpt_path={last}",
+            file=sys.stderr,
+        )
+        sys.exit(128 + signal.SIGTERM)
     finally:
         if "wandb" in sys.modules:  # the next job of a multirun must not log into this run
             sys.modules["wandb"].finish()

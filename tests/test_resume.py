@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -9,7 +14,7 @@ import torch
 
 from callbacks import InterpolationCallback
 from lightning_modules.models import MLP
-from tests.conftest import compose_config, run_linpath
+from tests.conftest import REPO, compose_config, run_linpath
 
 DETERMINISTIC = ["experiment=spiral_mlp", "scale=smoke", "seed=1", "trainer.deterministic=true"]
 QUIET = ["logger=none", "interpolation.figure=false"]
@@ -50,3 +55,29 @@ def test_four_plus_four_epochs_equal_eight(tmp_path):
     assert (resumed / "theta_i.pt").read_bytes() == (half / "theta_i.pt").read_bytes()
     assert (resumed / "theta_f.pt").read_bytes() == (straight / "theta_f.pt").read_bytes()
     assert (half / "theta_f.pt").read_bytes() != (straight / "theta_f.pt").read_bytes()
+
+
+@pytest.mark.slow
+def test_sigterm_leaves_no_results_and_the_run_resumes(tmp_path):
+    """Preemption: Lightning stops on SIGTERM; last.ckpt resumes it with the same theta_i."""
+    killed, resumed = tmp_path / "killed", tmp_path / "resumed"
+    command = [sys.executable, "run.py", *DETERMINISTIC, *QUIET, "checkpoint=last"]
+    command += ["trainer.max_epochs=100000", f"hydra.run.dir={killed}"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
+    last = killed / "checkpoints" / "last.ckpt"
+    deadline = time.monotonic() + 300
+    while not last.is_file() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+    time.sleep(1.0)  # a few more epochs: the signal lands mid-training
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    assert f"resume: ckpt_path={last}" in process.stderr.read()
+    assert not (killed / "results.json").exists()
+    epoch = torch.load(last, weights_only=False)["epoch"]
+    run_linpath(
+        *DETERMINISTIC, *QUIET, f"trainer.max_epochs={epoch + 2}", f"ckpt_path={last}",
+        run_dir=resumed,
+    )  # fmt: skip
+    assert (resumed / "theta_i.pt").read_bytes() == (killed / "theta_i.pt").read_bytes()
+    assert (resumed / "results.json").is_file()
