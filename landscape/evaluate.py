@@ -91,9 +91,7 @@ def recompute_bn_statistics(model: nn.Module, batches: Sequence[Batch]) -> None:
         m.momentum = momentum
 
 
-def chunks(
-    batches: Sequence[Batch], bytes_per_example: int, budget: int
-) -> Iterator[list[Batch]]:
+def chunks(batches: Sequence[Batch], bytes_per_example: int, budget: int) -> Iterator[list[Batch]]:
     """Runs of consecutive batches whose cached activations fit in `budget` bytes (at least
     one example each); a batch is split only when it alone is over the budget."""
     if bytes_per_example == 0:

@@ -3,8 +3,10 @@
 On a `unit/` or `group/` path everything before the varied unit stays at theta_b, so the
 evaluator computes those activations once and runs only the stages from the varied one on.
 A model describes its stages by defining `forward_stages()` (a list of (module names,
-function) pairs, see `MLP`); torchvision ResNets and VGGs and plain `nn.Sequential` models
-are recognised here by structure. Anything else is one stage: the plain forward.
+function) pairs, see `MLP`); torchvision ResNets (and subclasses keeping its forward), the
+VGG layout (`features`, `avgpool`, `classifier`) and plain `nn.Sequential` models are
+recognised here by structure. Anything else is one stage: the plain forward. The evaluator
+checks on a few examples that the stages reproduce the forward before trusting them.
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ def forward_stages(model: nn.Module) -> list[Stage]:
     own = getattr(model, "forward_stages", None)
     if callable(own):
         return [Stage(tuple(names), run) for names, run in own()]
-    from torchvision.models import VGG, ResNet
+    from torchvision.models import ResNet
 
     if type(model).forward is ResNet.forward:
         return _resnet_stages(model)
-    if type(model).forward is VGG.forward:
+    if _has_vgg_layout(model):
         return _vgg_stages(model)
     if type(model) is nn.Sequential:
         return _sequential_stages(model, "")
@@ -82,6 +84,16 @@ def _resnet_stages(net: nn.Module) -> list[Stage]:
             stages.append(Stage((f"{layer}.{index}",), block))
     stages.append(Stage(("fc",), _chain(net.avgpool, _flatten, net.fc)))
     return stages
+
+
+def _has_vgg_layout(model: nn.Module) -> bool:
+    parts = (getattr(model, name, None) for name in ("features", "avgpool", "classifier"))
+    features, avgpool, classifier = parts
+    return (
+        isinstance(features, nn.Sequential)
+        and isinstance(avgpool, nn.Module)
+        and isinstance(classifier, nn.Sequential)
+    )
 
 
 def _vgg_stages(net: nn.Module) -> list[Stage]:
