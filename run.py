@@ -35,7 +35,9 @@ def build(cfg: DictConfig):
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         loss=datamodule.loss,
+        steps_per_call=cfg.get("steps_per_call", 1),
     )
+    datamodule.steps_per_call = module.steps_per_call
     callbacks = [instantiate(cfg.interpolation)]
     callbacks += [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
