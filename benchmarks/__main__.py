@@ -54,7 +54,7 @@ def main() -> None:
         "a": lambda: row_a(examples=32, alphas=11, repeats=args.repeats),
         "b": lambda: row_b(examples=32, steps=10, repeats=args.repeats),
         "c": lambda: row_c(examples=128, alphas=11, repeats=args.repeats),
-        "d": lambda: row_d(epochs=200, repeats=args.repeats, extra=("steps_per_call=20",)),
+        "d": lambda: row_d(epochs=200, repeats=args.repeats),
         "e": lambda: row_e(repeats=args.repeats),
     }
     rows = []
