@@ -20,13 +20,21 @@ OUTPUT = Path(__file__).resolve().parents[1] / "bench_results" / "bench.json"
 
 
 def row_e(repeats: int) -> dict:
-    """CIFAR training pipeline, on-device augmentation vs torchvision transforms + DataLoader
-    (benchmarks/pipeline.py, by the vision suite)."""
+    """CIFAR training pipeline images/s, on-device augmentation vs torchvision transforms +
+    DataLoader (`benchmarks.pipeline`, by the vision suite); the speedup feeding a
+    ResNet-18 SGD step is reported beside it (on a CPU the model's step dominates)."""
     from benchmarks.pipeline import measure
 
-    result = measure(repeats=repeats)
-    ratio = result["ratio"]
-    return {"row": "e", "target": ">= 5", "met": ratio >= 5, **result}
+    result = measure(repeats=repeats, train_steps=2)
+    ratio = result["pipeline_speedup"]
+    return {
+        "row": "e",
+        "what": "CIFAR pipeline images/s: on-device augmentation / torchvision + DataLoader",
+        "ratio": ratio,
+        "target": ">= 5",
+        "met": ratio >= 5,
+        **result,
+    }
 
 
 def table(rows: list[dict]) -> str:
