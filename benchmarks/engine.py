@@ -13,24 +13,11 @@ from benchmarks.timing import side_by_side
 from landscape import evaluate_paths, moving_keys
 from landscape.evaluate import interpolate_state
 from lightning_modules.models import VGG, resnet
+from tests.conftest import trained_copy
 
 RESNET_PATHS = ["full", "unit/layer1", "unit/layer2", "unit/layer3", "unit/layer4", "unit/fc"]
 VGG_CONVS = [0, 3, 6, 8, 11, 13, 16, 18]  # features.N of VGG-11 without BN
 VGG_PATHS = ["full"] + [f"unit/features.{i}" for i in VGG_CONVS] + ["unit/classifier.0"]
-
-
-def end_states(model: nn.Module, inputs: torch.Tensor, scale: float = 0.05):
-    """theta_i = the model's draw; theta_f = every weight moved by `scale` * N(0, 1) and BN
-    statistics of `inputs`: a stand-in for training, with losses that change along paths."""
-    theta_i = {k: v.clone() for k, v in model.state_dict().items()}
-    other = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in other.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=generator))
-        other.train()
-        other(inputs)
-    return theta_i, {k: v.clone() for k, v in other.state_dict().items()}
 
 
 def cifar_like(count: int, classes: int = 10, seed: int = 0):
@@ -39,6 +26,26 @@ def cifar_like(count: int, classes: int = 10, seed: int = 0):
     return torch.randn(count, 3, 32, 32, generator=generator), torch.randint(
         0, classes, (count,), generator=generator
     )
+
+
+def end_states(model: nn.Module, inputs: torch.Tensor) -> tuple[dict, dict]:
+    """theta_i = the model's draw; theta_f = a stand-in for training (weights moved by
+    0.05 N(0, 1), BN statistics of `inputs`), with losses that change along every path."""
+    theta_i = {k: v.clone() for k, v in model.state_dict().items()}
+    return theta_i, trained_copy(model, inputs, scale=0.05)
+
+
+def resnet_setup(examples: int, batch_size: int):
+    """ResNet-18 with the CIFAR stem and BN, its two end states, and batches of data."""
+    torch.manual_seed(0)
+    model = resnet((3, 32, 32), 10, depth=18)
+    inputs, targets = cifar_like(examples)
+    theta_i, theta_f = end_states(model, inputs)
+    batches = [
+        (inputs[i : i + batch_size], targets[i : i + batch_size])
+        for i in range(0, examples, batch_size)
+    ]
+    return model, theta_i, theta_f, inputs, targets, batches
 
 
 def plain_loop(model, theta_a, theta_b, paths, inputs, targets, alphas, batch_size):
@@ -78,15 +85,8 @@ def agreement(curves, reference) -> dict[str, float]:
 
 def row_a(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> dict:
     """Engine vs the plain per-alpha loop, ResNet-18 (CIFAR stem, BN), full and unit paths."""
-    torch.manual_seed(0)
-    model = resnet((3, 32, 32), 10, depth=18)
-    inputs, targets = cifar_like(examples)
-    theta_i, theta_f = end_states(model, inputs)
+    model, theta_i, theta_f, inputs, targets, batches = resnet_setup(examples, batch_size)
     grid = torch.linspace(0, 1, alphas).tolist()
-    batches = [
-        (inputs[i : i + batch_size], targets[i : i + batch_size])
-        for i in range(0, examples, batch_size)
-    ]
     results = {}
 
     def engine():
@@ -177,15 +177,8 @@ def row_b(examples: int, steps: int, repeats: int) -> dict:
 
 def row_c(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> dict:
     """Engine's examples/s on the full path vs one plain eval forward over the same data."""
-    torch.manual_seed(0)
-    model = resnet((3, 32, 32), 10, depth=18)
-    inputs, targets = cifar_like(examples)
-    theta_i, theta_f = end_states(model, inputs)
+    model, theta_i, theta_f, inputs, targets, batches = resnet_setup(examples, batch_size)
     grid = torch.linspace(0, 1, alphas).tolist()
-    batches = [
-        (inputs[i : i + batch_size], targets[i : i + batch_size])
-        for i in range(0, examples, batch_size)
-    ]
     plain_model = copy.deepcopy(model)
     plain_model.load_state_dict(theta_f)
     plain_model.eval()

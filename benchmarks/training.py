@@ -11,24 +11,7 @@ from pathlib import Path
 import torch
 
 from landscape.evaluate import batch_loss_and_correct
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def compose(overrides: list[str], output_dir: Path):
-    """The config run.py would compose, with `${hydra:runtime.output_dir}` resolvable."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = hydra_compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.overrides.task = overrides
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+from tests.conftest import compose_config
 
 
 def lightning_fit(epochs: int, extra: list[str]) -> tuple[float, dict]:
@@ -46,7 +29,7 @@ def lightning_fit(epochs: int, extra: list[str]) -> tuple[float, dict]:
             "interpolation.figure=false",
             *extra,
         ]
-        cfg = compose(overrides, Path(directory))
+        cfg = compose_config(*overrides, output_dir=Path(directory))
         pl.seed_everything(cfg.seed, verbose=False)
         datamodule, module, trainer = build(cfg)
         started = time.perf_counter()

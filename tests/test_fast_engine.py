@@ -13,19 +13,7 @@ from landscape import evaluate_paths, moving_keys
 from landscape.evaluate import PathEvaluator
 from landscape.stages import forward_stages, run_stages
 from lightning_modules.models import MLP, VGG, resnet
-
-
-def perturbed_state(model: nn.Module, inputs: torch.Tensor, scale: float) -> dict:
-    """theta_b: weights moved by `scale` * N(0, 1), BN statistics from a train-mode pass."""
-    other = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for p in other.parameters():
-            p.add_(scale * torch.randn(p.shape, generator=generator))
-        other.train()
-        other(inputs)
-    return {k: v.clone() for k, v in other.state_dict().items()}
-
+from tests.conftest import trained_copy
 
 ALPHAS = [0.0, 0.3, 0.7, 1.0]
 RESNET_PATHS = [
@@ -79,7 +67,7 @@ def small_resnet():
         model.train()
         model(inputs)
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
-    theta_b = perturbed_state(model, inputs, 0.05)
+    theta_b = trained_copy(model, inputs, scale=0.05)
     batches = [(inputs[:10], targets[:10]), (inputs[10:], targets[10:])]
     return model, theta_a, theta_b, batches
 
@@ -121,7 +109,7 @@ def test_vgg_paths_match_plain_loop():
     model = VGG((3, 32, 32), 4, batch_norm=True, width=1 / 32)
     inputs, targets = torch.randn(6, 3, 32, 32), torch.randint(0, 4, (6,))
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
-    theta_b = perturbed_state(model, inputs, 0.02)
+    theta_b = trained_copy(model, inputs, scale=0.02)
     paths = ["full", "unit/features.8", "unit/classifier.3", "group/features.4/bn_stats"]
     assert_matches_plain(model, theta_a, theta_b, [(inputs, targets)], paths)
 
