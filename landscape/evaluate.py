@@ -113,18 +113,23 @@ def chunks(batches: Sequence[Batch], bytes_per_example: int, budget: int) -> Ite
 
 
 @torch.no_grad()
-def checked_stages(work: nn.Module, inputs: torch.Tensor) -> list[Stage]:
-    """`work`'s stages if they reproduce its forward on a few examples, else its forward."""
+def stages_to_use(
+    work: nn.Module, inputs: torch.Tensor, moving: Iterable[list[str]]
+) -> list[Stage]:
+    """`work`'s stages when some path can start after the first and they reproduce its
+    forward on a few examples; otherwise its plain forward as the one stage."""
     stages = forward_stages(work)
-    if len(stages) > 1:
-        sample = inputs[:STAGE_CHECK_EXAMPLES]
-        if not torch.allclose(run_stages(stages, sample), work(sample), rtol=1e-5, atol=1e-6):
-            warnings.warn(
-                f"the forward stages of {type(work).__name__} do not reproduce its forward; "
-                "evaluating every path with the plain forward",
-                stacklevel=3,
-            )
-            return [Stage((WHOLE_MODEL,), work)]
+    whole = [Stage((WHOLE_MODEL,), work)]
+    if not any(first_stage_reading(stages, keys) for keys in moving):
+        return whole
+    sample = inputs[:STAGE_CHECK_EXAMPLES]
+    if not torch.allclose(run_stages(stages, sample), work(sample), rtol=1e-5, atol=1e-6):
+        warnings.warn(
+            f"the forward stages of {type(work).__name__} do not reproduce its forward; "
+            "evaluating every path with the plain forward",
+            stacklevel=3,
+        )
+        return whole
     return stages
 
 
@@ -269,7 +274,7 @@ def evaluate_paths(
     work.load_state_dict(theta_b)
     if recompute_batches is not None:
         recompute_bn_statistics(work, recompute_batches)
-    stages = checked_stages(work, batches[0][0])
+    stages = stages_to_use(work, batches[0][0], moving.values())
     alphas = [float(a) for a in alphas]
     evaluator = PathEvaluator(work, stages, theta_a, theta_b, alphas, loss, recompute_batches)
     starts = {path: first_stage_reading(stages, keys) for path, keys in moving.items()}
