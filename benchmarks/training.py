@@ -4,6 +4,7 @@ training (same initial weights, batches, optimizer, per-epoch validation and met
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ def lightning_fit(epochs: int, extra: list[str]) -> tuple[float, dict]:
     import lightning.pytorch as pl
 
     from run import build
+
+    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)  # one table, no chatter
 
     with tempfile.TemporaryDirectory() as directory:
         overrides = [

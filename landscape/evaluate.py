@@ -203,7 +203,7 @@ class PathEvaluator:
             if alpha == 1.0:
                 continue
             for k in keys:
-                self.live[k].copy_(torch.lerp(self.theta_a[k], self.theta_b[k], alpha))
+                torch.lerp(self.theta_a[k], self.theta_b[k], alpha, out=self.live[k])
             if self.recompute_batches is not None:
                 recompute_bn_statistics(self.work, self.recompute_batches)
             for cached, inputs, targets in kept:
