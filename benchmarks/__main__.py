@@ -61,7 +61,7 @@ def main() -> None:
     plan = {
         "a": lambda: row_a(examples=32, alphas=11, repeats=args.repeats),
         "b": lambda: row_b(examples=32, steps=10, repeats=args.repeats),
-        "c": lambda: row_c(examples=128, alphas=11, repeats=args.repeats),
+        "c": lambda: row_c(examples=512, alphas=4, repeats=args.repeats),
         "d": lambda: row_d(epochs=200, repeats=args.repeats),
         "e": lambda: row_e(repeats=args.repeats),
     }
