@@ -24,7 +24,8 @@ class Classifier(pl.LightningModule):
     module's `BatchGroups`) and makes one optimizer step per batch, as Keras's
     steps_per_execution: the same updates, epoch-interval schedules and epoch metrics, with
     Lightning's per-step cost paid once per list. It optimizes manually, so Trainer-level
-    gradient clipping and accumulation are not available with it.
+    gradient clipping and accumulation are not available with it. `compile=True` runs the
+    network's forward through `torch.compile` (`trainer.compile=true` in the config).
     """
 
     def __init__(
@@ -34,6 +35,7 @@ class Classifier(pl.LightningModule):
         scheduler: Callable | None = None,
         loss: str = "cross_entropy",
         steps_per_call: int = 1,
+        compile: bool = False,
     ):
         super().__init__()
         if loss not in LOSSES:
@@ -47,6 +49,8 @@ class Classifier(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.loss_name = loss
+        # a compiled function, not a submodule: state_dict keys (theta_i, theta_f) stay the same
+        self.compiled_forward = torch.compile(self.net.forward) if compile else None
 
     def fresh_net(self, seed: int) -> nn.Module:
         """A new draw from the network's own initialiser under `seed`; global RNG untouched."""
@@ -55,6 +59,8 @@ class Classifier(pl.LightningModule):
             return self.net_factory()
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.compiled_forward is not None:
+            return self.compiled_forward(inputs)
         return self.net(inputs)
 
     def _log_epoch_means(self, split: str, summed, correct, count: int) -> None:
@@ -63,7 +69,7 @@ class Classifier(pl.LightningModule):
 
     def _step(self, batch, split: str) -> torch.Tensor:
         inputs, targets = batch
-        summed, correct = batch_loss_and_correct(self.net(inputs), targets, self.loss_name)
+        summed, correct = batch_loss_and_correct(self(inputs), targets, self.loss_name)
         self._log_epoch_means(split, summed, correct, targets.shape[0])
         return summed / targets.shape[0]
 
@@ -73,7 +79,7 @@ class Classifier(pl.LightningModule):
         optimizer = self.optimizers()
         summed_total, correct_total, count = 0.0, 0, 0
         for inputs, targets in batch:
-            summed, correct = batch_loss_and_correct(self.net(inputs), targets, self.loss_name)
+            summed, correct = batch_loss_and_correct(self(inputs), targets, self.loss_name)
             optimizer.zero_grad()
             self.manual_backward(summed / targets.shape[0])
             optimizer.step()

@@ -12,11 +12,11 @@ from lightning_modules.data.tensor_data import BatchGroups, TensorBatchLoader
 from tests.conftest import compose_config
 
 
-def fit(steps_per_call: int, tmp_path):
+def fit(steps_per_call: int, tmp_path, *extra: str):
     """A smoke spiral run (8 batches an epoch) with an lr drop after epochs 1 and 2."""
     from run import build
 
-    run_dir = tmp_path / f"steps{steps_per_call}"
+    run_dir = tmp_path / f"steps{steps_per_call}{len(extra)}"
     cfg = compose_config(
         "experiment=spiral_mlp",
         "scale=smoke",
@@ -27,6 +27,7 @@ def fit(steps_per_call: int, tmp_path):
         "interpolation.paths=[]",
         "interpolation.figure=false",
         f"steps_per_call={steps_per_call}",
+        *extra,
         output_dir=run_dir,
     )
     pl.seed_everything(cfg.seed, verbose=False)
@@ -65,3 +66,13 @@ def test_batch_groups_keep_order_and_partial_last_group():
     assert [len(g) for g in groups] == [2, 2, 1] and len(groups) == 3
     with pytest.raises(ValueError, match="steps_per_call must be >= 1, got 0"):
         BatchGroups(loader, 0)
+
+
+@pytest.mark.slow
+def test_compiled_forward_trains_as_eager(tmp_path):
+    """trainer.compile=true: torch.compile'd forward, same weights, same state_dict keys."""
+    eager_state, *_ = fit(3, tmp_path)
+    compiled_state, *_ = fit(3, tmp_path, "trainer.compile=true")
+    assert list(compiled_state) == list(eager_state)
+    for key, value in eager_state.items():
+        assert torch.allclose(compiled_state[key], value, rtol=0, atol=1e-5), key
