@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.install-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 SCALE ?= full
 
 .PHONY: install demo test test-all lint bench
@@ -26,3 +27,11 @@ test-all: install
 
 lint: install
 	$(VENV)/bin/ruff check .
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Rows a-e of issue 5, each a ratio measured side by side; about 5-10 min on a 2-core CPU.
+bench: $(BENCH_STAMP)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m benchmarks

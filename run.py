@@ -44,11 +44,15 @@ def build(cfg: DictConfig):
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         loss=datamodule.loss,
+        steps_per_call=cfg.get("steps_per_call", 1),
+        compile=cfg.trainer.get("compile", False),
     )
+    datamodule.steps_per_call = module.steps_per_call
     callbacks = [instantiate(cfg.interpolation)]
     callbacks += [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+    trainer_kwargs = {k: v for k, v in cfg.trainer.items() if k != "compile"}
+    trainer = instantiate(trainer_kwargs, callbacks=callbacks, logger=logger)
     return datamodule, module, trainer
 
 

@@ -52,6 +52,7 @@ class InterpolationCallback(pl.Callback):
         experiment: str = "",
         overrides: Sequence[str] = (),
         figure: bool = True,
+        cache_mb: float = 1024,
     ):
         super().__init__()
         if isinstance(alphas, int):
@@ -71,6 +72,9 @@ class InterpolationCallback(pl.Callback):
         self.units_spec = units
         self.eval_split, self.max_eval_examples = eval_split, max_eval_examples
         self.bn, self.bn_batches = bn, bn_batches
+        if cache_mb < 0:
+            raise ValueError(f"interpolation.cache_mb must be >= 0, got {cache_mb}")
+        self.cache_bytes = int(cache_mb * 2**20)
         self.thresholds = dict(thresholds or {})
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure
@@ -165,6 +169,7 @@ class InterpolationCallback(pl.Callback):
         requested = expand_paths(self.paths, units)
         main_paths = [p for p in requested if p not in NEW_INIT_PATHS]
         common = dict(alphas=self.alphas, loss=pl_module.loss_name, units=units, bn_data=bn_data)
+        common["cache_bytes"] = self.cache_bytes
         curves = evaluate_paths_sharded(net, theta_i, theta_f, data, paths=main_paths, **common)
         if any(p in NEW_INIT_PATHS for p in requested):
             theta_new = clone_state(pl_module.fresh_net(self.seed + NEW_INIT_SEED_OFFSET))

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from landscape.paths import discover_units, moving_keys
+from landscape.stages import WHOLE_MODEL, Stage, first_stage_reading, forward_stages, run_stages
 
 LOSSES = ("cross_entropy", "bce")
+DEFAULT_CACHE_BYTES = 1 << 30  # activations kept for prefix reuse, per chunk of data
+STAGE_CHECK_EXAMPLES = 4  # examples on which the stages must reproduce the plain forward
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -87,6 +91,144 @@ def recompute_bn_statistics(model: nn.Module, batches: Sequence[Batch]) -> None:
         m.momentum = momentum
 
 
+def chunks(batches: Sequence[Batch], bytes_per_example: int, budget: int) -> Iterator[list[Batch]]:
+    """Runs of consecutive batches whose cached activations fit in `budget` bytes (at least
+    one example each); a batch is split only when it alone is over the budget."""
+    if bytes_per_example == 0:
+        yield list(batches)
+        return
+    limit = max(1, budget // bytes_per_example)
+    chunk: list[Batch] = []
+    size = 0
+    for inputs, targets in batches:
+        for start in range(0, targets.shape[0], limit):
+            piece = (inputs[start : start + limit], targets[start : start + limit])
+            if chunk and size + piece[1].shape[0] > limit:
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(piece)
+            size += piece[1].shape[0]
+    if chunk:
+        yield chunk
+
+
+@torch.no_grad()
+def stages_to_use(
+    work: nn.Module, inputs: torch.Tensor, moving: Iterable[list[str]]
+) -> list[Stage]:
+    """`work`'s stages when some path can start after the first and they reproduce its
+    forward on a few examples; otherwise its plain forward as the one stage."""
+    stages = forward_stages(work)
+    whole = [Stage((WHOLE_MODEL,), work)]
+    if not any(first_stage_reading(stages, keys) for keys in moving):
+        return whole
+    sample = inputs[:STAGE_CHECK_EXAMPLES]
+    if not torch.allclose(run_stages(stages, sample), work(sample), rtol=1e-5, atol=1e-6):
+        warnings.warn(
+            f"the forward stages of {type(work).__name__} do not reproduce its forward; "
+            "evaluating every path with the plain forward",
+            stacklevel=3,
+        )
+        return whole
+    return stages
+
+
+class PathEvaluator:
+    """Summed loss and correct predictions per (path, alpha), accumulated chunk by chunk.
+
+    `work` holds theta_b (with re-estimated BN statistics under `recompute_batches`); a path
+    moves its entries in place and puts them back when done. Alpha = 1 is theta_b on every
+    path, so it is taken from the pass that fills the cache.
+    """
+
+    def __init__(
+        self,
+        work: nn.Module,
+        stages: list[Stage],
+        theta_a: Mapping[str, torch.Tensor],
+        theta_b: Mapping[str, torch.Tensor],
+        alphas: list[float],
+        loss: str,
+        recompute_batches: Sequence[Batch] | None = None,
+    ):
+        self.work, self.stages, self.alphas, self.loss = work, stages, alphas, loss
+        self.theta_a, self.theta_b = theta_a, theta_b
+        self.recompute_batches = recompute_batches
+        self.live = work.state_dict(keep_vars=True)
+        self.base = {k: v.detach().clone() for k, v in self.live.items()}
+        device = next(iter(theta_b.values())).device
+        self.loss_sums: dict[str, torch.Tensor] = {}
+        self.correct: dict[str, torch.Tensor] = {}
+        self.endpoint_loss = torch.zeros((), dtype=torch.float64, device=device)
+        self.endpoint_correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.count = 0
+
+    @torch.no_grad()
+    def cached_bytes_per_example(self, inputs: torch.Tensor, boundaries: list[int]) -> int:
+        if not boundaries:
+            return 0
+        cached, _ = self._forward_keeping(inputs[:1], boundaries)
+        return sum(a.numel() * a.element_size() for a in cached.values())
+
+    def _forward_keeping(self, inputs: torch.Tensor, boundaries: list[int]):
+        cached, hidden = {}, inputs
+        for index, stage in enumerate(self.stages):
+            if index in boundaries:
+                cached[index] = hidden
+            hidden = stage.run(hidden)
+        return cached, hidden
+
+    @torch.no_grad()
+    def endpoint_pass(self, chunk: list[Batch], boundaries: list[int]) -> list:
+        """Evaluate theta_b on `chunk`, keeping the inputs of the stages where paths start."""
+        kept = []
+        for inputs, targets in chunk:
+            cached, logits = self._forward_keeping(inputs, boundaries)
+            summed, correct = batch_loss_and_correct(logits, targets, self.loss)
+            self.endpoint_loss += summed.double()
+            self.endpoint_correct += correct
+            self.count += targets.shape[0]
+            kept.append((cached, inputs, targets))
+        return kept
+
+    @torch.no_grad()
+    def evaluate_path(self, path: str, keys: list[str], start: int, kept: list) -> None:
+        """Every alpha but 1 of one path, running the stages from `start` on."""
+        if path not in self.loss_sums:
+            device = self.endpoint_loss.device
+            self.loss_sums[path] = torch.zeros(len(self.alphas), dtype=torch.float64, device=device)
+            self.correct[path] = torch.zeros(len(self.alphas), dtype=torch.int64, device=device)
+        stages = self.stages[start:]
+        for index, alpha in enumerate(self.alphas):
+            if alpha == 1.0:
+                continue
+            for k in keys:
+                torch.lerp(self.theta_a[k], self.theta_b[k], alpha, out=self.live[k])
+            if self.recompute_batches is not None:
+                recompute_bn_statistics(self.work, self.recompute_batches)
+            for cached, inputs, targets in kept:
+                logits = run_stages(stages, cached[start] if start else inputs)
+                summed, correct = batch_loss_and_correct(logits, targets, self.loss)
+                self.loss_sums[path][index] += summed.double()
+                self.correct[path][index] += correct
+        restore = self.live if self.recompute_batches is not None else keys
+        for k in restore:
+            self.live[k].copy_(self.base[k])
+
+    def curves(self, paths: list[str]) -> dict[str, dict[str, list[float]]]:
+        endpoint_loss = float(self.endpoint_loss) / self.count
+        endpoint_acc = float(self.endpoint_correct) / self.count
+        curves = {}
+        for path in paths:
+            losses = (self.loss_sums[path] / self.count).tolist()
+            accs = (self.correct[path].double() / self.count).tolist()
+            for index, alpha in enumerate(self.alphas):
+                if alpha == 1.0:
+                    losses[index], accs[index] = endpoint_loss, endpoint_acc
+            curves[path] = {"loss": losses, "acc": accs}
+        return curves
+
+
 def evaluate_paths(
     model: nn.Module,
     theta_a: Mapping[str, torch.Tensor],
@@ -98,6 +240,7 @@ def evaluate_paths(
     units: Mapping[str, list[str]] | None = None,
     bn_data=None,
     device: torch.device | str | None = None,
+    cache_bytes: int = DEFAULT_CACHE_BYTES,
 ) -> dict[str, dict[str, list[float]]]:
     """Loss and accuracy at every alpha of every path from theta_a (alpha=0) to theta_b.
 
@@ -105,30 +248,40 @@ def evaluate_paths(
     entries named by its key (see `landscape.paths.moving_keys`) and keeps the rest at
     theta_b. With `bn_data` (training batches) BN statistics are re-estimated at every
     alpha instead of interpolated.
+
+    The values are the plain loop's (load each interpolated state, run the data), computed
+    with less work: the data goes to the device once; alpha = 1 (theta_b on every path) is
+    evaluated once; a path whose moving entries sit behind the first stages of the forward
+    pass (`landscape.stages`) starts from their cached output at theta_b. The cache holds at
+    most `cache_bytes`; more data than fits is evaluated in chunks.
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
+    if cache_bytes < 0:
+        raise ValueError(f"cache_bytes must be >= 0, got {cache_bytes}")
     if device is None:
         first = next(iter(model.parameters()), None)
         device = first.device if first is not None else torch.device("cpu")
     device = torch.device(device)
+    units = dict(units) if units is not None else discover_units(model)
+    moving = {path: moving_keys(model, theta_b, path, units) for path in paths}
     batches = as_batches(data, device)
     recompute_batches = as_batches(bn_data, device) if bn_data is not None else None
-    units = dict(units) if units is not None else discover_units(model)
     theta_a = {k: v.to(device) for k, v in theta_a.items()}
     theta_b = {k: v.to(device) for k, v in theta_b.items()}
 
     work = copy.deepcopy(model).to(device).eval()
-    curves: dict[str, dict[str, list[float]]] = {}
-    for path in paths:
-        keys = moving_keys(model, theta_b, path, units)
-        losses, accs = [], []
-        for alpha in alphas:
-            work.load_state_dict(interpolate_state(theta_a, theta_b, float(alpha), keys))
-            if recompute_batches is not None:
-                recompute_bn_statistics(work, recompute_batches)
-            mean_loss, acc = evaluate_state(work, batches, loss)
-            losses.append(mean_loss)
-            accs.append(acc)
-        curves[path] = {"loss": losses, "acc": accs}
-    return curves
+    work.load_state_dict(theta_b)
+    if recompute_batches is not None:
+        recompute_bn_statistics(work, recompute_batches)
+    stages = stages_to_use(work, batches[0][0], moving.values())
+    alphas = [float(a) for a in alphas]
+    evaluator = PathEvaluator(work, stages, theta_a, theta_b, alphas, loss, recompute_batches)
+    starts = {path: first_stage_reading(stages, keys) for path, keys in moving.items()}
+    boundaries = sorted({s for s in starts.values() if s > 0})
+    per_example = evaluator.cached_bytes_per_example(batches[0][0], boundaries)
+    for chunk in chunks(batches, per_example, cache_bytes):
+        cached = evaluator.endpoint_pass(chunk, boundaries)
+        for path, keys in moving.items():
+            evaluator.evaluate_path(path, keys, starts[path], cached)
+    return evaluator.curves(list(paths))

@@ -19,6 +19,13 @@ class Classifier(pl.LightningModule):
     one call away: theta_i' and unit resets use it). Binary cross entropy on one logit when
     `loss="bce"`, cross entropy otherwise. Loss and accuracy are logged per epoch only, so
     no step waits on a device-to-host copy.
+
+    `steps_per_call > 1` takes a list of that many batches per Lightning step (the data
+    module's `BatchGroups`) and makes one optimizer step per batch, as Keras's
+    steps_per_execution: the same updates, epoch-interval schedules and epoch metrics, with
+    Lightning's per-step cost paid once per list. It optimizes manually, so Trainer-level
+    gradient clipping and accumulation are not available with it. `compile=True` runs the
+    network's forward through `torch.compile` (`trainer.compile=true` in the config).
     """
 
     def __init__(
@@ -27,15 +34,23 @@ class Classifier(pl.LightningModule):
         optimizer: OptimizerFactory,
         scheduler: Callable | None = None,
         loss: str = "cross_entropy",
+        steps_per_call: int = 1,
+        compile: bool = False,
     ):
         super().__init__()
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
+        if steps_per_call < 1:
+            raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
+        self.steps_per_call = steps_per_call
+        self.automatic_optimization = steps_per_call == 1
         self.net_factory = net_factory
         self.net = net_factory()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.loss_name = loss
+        # a compiled function, not a submodule: state_dict keys (theta_i, theta_f) stay the same
+        self.compiled_forward = torch.compile(self.net.forward) if compile else None
 
     def fresh_net(self, seed: int) -> nn.Module:
         """A new draw from the network's own initialiser under `seed`; global RNG untouched."""
@@ -44,21 +59,45 @@ class Classifier(pl.LightningModule):
             return self.net_factory()
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        if self.compiled_forward is not None:
+            return self.compiled_forward(inputs)
         return self.net(inputs)
+
+    def _log_epoch_means(self, split: str, summed, correct, count: int) -> None:
+        # sync_dist: under DDP the epoch metric averages every rank's shard (one reduce per epoch)
+        log = dict(on_step=False, on_epoch=True, batch_size=count, sync_dist=True)
+        self.log(f"{split}/loss", summed / count, **log)
+        self.log(f"{split}/acc", correct / count, **log)
 
     def _step(self, batch, split: str) -> torch.Tensor:
         inputs, targets = batch
-        summed, correct = batch_loss_and_correct(self.net(inputs), targets, self.loss_name)
-        count = targets.shape[0]
-        loss = summed / count
-        # sync_dist: under DDP the epoch metric averages every rank's shard (one reduce per epoch)
-        log = dict(on_step=False, on_epoch=True, batch_size=count, sync_dist=True)
-        self.log(f"{split}/loss", loss, **log)
-        self.log(f"{split}/acc", correct / count, **log)
-        return loss
+        summed, correct = batch_loss_and_correct(self(inputs), targets, self.loss_name)
+        self._log_epoch_means(split, summed, correct, targets.shape[0])
+        return summed / targets.shape[0]
 
-    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor | None:
+        if self.automatic_optimization:
+            return self._step(batch, "train")
+        optimizer = self.optimizers()
+        summed_total, correct_total, count = 0.0, 0, 0
+        for inputs, targets in batch:
+            summed, correct = batch_loss_and_correct(self(inputs), targets, self.loss_name)
+            optimizer.zero_grad()
+            self.manual_backward(summed / targets.shape[0])
+            optimizer.step()
+            summed_total = summed_total + summed.detach()
+            correct_total = correct_total + correct
+            count += targets.shape[0]
+        self._log_epoch_means("train", summed_total, correct_total, count)
+        # Lightning counts this call as one batch; count every batch, so logged steps (the
+        # loggers' x axis) are those of one batch per step. Tested in test_fast_training.
+        self.trainer.fit_loop.epoch_loop._batches_that_stepped += len(batch) - 1
+        return None
+
+    def on_train_epoch_end(self) -> None:
+        scheduler = self.lr_schedulers() if not self.automatic_optimization else None
+        if scheduler is not None:
+            scheduler.step()  # Lightning steps epoch-interval schedulers itself otherwise
 
     def validation_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "val")

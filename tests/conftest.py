@@ -39,13 +39,14 @@ class SmallBNNet(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
-def trained_copy(model: nn.Module, inputs: torch.Tensor, seed: int = 1) -> dict:
-    """A second state of `model`: perturbed weights and BN statistics from a train-mode pass."""
+def trained_copy(model: nn.Module, inputs: torch.Tensor, seed: int = 1, scale: float = 0.3) -> dict:
+    """A second state of `model`: weights moved by `scale` * N(0, 1), BN statistics from a
+    train-mode pass over `inputs`."""
     other = copy.deepcopy(model)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in other.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=generator))
+            p.add_(scale * torch.randn(p.shape, generator=generator))
         other.train()
         other(inputs)
     return {k: v.clone() for k, v in other.state_dict().items()}

@@ -81,6 +81,36 @@ class TensorBatchLoader:
             yield inputs, self.targets[index]
 
 
+class BatchGroups:
+    """Runs of `size` consecutive batches of `loader`, one list per Lightning step: with
+    `Classifier(steps_per_call=size)` each batch in a run is still one optimizer step, and
+    Lightning's per-step cost is paid once per run (small data sets, tiny models)."""
+
+    batch_sampler = None
+
+    def __init__(self, loader: TensorBatchLoader, size: int):
+        if size < 1:
+            raise ValueError(f"steps_per_call must be >= 1, got {size}")
+        self.loader, self.size = loader, size
+
+    @property
+    def sampler(self) -> TensorBatchLoader:
+        return self.loader  # Lightning calls its set_epoch
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.loader) / self.size)
+
+    def __iter__(self):
+        group = []
+        for batch in self.loader:
+            group.append(batch)
+            if len(group) == self.size:
+                yield group
+                group = []
+        if group:
+            yield group
+
+
 class TensorDataModule(pl.LightningDataModule):
     """A DataModule over in-memory splits; subclasses fill `self.splits` in `load_splits`.
 
@@ -92,6 +122,7 @@ class TensorDataModule(pl.LightningDataModule):
     input_shape: tuple[int, ...]
     num_outputs: int
     loss: str = "cross_entropy"
+    steps_per_call: int = 1  # training batches per Lightning step (set with the Classifier's)
 
     def __init__(
         self,
@@ -175,8 +206,9 @@ class TensorDataModule(pl.LightningDataModule):
         inputs, targets = self.split(name, device)
         return TensorBatchLoader(inputs, targets, self.eval_batch_size)
 
-    def train_dataloader(self) -> TensorBatchLoader:
-        return self.loader("train")
+    def train_dataloader(self) -> TensorBatchLoader | BatchGroups:
+        loader = self.loader("train")
+        return loader if self.steps_per_call == 1 else BatchGroups(loader, self.steps_per_call)
 
     def val_dataloader(self) -> TensorBatchLoader:
         return self.loader("val")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -23,10 +24,18 @@ class MLP(nn.Module):
         for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:]), start=1):
             self.add_module(f"fc{i}", nn.Linear(int(fan_in), int(fan_out)))
 
+    def layer(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Layer i of the forward pass: fc_i, after flattening (first) or before ReLU (hidden)."""
+        if i == 1:
+            x = x.flatten(1)
+        x = getattr(self, f"fc{i}")(x)
+        return torch.relu(x) if i < self.depth else x
+
+    def forward_stages(self) -> list[tuple[tuple[str, ...], Callable]]:
+        """The forward pass layer by layer, so path evaluation can start at a varied layer."""
+        return [((f"fc{i}",), functools.partial(self.layer, i)) for i in range(1, self.depth + 1)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.flatten(1)
         for i in range(1, self.depth + 1):
-            x = getattr(self, f"fc{i}")(x)
-            if i < self.depth:
-                x = torch.relu(x)
+            x = self.layer(i, x)
         return x

@@ -1,0 +1,206 @@
+"""Rows a-c: the engine against the plain per-alpha loop, `loss-landscapes`, a bare forward."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from benchmarks.timing import side_by_side
+from landscape import evaluate_paths, moving_keys
+from landscape.evaluate import interpolate_state
+from lightning_modules.models import VGG, resnet
+from tests.conftest import trained_copy
+
+RESNET_PATHS = ["full", "unit/layer1", "unit/layer2", "unit/layer3", "unit/layer4", "unit/fc"]
+VGG_CONVS = [0, 3, 6, 8, 11, 13, 16, 18]  # features.N of VGG-11 without BN
+VGG_PATHS = ["full"] + [f"unit/features.{i}" for i in VGG_CONVS] + ["unit/classifier.0"]
+
+
+def cifar_like(count: int, classes: int = 10, seed: int = 0):
+    """Random CIFAR-shaped images: timing and agreement do not depend on the pixels."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(count, 3, 32, 32, generator=generator), torch.randint(
+        0, classes, (count,), generator=generator
+    )
+
+
+def end_states(model: nn.Module, inputs: torch.Tensor) -> tuple[dict, dict]:
+    """theta_i = the model's draw; theta_f = a stand-in for training (weights moved by
+    0.05 N(0, 1), BN statistics of `inputs`), with losses that change along every path."""
+    theta_i = {k: v.clone() for k, v in model.state_dict().items()}
+    return theta_i, trained_copy(model, inputs, scale=0.05)
+
+
+def resnet_setup(examples: int, batch_size: int):
+    """ResNet-18 with the CIFAR stem and BN, its two end states, and batches of data."""
+    torch.manual_seed(0)
+    model = resnet((3, 32, 32), 10, depth=18)
+    inputs, targets = cifar_like(examples)
+    theta_i, theta_f = end_states(model, inputs)
+    batches = [
+        (inputs[i : i + batch_size], targets[i : i + batch_size])
+        for i in range(0, examples, batch_size)
+    ]
+    return model, theta_i, theta_f, inputs, targets, batches
+
+
+def plain_loop(model, theta_a, theta_b, paths, inputs, targets, alphas, batch_size):
+    """The common practice: per path and alpha, copy the model, load the interpolated state,
+    loop over a DataLoader."""
+    loader = DataLoader(TensorDataset(inputs, targets), batch_size=batch_size)
+    curves = {}
+    for path in paths:
+        keys = moving_keys(model, theta_b, path)
+        losses = []
+        for alpha in alphas:
+            work = copy.deepcopy(model)
+            work.load_state_dict(interpolate_state(theta_a, theta_b, alpha, keys))
+            work.eval()
+            total, count = 0.0, 0
+            with torch.no_grad():
+                for x, y in loader:
+                    total += F.cross_entropy(work(x), y, reduction="sum").item()
+                    count += len(y)
+            losses.append(total / count)
+        curves[path] = losses
+    return curves
+
+
+def agreement(curves, reference) -> dict[str, float]:
+    """Largest loss difference between the engine and the other way, and the loss range
+    (so a difference of 0 on a flat curve cannot pass for agreement)."""
+    losses = [v for path in reference for v in reference[path]]
+    return {
+        "max_loss_difference": max(
+            abs(a - b) for path in reference for a, b in zip(curves[path]["loss"], reference[path])
+        ),
+        "loss_min": min(losses),
+        "loss_max": max(losses),
+    }
+
+
+def row_a(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> dict:
+    """Engine vs the plain per-alpha loop, ResNet-18 (CIFAR stem, BN), full and unit paths."""
+    model, theta_i, theta_f, inputs, targets, batches = resnet_setup(examples, batch_size)
+    grid = torch.linspace(0, 1, alphas).tolist()
+    results = {}
+
+    def engine():
+        results["engine"] = evaluate_paths(
+            model, theta_i, theta_f, batches, alphas=grid, paths=RESNET_PATHS
+        )
+
+    def plain():
+        results["plain"] = plain_loop(
+            model, theta_i, theta_f, RESNET_PATHS, inputs, targets, grid, batch_size
+        )
+
+    seconds = side_by_side({"plain": plain, "engine": engine}, repeats)
+    return {
+        "row": "a",
+        "what": "engine vs plain per-alpha loop, ResNet-18 BN, full + unit/layer1..4 + unit/fc",
+        "ratio": seconds["plain"] / seconds["engine"],
+        "target": ">= 1.7",
+        "met": seconds["plain"] / seconds["engine"] >= 1.7,
+        "seconds": seconds,
+        **agreement(results["engine"], results["plain"]),
+        "setup": {"examples": examples, "alphas": alphas, "paths": RESNET_PATHS},
+    }
+
+
+def loss_landscapes_curves(model, theta_a, theta_b, paths, inputs, targets, steps):
+    """The same curves through `loss-landscapes`: `linear_interpolation` of the whole model
+    for `full`, of a `ModelWrapper` over the unit's modules for a unit path."""
+    from loss_landscapes import linear_interpolation
+    from loss_landscapes.metrics import Loss
+    from loss_landscapes.model_interface.model_wrapper import GeneralModelWrapper
+
+    metric = Loss(F.cross_entropy, inputs, targets)
+    curves = {}
+    for path in paths:  # no_grad and frozen weights: the package at its fastest
+        start, end = copy.deepcopy(model), copy.deepcopy(model)
+        end.load_state_dict(theta_b)
+        keys = moving_keys(model, theta_b, path)
+        start.load_state_dict(interpolate_state(theta_a, theta_b, 0.0, keys))
+        start.eval().requires_grad_(False), end.eval().requires_grad_(False)
+        if path != "full":
+            unit = path.partition("/")[2]
+            start, end = (
+                GeneralModelWrapper(m, [m.get_submodule(unit)], lambda net, x: net(x))
+                for m in (start, end)
+            )
+        with torch.no_grad():
+            curves[path] = linear_interpolation(start, end, metric, steps=steps).tolist()
+    return curves
+
+
+def row_b(examples: int, steps: int, repeats: int) -> dict:
+    """Engine vs `loss-landscapes` 3.0.6, VGG-11 without BN, full and every conv unit.
+
+    `linear_interpolation` evaluates alpha = 1/steps, 2/steps, ..., 1 (its grid starts one
+    step after 0 and adds the step in place); the engine gets the same alphas.
+    """
+    torch.manual_seed(0)
+    model = VGG((3, 32, 32), 10, batch_norm=False)
+    inputs, targets = cifar_like(examples)
+    theta_i, theta_f = end_states(model, inputs)
+    grid = [(i + 1) / steps for i in range(steps)]
+    results = {}
+
+    def engine():
+        results["engine"] = evaluate_paths(
+            model, theta_i, theta_f, (inputs, targets), alphas=grid, paths=VGG_PATHS
+        )
+
+    def package():
+        results["package"] = loss_landscapes_curves(
+            model, theta_i, theta_f, VGG_PATHS, inputs, targets, steps
+        )
+
+    seconds = side_by_side({"loss_landscapes": package, "engine": engine}, repeats)
+    ratio = seconds["loss_landscapes"] / seconds["engine"]
+    return {
+        "row": "b",
+        "what": "engine vs loss-landscapes 3.0.6, VGG-11 no BN, full + 8 conv units + fc",
+        "ratio": ratio,
+        "target": ">= 1.7",
+        "met": ratio >= 1.7,
+        "seconds": seconds,
+        **agreement(results["engine"], results["package"]),
+        "setup": {"examples": examples, "steps": steps, "paths": VGG_PATHS},
+    }
+
+
+def row_c(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> dict:
+    """Engine's examples/s on the full path vs one plain eval forward over the same data."""
+    model, theta_i, theta_f, inputs, targets, batches = resnet_setup(examples, batch_size)
+    grid = torch.linspace(0, 1, alphas).tolist()
+    plain_model = copy.deepcopy(model)
+    plain_model.load_state_dict(theta_f)
+    plain_model.eval()
+
+    def forward():
+        with torch.no_grad():
+            for x, y in batches:
+                F.cross_entropy(plain_model(x), y, reduction="sum").item()
+
+    def engine():
+        evaluate_paths(model, theta_i, theta_f, batches, alphas=grid, paths=["full"])
+
+    seconds = side_by_side({"forward": forward, "engine": engine}, repeats)
+    engine_rate = examples * alphas / seconds["engine"]
+    forward_rate = examples / seconds["forward"]
+    return {
+        "row": "c",
+        "what": "engine examples/s on the full path / plain eval forward examples/s, ResNet-18",
+        "ratio": engine_rate / forward_rate,
+        "target": ">= 0.9",
+        "met": engine_rate / forward_rate >= 0.9,
+        "seconds": seconds,
+        "examples_per_s": {"engine": engine_rate, "forward": forward_rate},
+        "setup": {"examples": examples, "alphas": alphas},
+    }
