@@ -168,8 +168,13 @@ class InterpolationCallback(pl.Callback):
 
         requested = expand_paths(self.paths, units)
         main_paths = [p for p in requested if p not in NEW_INIT_PATHS]
-        common = dict(alphas=self.alphas, loss=pl_module.loss_name, units=units, bn_data=bn_data)
-        common["cache_bytes"] = self.cache_bytes
+        common = dict(
+            alphas=self.alphas,
+            loss=pl_module.loss_name,
+            units=units,
+            bn_data=bn_data,
+            cache_bytes=self.cache_bytes,
+        )
         curves = evaluate_paths_sharded(net, theta_i, theta_f, data, paths=main_paths, **common)
         if any(p in NEW_INIT_PATHS for p in requested):
             theta_new = clone_state(pl_module.fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
