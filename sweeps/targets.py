@@ -1,0 +1,214 @@
+"""Every paper figure and table as a report target: its experiments, paths and paper numbers.
+
+The paper's numbers are from ../shared/PAPER.md ("Numbers the paper reports"); each row
+names the overrides a setting must have (`key=value`, numbers compared by value;
+`experiment=NAME` matches the experiment) and the values the paper gives for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+NEW_INIT_PATHS = ("full", "final_to_new_init", "init_to_new_init")
+
+
+@dataclass(frozen=True)
+class PaperRow:
+    """The paper's numbers for the setting(s) that have every override in `match`."""
+
+    match: tuple[str, ...]
+    values: dict[str, float]
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Target:
+    """One paper figure or table: which experiments feed it and which paths it shows."""
+
+    name: str
+    title: str
+    experiments: tuple[str, ...]
+    # path keys, or prefixes ending in '*' ('unit/*' is every unit path)
+    paths: tuple[str, ...] = ("full",)
+    paper: tuple[PaperRow, ...] = field(default_factory=tuple)
+
+    @property
+    def stem(self) -> str:
+        """File name stem: the paper's figure, then its experiments: fig7_weight_decay."""
+        return "_".join((self.name, *self.experiments))
+
+    def shows(self, path: str) -> bool:
+        return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in self.paths)
+
+
+def _acc(*rows: tuple[tuple[str, ...], float, str]) -> tuple[PaperRow, ...]:
+    return tuple(PaperRow(match, {"test_acc": acc}, label) for match, acc, label in rows)
+
+
+RESNET18, VGG11 = "model=resnet18", "model=vgg11_bn"
+
+# Table 2: (lr groups, wd groups) per row; `optim.lr_on`/`optim.wd_on` name the units that get
+# lr 0.1 / weight decay (all, B, NB, none), the rest lr 0.01 / no weight decay.
+_TABLE2 = [
+    (("optim.lr_on=all", "optim.wd_on=all"), 92.2, 91.9, "lr 0.1 all"),
+    (("optim.lr_on=B", "optim.wd_on=all"), 91.8, 92.0, "lr 0.1 (B), 0.01 (NB)"),
+    (("optim.lr_on=NB", "optim.wd_on=all"), 90.1, 90.4, "lr 0.01 (B), 0.1 (NB)"),
+    (("optim.lr_on=none", "optim.wd_on=all"), 90.3, 90.9, "lr 0.01 all"),
+    (("optim.lr_on=all", "optim.wd_on=B"), 91.5, 91.8, "WD (B) only"),
+    (("optim.lr_on=all", "optim.wd_on=NB"), 90.1, 90.2, "WD (NB) only"),
+    (("optim.lr_on=all", "optim.wd_on=none"), 90.1, 90.4, "no WD"),
+]
+TABLE2_PAPER = tuple(
+    PaperRow((*match, model), {"test_acc": acc}, label)
+    for match, resnet, vgg, label in _TABLE2
+    for model, acc in ((RESNET18, resnet), (VGG11, vgg))
+)
+
+TABLE_A3_PAPER = (
+    PaperRow(
+        ("experiment=blockwise", "optimizer.weight_decay=0"),
+        {"train_acc": 99.44, "test_acc": 90.01},
+        "random init",
+    ),
+    PaperRow(("init.offset=-5",), {"train_acc": 99.80, "test_acc": 91.05}, "before barrier"),
+    PaperRow(("init.offset=0",), {"train_acc": 99.86, "test_acc": 91.12}, "height of barrier"),
+    PaperRow(("init.offset=5",), {"train_acc": 99.88, "test_acc": 90.85}, "after barrier"),
+)
+
+TABLE_A4_PAPER = _acc(
+    (("narrowing.layers=none",), 91.93, "standard"),
+    (("narrowing.layers=no_barrier",), 91.73, "narrow no-barrier layers"),
+    (("narrowing.layers=barrier_1",), 91.53, "narrow 1 barrier layer"),
+    (("narrowing.layers=barrier_2",), 91.25, "narrow 2 barrier layers"),
+    (("narrowing.layers=barrier_all",), 91.15, "narrow all barrier layers"),
+)
+
+FIXED_LR_PAPER = tuple(
+    PaperRow((f"optimizer.lr={lr}",), {"distance": d}, f"lr {lr}")
+    for lr, d in (("0.1", 1.03), ("0.01", 0.88), ("0.001", 0.22))
+)
+
+BASE_PAPER = _acc((("experiment=blockwise",), 92.2, "ResNet-18 base"))
+VGG_PAPER = _acc((("experiment=vgg_bn", "model=vgg11_bn"), 91.9, "VGG-11 base"))
+
+TARGETS = {
+    t.name: t
+    for t in (
+        Target(
+            "fig1a",
+            "Fig. 1A: MLP on MNIST (left) and spiral (right)",
+            ("mnist_mlp", "spiral_mlp"),
+            NEW_INIT_PATHS,
+        ),
+        Target(
+            "fig1b",
+            "Fig. 1B / A11: ResNet-18 unit paths",
+            ("blockwise",),
+            ("full", "unit/*"),
+            BASE_PAPER,
+        ),
+        Target("fig2a", "Fig. 2A: ImageNet pre-training", ("pretrained",)),
+        Target(
+            "fig2b", "Fig. 2B: random-label pre-training", ("random_labels",), ("full", "unit/*")
+        ),
+        Target(
+            "fig3",
+            "Fig. 3 / A12: init at the barrier",
+            ("barrier_init",),
+            ("full",),
+            TABLE_A3_PAPER,
+        ),
+        Target(
+            "tableA3",
+            "Table A3: init at the barrier (train / test acc)",
+            ("barrier_init", "blockwise"),
+            ("full",),
+            TABLE_A3_PAPER,
+        ),
+        Target(
+            "fig4", "Fig. 4: partial (pre-)training", ("partial_pretraining",), ("full", "unit/*")
+        ),
+        Target(
+            "fig5",
+            "Fig. 5 / A13: unit k from random-label training",
+            ("blockwise_adversarial",),
+            ("full", "unit/*"),
+        ),
+        Target(
+            "fig6",
+            "Fig. 6 / A14: data fraction x augmentation",
+            ("data_fraction",),
+            ("full", "unit/*"),
+        ),
+        Target("figA15", "Fig. A15: augmentation", ("augmentation",), ("full", "unit/*")),
+        Target("fig7", "Fig. 7: weight decay", ("weight_decay",)),
+        Target(
+            "fig8", "Fig. 8 / App. E: fixed learning rate", ("fixed_lr",), ("full",), FIXED_LR_PAPER
+        ),
+        Target(
+            "fig9",
+            "Fig. 9 / A16: smaller lr for units with barriers",
+            ("layer_lr",),
+            ("full", "unit/*"),
+        ),
+        Target(
+            "table2",
+            "Table 2: lr and weight decay per unit group",
+            ("layer_lr_wd",),
+            ("full",),
+            TABLE2_PAPER,
+        ),
+        Target("fig10", "Fig. 10: depth", ("depth",), ("full", "unit/*")),
+        Target(
+            "figA17", "Fig. A17: 8-layer MLP width on spiral", ("mlp_width",), ("full", "unit/*")
+        ),
+        Target(
+            "figA18",
+            "Fig. A18: groups inside unit layer3",
+            ("bn_groups",),
+            ("full", "unit/layer3", "group/*"),
+        ),
+        Target(
+            "figA19",
+            "Fig. A19: VGG-11 with / without BN",
+            ("vgg_bn",),
+            ("full", "unit/*"),
+            VGG_PAPER,
+        ),
+        Target(
+            "tableA4",
+            "Table A4: narrowing VGG-11-BN layers",
+            ("narrowing",),
+            ("full",),
+            TABLE_A4_PAPER,
+        ),
+        Target("no_bn", "App. F: ResNet-18 without BN", ("no_bn",), ("full", "unit/*")),
+        Target(
+            "bias_view",
+            "ICLR 2023: weights vs biases",
+            ("bias_view",),
+            ("full", "weights", "biases"),
+        ),
+    )
+}
+
+# Table 1: the interventions compared with the base (`blockwise`), with the paper's entry.
+TABLE1_BASE = "blockwise"
+TABLE1_PAPER = {
+    "pretrained": ("Fig. 2A", "NB", "Better"),
+    "random_labels": ("Fig. 2B", "H-LB", "Worse"),
+    "barrier_init": ("Fig. 3", "NB", "Better"),
+    "partial_pretraining": ("Fig. 4", "B/NB/P", "Often worse"),
+    "blockwise_adversarial": ("Fig. 5", "B/NB", "Often worse"),
+    "data_fraction": ("Fig. 6", "NB / L-LB", "Worse"),
+    "augmentation": ("Fig. 6", "L-LB", "Worse"),
+    "weight_decay": ("Fig. 7", "NB / B (less WD), P (more WD)", "Worse"),
+    "fixed_lr": ("Fig. 8", "P (lr 0.01), NB (lr != 0.01)", "Better (0.01), worse"),
+    "layer_lr": ("Fig. 9", "NB", "Worse"),
+    "layer_lr_wd": ("Table 2", "", ""),
+    "depth": ("Fig. 10", "H-LB", "Better"),
+    "bn_groups": ("Fig. A18", "", ""),
+    "vgg_bn": ("Fig. A19", "", ""),
+    "no_bn": ("App. F", "NB", "Worse"),
+    "narrowing": ("Table A4", "", ""),
+}
