@@ -30,7 +30,7 @@ lint: install
 # ---- paper figures and tables (PAPER.md's catalogue) -------------------------------------
 # `make fig7` runs the experiment's multirun(s), then `python -m sweeps.report fig7`, which
 # writes reports/fig7/ (figure, CSV, Markdown). `SCALE=smoke` runs the same code in seconds
-# (two seeds, tiny data, a CIFAR fixture in data/smoke); `make smoke-all` runs every target so.
+# (two seeds, tiny data, CIFAR-10/100 fixtures in data/smoke); `make smoke-all` runs every target so.
 PAPER_TARGETS := fig1a fig1b fig2a fig2b fig3 tableA3 fig4 fig5 fig6 figA15 fig7 fig8 fig9 \
 	table2 fig10 figA17 figA18 figA19 table1 tableA4 bias_view
 .PHONY: $(PAPER_TARGETS) smoke-all
@@ -72,7 +72,8 @@ latest = $(PY) -m sweeps.stage latest $(1) --scale $(SCALE) $(2)
 REPORT = $(PY) -m sweeps.report --scale $(SCALE)
 
 $(SMOKE_DATA)/.written: | install
-	$(PY) -c "from tests.data_fixtures import write_cifar10; write_cifar10('$(SMOKE_DATA)')"
+	$(PY) -c "from tests.data_fixtures import write_cifar10, write_cifar100; \
+		write_cifar10('$(SMOKE_DATA)'); write_cifar100('$(SMOKE_DATA)')"
 	touch $@
 
 $(PAPER_TARGETS): install $(DATA_DEPS_$(SCALE))

@@ -75,7 +75,7 @@ def plot_target(settings: Sequence[Setting], target: Target, out: Path) -> None:
                 style=style,
                 errorbar="sd",
                 ax=ax,
-                legend=ax is row[-1],
+                legend=several and ax is row[-1],
             )
             if not several:
                 for line, path in zip(ax.get_lines(), data["path"].unique()):
@@ -84,7 +84,7 @@ def plot_target(settings: Sequence[Setting], target: Target, out: Path) -> None:
             ax.set_xlabel(r"$\alpha$")
             ax.set_ylabel(f"{split} {metric}")
             ax.set_title(f"{experiment}  ({data['seed'].nunique()} seeds)", fontsize="medium")
-        handles = row[-1].get_lines() if not several else None
+        handles = None if several else row[-1].get_lines()[: data["path"].nunique()]
         row[-1].legend(
             handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small"
         )
