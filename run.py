@@ -22,6 +22,7 @@ def build(cfg: DictConfig):
     from hydra.utils import instantiate
 
     from lightning_modules import Classifier
+    from lightning_modules.param_groups import build_param_groups
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # fail on missing data before anything is built or written
@@ -35,12 +36,22 @@ def build(cfg: DictConfig):
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
         loss=datamodule.loss,
+        param_groups=functools.partial(build_param_groups, **cfg.optim, seed=cfg.seed)
+        if cfg.optim.groups or cfg.optim.groups_from
+        else None,
     )
-    callbacks = [instantiate(cfg.interpolation)]
+    init = instantiate(cfg.init)(module, datamodule, seed=cfg.seed, device=init_device(cfg))
+    callbacks = [instantiate(cfg.interpolation, init=init, _convert_="all")]
     callbacks += [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
     return datamodule, module, trainer
+
+
+def init_device(cfg: DictConfig) -> str:
+    """Where an initialisation pre-stage (random labels) trains: the trainer's accelerator."""
+    wants_gpu = cfg.trainer.get("accelerator", "auto") in ("auto", "gpu", "cuda")
+    return "cuda" if wants_gpu and torch.cuda.is_available() else "cpu"
 
 
 def train(cfg: DictConfig) -> None:
