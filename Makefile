@@ -120,7 +120,7 @@ fig9 table2: $(STAGES)/base/results.json
 # Table 1 from every run found at $(SCALE), after App. F's no-BN ResNet-18.
 table1:
 	$(call sweep,no_bn)
-	$(REPORT) no_bn
+	$(REPORT) appF
 	$(REPORT) table1
 
 # Table 1 last: it reads every run the other targets made.

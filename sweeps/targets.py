@@ -182,7 +182,7 @@ TARGETS = {
             ("full",),
             TABLE_A4_PAPER,
         ),
-        Target("no_bn", "App. F: ResNet-18 without BN", ("no_bn",), ("full", "unit/*")),
+        Target("appF", "App. F: ResNet-18 without BN", ("no_bn",), ("full", "unit/*")),
         Target(
             "bias_view",
             "ICLR 2023: weights vs biases",
