@@ -1,4 +1,4 @@
-"""MNIST read by torchvision from `root`/MNIST/raw (the IDX files), held as one tensor."""
+"""MNIST read by torchvision from `root`/MNIST/raw (the IDX files), held as uint8."""
 
 from __future__ import annotations
 
@@ -7,49 +7,59 @@ from pathlib import Path
 import torch
 
 from lightning_modules.data.errors import MissingDataError
-from lightning_modules.data.tensor_data import TensorDataModule
+from lightning_modules.data.images import ImageDataModule
 
-MEAN, STD = 0.1307, 0.3081
+FULL_SIZES = {True: 60_000, False: 10_000}  # what the real files hold
 
 
-class MnistDataModule(TensorDataModule):
-    """60000 training images (the last `val_count` held out for validation), 10000 for test."""
+class MnistDataModule(ImageDataModule):
+    """60000 training images (the last `val_count` held out for validation), 10000 for test.
+
+    torchvision checks MNIST's checksums only when downloading; `check_integrity` here
+    checks that the files hold the full set (60000 + 10000 images), which a truncated or
+    stand-in copy does not.
+    """
 
     input_shape = (1, 28, 28)
     num_outputs = 10
+    mean, std = (0.1307,), (0.3081,)
 
     def __init__(
         self,
         root: str = "data",
         download: bool = False,
-        batch_size: int = 128,
+        check_integrity: bool = True,
         eval_batch_size: int = 2000,
-        train_size: int | None = None,
-        test_size: int | None = None,
         val_count: int = 5000,
-        seed: int = 0,
+        **options,
     ):
-        super().__init__(batch_size, eval_batch_size, train_size, test_size, seed)
-        self.root, self.download, self.val_count = str(root), download, val_count
+        super().__init__(eval_batch_size=eval_batch_size, **options)
+        self.root, self.download, self.check_integrity = str(root), download, check_integrity
+        self.val_count = val_count
 
     def _read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.datasets import MNIST
 
+        raw = Path(self.root) / "MNIST" / "raw"
         try:
             data = MNIST(self.root, train=train, download=self.download)
         except RuntimeError as error:
-            raw = Path(self.root) / "MNIST" / "raw"
             raise MissingDataError(
                 f"MNIST not found in {raw} ({error}); put the IDX files "
                 "(train-images-idx3-ubyte, ...) there, run with data.download=true where a "
                 "network exists, or use data=digits"
             ) from None
-        images = (data.data.unsqueeze(1).float() / 255.0 - MEAN) / STD
-        return images, data.targets.long()
+        if self.check_integrity and len(data.targets) != FULL_SIZES[train]:
+            raise MissingDataError(
+                f"MNIST in {raw} holds {len(data.targets)} {'training' if train else 'test'} "
+                f"images, not {FULL_SIZES[train]}: an incomplete copy; replace it, or read it "
+                "as it is with data.check_integrity=false"
+            )
+        return data.data.unsqueeze(1).contiguous(), data.targets.long()
 
-    def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    def read_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         images, labels = self._read(train=True)
-        keep = len(labels) - self.val_count
+        keep = len(labels) - min(self.val_count, len(labels) // 10)
         return {
             "train": (images[:keep], labels[:keep]),
             "val": (images[keep:], labels[keep:]),

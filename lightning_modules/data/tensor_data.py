@@ -1,9 +1,11 @@
 """Data sets held as tensors and served by index: no worker processes, no per-item Python.
 
 Every data set here fits in memory (spiral, digits, MNIST, CIFAR), so a batch is one
-indexing operation. The training order depends on (seed, epoch) only, so a resumed run
-sees the batches a straight run would; under DDP each rank takes its share of one
-permutation, as `DistributedSampler` does.
+indexing operation. Images are stored compactly (uint8) and made model-ready per batch on
+the training device (`model_ready`, `train_transform`), so a GPU never waits on Python
+image code; the same code runs on a CPU. The training order depends on (seed, epoch)
+only, so a resumed run sees the batches a straight run would; under DDP each rank takes
+its share of one permutation, as `DistributedSampler` does.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class TensorBatchLoader:
 
     def __iter__(self):
         generator = self._generator()
-        order = self._indices(generator)
+        order = self._indices(generator).to(self.targets.device)
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
             inputs = self.inputs[index]
@@ -107,12 +109,19 @@ class TensorDataModule(pl.LightningDataModule):
         self.train_size, self.test_size = train_size, test_size
         self.seed = seed
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        # splits moved to a device (stored form) and made model-ready, built on first use
+        self._ready: dict[tuple[str, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Every split in its stored form (e.g. uint8 images), keyed train/val/test."""
         raise NotImplementedError
 
+    def model_ready(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Stored inputs -> what the network takes (e.g. uint8 -> normalised float)."""
+        return inputs
+
     def train_transform(self) -> Transform | None:
-        """Augmentation applied to every training batch; none by default."""
+        """Augmentation of stored training batches; its output goes through `model_ready`."""
         return None
 
     def setup(self, stage: str | None = None) -> None:
@@ -126,17 +135,44 @@ class TensorDataModule(pl.LightningDataModule):
             for limit in [limits[name]]
         }
 
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def device(self) -> torch.device:
+        """The training device once a Trainer holds this module; the CPU before."""
+        trainer = getattr(self, "trainer", None)
+        return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+
+    def _stored(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         if name not in self.splits:
             raise KeyError(f"unknown split {name!r}; this data has {sorted(self.splits)}")
-        return self.splits[name]
+        device = self.device()
+        key = (f"stored/{name}", device)
+        if key not in self._ready:
+            inputs, targets = self.splits[name]
+            self._ready[key] = (inputs.to(device), targets.to(device))
+        return self._ready[key]
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole split, model-ready, on the training device: what evaluation reads."""
+        key = (name, self.device())
+        if key not in self._ready:
+            inputs, targets = self._stored(name)
+            self._ready[key] = (self.model_ready(inputs), targets)
+        return self._ready[key]
+
+    def _train_transform(self) -> Transform:
+        augment = self.train_transform()
+        if augment is None:
+            return lambda inputs, generator: self.model_ready(inputs)
+        return lambda inputs, generator: self.model_ready(augment(inputs, generator))
 
     def loader(self, name: str) -> TensorBatchLoader:
-        inputs, targets = self.split(name)
+        """Training batches are augmented and made model-ready per batch; the rest are read
+        from the model-ready split."""
         if name == "train":
+            inputs, targets = self._stored(name)
             return TensorBatchLoader(
-                inputs, targets, self.batch_size, True, self.seed, self.train_transform()
+                inputs, targets, self.batch_size, True, self.seed, self._train_transform()
             )
+        inputs, targets = self.split(name)
         return TensorBatchLoader(inputs, targets, self.eval_batch_size)
 
     def train_dataloader(self) -> TensorBatchLoader:

@@ -2,5 +2,6 @@
 
 from lightning_modules.models.mlp import MLP
 from lightning_modules.models.resnet import resnet
+from lightning_modules.models.vgg import VGG
 
-__all__ = ["MLP", "resnet"]
+__all__ = ["MLP", "VGG", "resnet"]
