@@ -16,7 +16,7 @@ from torch import nn
 from landscape import discover_units, interpolate_state, moving_keys
 from landscape.errors import LinpathError
 from landscape.evaluate import batch_loss_and_correct
-from lightning_modules.data.tensor_data import TensorBatchLoader
+from lightning_modules.data.images import randomize_labels
 from lightning_modules.earlier_run import check_same_architecture, find_run
 
 # torchvision ResNets by (block type, blocks per stage) -> their ImageNet weights
@@ -81,8 +81,8 @@ def copy_matching(net: nn.Module, source: dict[str, torch.Tensor]) -> list[str]:
     """
     state = net.state_dict()
     loaded = [k for k, v in source.items() if k in state and state[k].shape == v.shape]
-    if not loaded:
-        raise InitError("the pre-trained weights match no entry of this model")
+    if not any(state[k].is_floating_point() for k in loaded):
+        raise InitError("the pre-trained weights match no parameter of this model's shapes")
     state.update({k: source[k] for k in loaded})
     net.load_state_dict(state)
     return loaded
@@ -101,14 +101,6 @@ def load_pretrained(
 # ---- random labels --------------------------------------------------------------------
 
 
-def random_labels_like(targets: torch.Tensor, num_outputs: int, seed: int) -> torch.Tensor:
-    """Uniform random classes in the layout of `targets` (class ids, or 0/1 floats for bce)."""
-    generator = torch.Generator().manual_seed(seed)
-    classes = 2 if num_outputs == 1 else num_outputs
-    labels = torch.randint(classes, targets.shape, generator=generator)
-    return labels.to(targets.dtype)
-
-
 def train_on_random_labels(
     module, datamodule, seed: int, device: str = "cpu", max_epochs: int = 100
 ) -> dict:
@@ -117,12 +109,13 @@ def train_on_random_labels(
     """
     if max_epochs < 1:
         raise InitError(f"init.max_epochs must be >= 1, got {max_epochs}")
-    inputs, targets = datamodule.split("train")
+    loader = datamodule.loader("train")  # the main fit's augmentation and batch size
+    targets = loader.targets
+    classes = 2 if datamodule.num_outputs == 1 else datamodule.num_outputs  # bce: 0/1 floats
     label_seed = seed + RANDOM_LABEL_SEED_OFFSET
-    labels = random_labels_like(targets, datamodule.num_outputs, label_seed)
-    loader = TensorBatchLoader(
-        inputs, labels, datamodule.batch_size, True, label_seed, datamodule.train_transform()
-    )
+    labels = randomize_labels(targets.long().flatten(), 1.0, classes, label_seed)
+    loader.targets = labels.reshape(targets.shape).to(targets.dtype)
+    loader.seed = label_seed
     net = module.net.to(device).train()
     optimizer = module.make_optimizer()
     accuracy = 0.0
@@ -136,7 +129,7 @@ def train_on_random_labels(
             (summed / y.shape[0]).backward()
             optimizer.step()
             correct += right
-        accuracy = float(correct) / len(labels)
+        accuracy = float(correct) / len(loader.targets)
         if accuracy == 1.0:
             break
     module.net.to("cpu")

@@ -1,6 +1,7 @@
 """Optimizer parameter groups by unit, each with its own lr and weight decay (Fig. 9, Table 2).
 
-`groups` maps a group name to `{units: [module, ...], lr: ..., weight_decay: ...}`; lr and
+`groups` maps a group name to `{units: [unit, ...], lr: ..., weight_decay: ...}` (a unit is
+a discovered unit, e.g. a VGG conv with its BN, or any module name); lr and
 weight_decay fall back to the optimizer's. Parameters in no group form a last group with
 the optimizer's settings. With `groups_from=DIR` the units of groups `B` and `NB` are read
 from that run: the units whose `unit/...` path has a barrier (shape B) and the rest.
@@ -12,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 from torch import nn
 
+from landscape import discover_units
 from landscape.errors import LinpathError
 from lightning_modules.earlier_run import find_run
 
@@ -59,6 +61,7 @@ def build_param_groups(
         for name, units in units_by_shape(run.results, run.path).items():
             groups.setdefault(name, {})["units"] = units
     modules = {name for name, _ in net.named_modules() if name}
+    discovered = discover_units(net, "stages")  # a unit named by its conv also takes its BN
     claimed: dict[str, str] = {}
     result = []
     for name, spec in groups.items():
@@ -79,9 +82,10 @@ def build_param_groups(
                 f"optim.groups.{name}: unknown units {missing}; modules of this model include "
                 f"{sorted(n for n in modules if '.' not in n)}"
             )
+        covered = [m for u in units for m in discovered.get(u, [u])]
         params = []
         for pname, param in net.named_parameters():
-            if any(_owns(u, pname) for u in units):
+            if any(_owns(m, pname) for m in covered):
                 if pname in claimed:
                     raise ParamGroupError(
                         f"parameter {pname!r} is in optim.groups.{claimed[pname]} and .{name}"
