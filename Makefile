@@ -30,7 +30,7 @@ lint: install
 # ---- paper figures and tables (PAPER.md's catalogue) -------------------------------------
 # `make fig7` runs the experiment's multirun(s), then `python -m sweeps.report fig7`, which
 # writes reports/fig7/ (figure, CSV, Markdown). `SCALE=smoke` runs the same code in seconds
-# (two seeds, tiny data, CIFAR-10/100 fixtures in data/smoke); `make smoke-all` runs every target so.
+# (two seeds, tiny data, CIFAR and ImageNet-weight stand-ins in data/smoke); `make smoke-all` runs every target so.
 PAPER_TARGETS := fig1a fig1b fig2a fig2b fig3 tableA3 fig4 fig5 fig6 figA15 fig7 fig8 fig9 \
 	table2 fig10 figA17 figA18 figA19 table1 tableA4 bias_view
 .PHONY: $(PAPER_TARGETS) smoke-all
@@ -49,19 +49,24 @@ EXPERIMENTS_figA17 := mlp_width
 EXPERIMENTS_figA18 := bn_groups
 EXPERIMENTS_figA19 := vgg_bn
 EXPERIMENTS_tableA4 := narrowing
-EXPERIMENTS_bias_view := bias_view
+EXPERIMENTS_bias_view := bias_view bias_view_resnet
 ONE_STAGE_TARGETS := fig1a fig1b fig2a fig2b fig6 figA15 fig7 fig8 fig10 figA17 figA18 \
 	figA19 tableA4 bias_view
 
 # MNIST is not on disk here: scikit-learn's digits stand in (`make fig1a MNIST_ARGS=` for MNIST).
 MNIST_ARGS ?= data=digits
 ARGS_mnist_mlp = $(MNIST_ARGS)
-DATA_FREE_EXPERIMENTS := mnist_mlp spiral_mlp mlp_width
+ARGS_bias_view = $(MNIST_ARGS)
+DATA_FREE_EXPERIMENTS := mnist_mlp spiral_mlp mlp_width bias_view
 SMOKE_DATA := data/smoke
 SCALE_ARGS_smoke := scale=smoke
 SEEDS_smoke := seed=0,1
 DATA_ARGS_smoke := data.root=$(SMOKE_DATA) data.check_integrity=false
 DATA_DEPS_smoke := $(SMOKE_DATA)/.written
+# ImageNet stand-ins for init=pretrained at smoke width, where torchvision's cache would be
+ifeq ($(SCALE),smoke)
+export TORCH_HOME := $(abspath $(SMOKE_DATA)/torch)
+endif
 # the experiment's own overrides at $(SCALE): scale, data (CIFAR experiments), MNIST stand-in
 scaled = experiment=$(1) $(SCALE_ARGS_$(SCALE)) $(ARGS_$(1)) \
 	$(if $(filter $(1),$(DATA_FREE_EXPERIMENTS)),,$(DATA_ARGS_$(SCALE)))
@@ -72,8 +77,7 @@ latest = $(PY) -m sweeps.stage latest $(1) --scale $(SCALE) $(2)
 REPORT = $(PY) -m sweeps.report --scale $(SCALE)
 
 $(SMOKE_DATA)/.written: | install
-	$(PY) -c "from tests.data_fixtures import write_cifar10, write_cifar100; \
-		write_cifar10('$(SMOKE_DATA)'); write_cifar100('$(SMOKE_DATA)')"
+	$(PY) -m sweeps.smoke_data $(SMOKE_DATA)
 	touch $@
 
 $(PAPER_TARGETS): install $(DATA_DEPS_$(SCALE))
@@ -110,11 +114,15 @@ fig5: $(STAGES)/random_labels/results.json
 	$(call sweep,blockwise_adversarial,init.from_run=$(<D))
 	$(REPORT) $@
 
-# Fig. 9 / Table 2: the units with and without barriers are read from the base run's paths.
+# Fig. 9 / Table 2: the paper's barrier units (listed in conf/optim), or with
+# UNIT_GROUPS=measured those whose unit path has a barrier in a base run (optim.groups_from).
+UNIT_GROUPS ?= listed
+GROUPS_RUN_measured := $(STAGES)/base/results.json
 EXPERIMENT_fig9 := layer_lr
 EXPERIMENT_table2 := layer_lr_wd
-fig9 table2: $(STAGES)/base/results.json
-	$(call sweep,$(EXPERIMENT_$@),optim.groups_from=$(<D))
+fig9 table2: $(GROUPS_RUN_$(UNIT_GROUPS))
+	$(call sweep,$(EXPERIMENT_$@),$(if $(GROUPS_RUN_$(UNIT_GROUPS)),\
+		optim.groups_from=$(dir $(GROUPS_RUN_$(UNIT_GROUPS)))))
 	$(REPORT) $@
 
 # Table 1 from every run found at $(SCALE), after App. F's no-BN ResNet-18.

@@ -75,7 +75,7 @@ def _same_value(a: str, b: str) -> bool:
     try:
         return float(a) == float(b)
     except ValueError:
-        return a.strip("'\"") == b.strip("'\"")
+        return a.strip("'\"").replace(" ", "") == b.strip("'\"").replace(" ", "")
 
 
 def find_results(directories: Iterable[Path | str]) -> list[Path]:
