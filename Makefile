@@ -86,12 +86,14 @@ $(ONE_STAGE_TARGETS):
 	$(foreach experiment,$(EXPERIMENTS_$@),$(call sweep,$(experiment)) && ) true
 	$(REPORT) $@
 
-# Fig. 3 / Table A3: start at the barrier of a no-WD base run (a shape-B one at full scale).
+# Fig. 3 / Table A3: start at the barrier of a no-WD base run (a shape-B one at full scale),
+# and 5 grid steps before / after it (1 step on the smoke scale's 11-point grid).
 BARRIER_SHAPE_full := --shape B
+BARRIER_OFFSETS_smoke := init.offset=-1,0,1
 fig3:
 	$(call sweep,blockwise,optimizer.weight_decay=0)
 	run=$$($(call latest,blockwise,--with optimizer.weight_decay=0 $(BARRIER_SHAPE_$(SCALE)))) \
-		&& $(call sweep,barrier_init,init.from_run=$$run)
+		&& $(call sweep,barrier_init,init.from_run=$$run $(BARRIER_OFFSETS_$(SCALE)))
 	$(REPORT) $@
 
 tableA3: fig3
