@@ -142,12 +142,15 @@ def unit_max_rise(setting: Setting) -> float:
 def table1_frame(settings: Sequence[Setting]) -> pd.DataFrame:
     """Table 1: per intervention, shape of the full path, unit barriers and test acc vs base.
 
-    The base is every `blockwise` setting pooled. Unit barriers are higher (H-LB) or lower
+    The base is the plain `blockwise` setting (the one with the fewest overrides: not the
+    no-WD runs that Fig. 3 starts from). Unit barriers are higher (H-LB) or lower
     (L-LB) when the mean unit max_rise differs from the base's by more than
     UNIT_BARRIER_MARGIN; '-' where a
     side has no unit paths.
     """
-    base = [s for s in settings if s.experiment == TABLE1_BASE]
+    blockwise = [s for s in settings if s.experiment == TABLE1_BASE]
+    fewest = min((len(s.overrides) for s in blockwise), default=0)
+    base = [s for s in blockwise if len(s.overrides) == fewest]
     base_runs = [run for s in base for run in s.runs]
     base_acc = mean_std([r.results["final"].get("test_acc") for r in base_runs])[0]
     base_rise = unit_max_rise(Setting(TABLE1_BASE, (), base_runs)) if base_runs else math.nan

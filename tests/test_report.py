@@ -174,6 +174,9 @@ def test_table1_against_the_base(tmp_path: Path):
             0.95,
             paths=paths,
         )
+    # a blockwise variant (Fig. 3's no-WD stage) is a row of its own, not part of the base
+    write_run(root / "blockwise" / "2", "blockwise", 0, ["optimizer.weight_decay=0"], 0.5,
+              paths=units(5.0))  # fmt: skip
     # close to the base (0.26 vs 0.25, within the margin) and not a Table 1 experiment
     write_run(root / "fixed" / "0", "fixed_lr", 0, ["optimizer.lr=0.01"], 0.92, paths=units(0.52))
     write_run(root / "spiral" / "0", "spiral_mlp", 0, [], 0.99)
@@ -184,6 +187,9 @@ def test_table1_against_the_base(tmp_path: Path):
     base = rows[("blockwise", "blockwise")]
     assert (base["full_shape"], base["unit_barriers"]) == ("P", "=")
     assert float(base["delta_test_acc"]) == pytest.approx(0.0)
+    variant = rows[("blockwise", "optimizer.weight_decay=0")]
+    assert variant["unit_barriers"] == "H-LB"
+    assert float(variant["delta_test_acc"]) == pytest.approx(-42.0)
     more = rows[("weight_decay", "optimizer.weight_decay=0.005")]
     assert (more["full_shape"], more["unit_barriers"]) == ("P", "H-LB")
     assert float(more["delta_test_acc"]) == pytest.approx(-2.0)
