@@ -108,11 +108,12 @@ def load_runs(directories: Iterable[Path | str]) -> list[Run]:
 def group_settings(runs: Sequence[Run]) -> list[Setting]:
     """Runs grouped by (experiment, overrides minus seed); of repeated seeds the newest counts.
 
-    Settings keep the order in which they first appear among the runs sorted by directory, and
-    each gets a short label: its overrides minus those every setting of its experiment shares.
+    Settings keep the order in which they first appear among the runs sorted by directory
+    (job 2 before job 10), and each gets a short label: its overrides minus those every
+    setting of its experiment shares.
     """
     settings: dict[tuple, Setting] = {}
-    for run in sorted(runs, key=lambda r: str(r.directory)):
+    for run in sorted(runs, key=lambda r: _natural_key(r.directory)):
         key = (run.experiment, run.setting)
         settings.setdefault(key, Setting(run.experiment, run.setting))
         setting = settings[key]
@@ -129,6 +130,10 @@ def group_settings(runs: Sequence[Run]) -> list[Setting]:
         varying = [o for o in varying if not o.startswith("experiment=")]
         setting.label = " ".join(varying) or setting.experiment
     return grouped
+
+
+def _natural_key(path: Path) -> tuple:
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.parts)
 
 
 def _shorten(override: str) -> str:
