@@ -54,7 +54,8 @@ def seed_curves(settings: Sequence[Setting], target: Target) -> pd.DataFrame:
 def plot_target(settings: Sequence[Setting], target: Target, out: Path) -> None:
     """Mean over seeds with a +-1 std band; a row per experiment, loss left, accuracy right.
 
-    One setting: a colour per path. Several: a colour per setting, a line style per path.
+    One setting: a colour per path. Several: a colour per setting, and only the full path
+    where there is one (a line style per path otherwise); the table keeps every path.
     """
     frame = seed_curves(settings, target)
     experiments = list(dict.fromkeys(frame["experiment"]))
@@ -63,6 +64,8 @@ def plot_target(settings: Sequence[Setting], target: Target, out: Path) -> None:
     for row, experiment in zip(axes, experiments):
         data = frame[frame["experiment"] == experiment]
         several = data["setting"].nunique() > 1
+        if several and "full" in set(data["path"]):
+            data = data[data["path"] == "full"]  # unit paths of many settings: in the table
         style = "path" if several and data["path"].nunique() > 1 else None
         split = next(s for s in settings if s.experiment == experiment).runs[0].results
         split = next(iter(split["paths"].values())).get("split", "test")
@@ -83,7 +86,7 @@ def plot_target(settings: Sequence[Setting], target: Target, out: Path) -> None:
                     line.set_label(path)
             ax.set_xlabel(r"$\alpha$")
             ax.set_ylabel(f"{split} {metric}")
-            ax.set_title(f"{experiment}  ({data['seed'].nunique()} seeds)", fontsize="medium")
+            ax.set_title(f"{experiment}  (seeds: {data['seed'].nunique()})", fontsize="medium")
         handles = None if several else row[-1].get_lines()[: data["path"].nunique()]
         row[-1].legend(
             handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small"
