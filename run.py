@@ -31,6 +31,7 @@ def build(cfg: DictConfig):
     from hydra.utils import instantiate
 
     from lightning_modules import Classifier
+    from lightning_modules.param_groups import build_param_groups
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # fail on missing data before anything is built or written
@@ -46,14 +47,24 @@ def build(cfg: DictConfig):
         loss=datamodule.loss,
         steps_per_call=cfg.get("steps_per_call", 1),
         compile=cfg.trainer.get("compile", False),
+        param_groups=functools.partial(build_param_groups, **cfg.optim, seed=cfg.seed)
+        if cfg.optim.groups or cfg.optim.groups_from
+        else None,
     )
     datamodule.steps_per_call = module.steps_per_call
-    callbacks = [instantiate(cfg.interpolation)]
+    init = instantiate(cfg.init)(module, datamodule, seed=cfg.seed, device=init_device(cfg))
+    callbacks = [instantiate(cfg.interpolation, init=init, _convert_="all")]
     callbacks += [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer_kwargs = {k: v for k, v in cfg.trainer.items() if k != "compile"}
     trainer = instantiate(trainer_kwargs, callbacks=callbacks, logger=logger)
     return datamodule, module, trainer
+
+
+def init_device(cfg: DictConfig) -> str:
+    """Where an initialisation pre-stage (random labels) trains: the trainer's accelerator."""
+    wants_gpu = cfg.trainer.get("accelerator", "auto") in ("auto", "gpu", "cuda")
+    return "cuda" if wants_gpu and torch.cuda.is_available() else "cpu"
 
 
 def train(cfg: DictConfig) -> None:

@@ -13,6 +13,7 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from callbacks.artifacts import save_json_atomic, save_torch_atomic
 from landscape import discover_units, distance, expand_paths, shape_metrics
+from landscape.biases import last_layer_bias_spread
 from landscape.evaluate import evaluate_state
 from landscape.paths import UNIT_GRANULARITIES, PathError, moving_keys
 from landscape.sharded import evaluate_paths_sharded
@@ -23,6 +24,8 @@ NEW_INIT_SEED_OFFSET = 1_000_003
 # Paths that start trained and end untrained: their shape is read from the untrained end.
 READ_FROM_END = ("final_to_new_init",)
 RESULTS_SCHEMA = 1
+# Measurements of the two end states beside the paths: name -> f(net, theta_i, theta_f)
+EXTRAS = {"last_layer_bias_spread": last_layer_bias_spread}
 
 
 def clone_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -53,6 +56,8 @@ class InterpolationCallback(pl.Callback):
         overrides: Sequence[str] = (),
         figure: bool = True,
         cache_mb: float = 1024,
+        extras: Sequence[str] = (),
+        init: Mapping | None = None,
     ):
         super().__init__()
         if isinstance(alphas, int):
@@ -66,6 +71,11 @@ class InterpolationCallback(pl.Callback):
                 f"unknown interpolation.units {units!r}; expected one of "
                 f"{list(UNIT_GRANULARITIES)}, a list of module names or a mapping"
             )
+        unknown = [name for name in extras if name not in EXTRAS]
+        if unknown:
+            raise ValueError(
+                f"unknown interpolation.extras {unknown}; expected names from {list(EXTRAS)}"
+            )
         self.output_dir = Path(output_dir)
         self.alphas = [float(a) for a in alphas]
         self.paths = list(paths)
@@ -78,6 +88,8 @@ class InterpolationCallback(pl.Callback):
         self.thresholds = dict(thresholds or {})
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure
+        self.extras = list(extras)
+        self.init = dict(init or {"name": "random"})  # what the init intervention did
         self.theta_init: dict[str, torch.Tensor] | None = None
         self._fit_started = 0.0
 
@@ -205,6 +217,7 @@ class InterpolationCallback(pl.Callback):
             "experiment": self.experiment,
             "seed": self.seed,
             "overrides": self.overrides,
+            "init": self.init,
             "final": {k: finite_or_none(v) for k, v in final.items()},
             "distance": finite_or_none(distance(self.theta_init, theta_f, parameter_names)),
             "alphas": self.alphas,
@@ -225,6 +238,7 @@ class InterpolationCallback(pl.Callback):
                 }
                 for path, curve in curves.items()
             },
+            "extras": {name: EXTRAS[name](net, self.theta_init, theta_f) for name in self.extras},
         }
 
     def final_metrics(self, net: torch.nn.Module, datamodule, loss: str) -> dict[str, float]:

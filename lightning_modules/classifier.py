@@ -12,6 +12,7 @@ from landscape.evaluate import LOSSES, batch_loss_and_correct
 
 NetFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[[Iterable], torch.optim.Optimizer]
+ParamGroups = Callable[[nn.Module], list[dict]]
 
 
 class Classifier(pl.LightningModule):
@@ -36,6 +37,7 @@ class Classifier(pl.LightningModule):
         loss: str = "cross_entropy",
         steps_per_call: int = 1,
         compile: bool = False,
+        param_groups: ParamGroups | None = None,
     ):
         super().__init__()
         if loss not in LOSSES:
@@ -48,6 +50,7 @@ class Classifier(pl.LightningModule):
         self.net = net_factory()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
+        self.param_groups = param_groups
         self.loss_name = loss
         # a compiled function, not a submodule: state_dict keys (theta_i, theta_f) stay the same
         self.compiled_forward = torch.compile(self.net.forward) if compile else None
@@ -105,8 +108,13 @@ class Classifier(pl.LightningModule):
     def test_step(self, batch, batch_idx: int) -> None:
         self._step(batch, "test")
 
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        """The configured optimizer over the net, by parameter group when groups are set."""
+        params = self.param_groups(self.net) if self.param_groups else self.net.parameters()
+        return self.optimizer_factory(params)
+
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.net.parameters())
+        optimizer = self.make_optimizer()
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)

@@ -1,0 +1,244 @@
+"""Initialisation interventions (paper Sec. 4): the state the main fit starts from.
+
+run.py builds the network from the run's seed (a draw from the standard initialisation),
+then calls the configured intervention as `intervention(module, datamodule, seed=, device=)`.
+It changes `module.net` in place and returns what it did, written as `init` in results.json.
+theta_i of every path is the state after the intervention, as in the paper.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from landscape import discover_units, interpolate_state, moving_keys
+from landscape.errors import LinpathError
+from landscape.evaluate import batch_loss_and_correct
+from lightning_modules.data.images import randomize_labels
+from lightning_modules.earlier_run import check_same_architecture, find_run
+
+# torchvision ResNets by (block type, blocks per stage) -> their ImageNet weights
+IMAGENET_WEIGHTS = {
+    ("BasicBlock", (2, 2, 2, 2)): "ResNet18_Weights.IMAGENET1K_V1",
+    ("BasicBlock", (3, 4, 6, 3)): "ResNet34_Weights.IMAGENET1K_V1",
+    ("Bottleneck", (3, 4, 6, 3)): "ResNet50_Weights.IMAGENET1K_V1",
+}
+RANDOM_LABEL_SEED_OFFSET = 7_919  # random labels and their order differ from the main fit's
+PARTIAL_SOURCES = ("trained", "pretrained")
+
+
+class InitError(LinpathError, ValueError):
+    """An intervention that cannot be applied as configured."""
+
+
+def random_init(module, datamodule, seed: int, device: str = "cpu") -> dict:
+    """The paper's default: the network as its standard initialiser drew it."""
+    return {"name": "random"}
+
+
+# ---- pretrained -----------------------------------------------------------------------
+
+
+def imagenet_weights_name(net: nn.Module) -> str:
+    stages = [getattr(net, f"layer{i}", None) for i in range(1, 5)]
+    if any(stage is None for stage in stages):
+        raise InitError(f"init=pretrained needs a torchvision ResNet; got {type(net).__name__}")
+    key = (type(stages[0][0]).__name__, tuple(len(stage) for stage in stages))
+    if key not in IMAGENET_WEIGHTS:
+        raise InitError(
+            f"no ImageNet weights for a ResNet of {key}; known: {list(IMAGENET_WEIGHTS.values())}"
+        )
+    return IMAGENET_WEIGHTS[key]
+
+
+def imagenet_state(net: nn.Module, weights_path: str | None) -> tuple[dict, str]:
+    """ImageNet weights from `weights_path` or torchvision's cache; never downloaded."""
+    if weights_path is not None:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise InitError(f"init.weights_path={path} does not exist; expected a state dict file")
+        return torch.load(path, map_location="cpu", weights_only=True), str(path)
+    from torchvision.models import get_weight
+
+    name = imagenet_weights_name(net)
+    weights = get_weight(name)
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
+    if not cached.is_file():
+        raise InitError(
+            f"ImageNet weights {name} are not on disk: put {cached.name} in {cached.parent} "
+            "(torchvision's cache; TORCH_HOME moves it) or pass init.weights_path=FILE"
+        )
+    return weights.get_state_dict(progress=False), name
+
+
+def copy_matching(net: nn.Module, source: dict[str, torch.Tensor]) -> list[str]:
+    """Load every entry of `source` whose name and shape match; return their names.
+
+    The CIFAR stem (3x3 conv1) and the class-sized fc do not match ImageNet's: they keep
+    their random initialisation.
+    """
+    state = net.state_dict()
+    loaded = [k for k, v in source.items() if k in state and state[k].shape == v.shape]
+    if not any(state[k].is_floating_point() for k in loaded):
+        raise InitError("the pre-trained weights match no parameter of this model's shapes")
+    state.update({k: source[k] for k in loaded})
+    net.load_state_dict(state)
+    return loaded
+
+
+def load_pretrained(
+    module, datamodule, seed: int, device: str = "cpu", weights_path: str | None = None
+) -> dict:
+    """Fig. 2A: start from ImageNet weights wherever their shapes fit."""
+    source, origin = imagenet_state(module.net, weights_path)
+    loaded = copy_matching(module.net, source)
+    kept = [k for k in module.net.state_dict() if k not in loaded]
+    return {"name": "pretrained", "weights": origin, "loaded": len(loaded), "kept_random": kept}
+
+
+# ---- random labels --------------------------------------------------------------------
+
+
+def train_on_random_labels(
+    module, datamodule, seed: int, device: str = "cpu", max_epochs: int = 100
+) -> dict:
+    """Fig. 2B: fit 100% random labels (with the run's optimizer and augmentation) until the
+    epoch's training accuracy is 100% or `max_epochs` have run; the main fit starts there.
+    """
+    if max_epochs < 1:
+        raise InitError(f"init.max_epochs must be >= 1, got {max_epochs}")
+    loader = datamodule.loader("train")  # the main fit's augmentation and batch size
+    targets = loader.targets
+    classes = 2 if datamodule.num_outputs == 1 else datamodule.num_outputs  # bce: 0/1 floats
+    label_seed = seed + RANDOM_LABEL_SEED_OFFSET
+    labels = randomize_labels(targets.long().flatten(), 1.0, classes, label_seed)
+    loader.targets = labels.reshape(targets.shape).to(targets.dtype)
+    loader.seed = label_seed
+    net = module.net.to(device).train()
+    optimizer = module.make_optimizer()
+    accuracy = 0.0
+    for epoch in range(1, max_epochs + 1):
+        loader.set_epoch(epoch)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            summed, right = batch_loss_and_correct(net(x), y, module.loss_name)
+            optimizer.zero_grad(set_to_none=True)
+            (summed / y.shape[0]).backward()
+            optimizer.step()
+            correct += right
+        accuracy = float(correct) / len(loader.targets)
+        if accuracy == 1.0:
+            break
+    module.net.to("cpu")
+    return {
+        "name": "random_labels",
+        "epochs": epoch,
+        "max_epochs": max_epochs,
+        "train_acc": accuracy,
+        "reached_100": accuracy == 1.0,
+    }
+
+
+# ---- from an earlier run ----------------------------------------------------------------
+
+
+def unit_entries(net: nn.Module, unit: str) -> list[str]:
+    """The state entries of unit `unit` (a discovered unit or any module name)."""
+    return moving_keys(net, net.state_dict(), f"unit/{unit}", discover_units(net, "stages"))
+
+
+def start_at_barrier(
+    module, datamodule, seed: int, device: str = "cpu", from_run: str = "", offset: int = 0
+) -> dict:
+    """Fig. 3 / Table A3: theta_alpha of an earlier run, at its full path's barrier
+    (alpha_max) moved by `offset` grid steps, exactly as its path evaluated it."""
+    run = find_run(from_run, seed)
+    full = run.results.get("paths", {}).get("full")
+    if full is None or full.get("shape") != "B":
+        shape = None if full is None else full.get("shape")
+        raise InitError(
+            f"init=barrier needs a run whose full path has a barrier (shape B); "
+            f"{run.path} has shape {shape}"
+        )
+    alphas = run.results["alphas"]
+    peak = min(range(len(alphas)), key=lambda j: abs(alphas[j] - full["alpha_max"]))
+    step = peak + offset
+    if not 0 <= step < len(alphas):
+        raise InitError(
+            f"init.offset={offset} leaves the grid: the barrier is at step {peak} of "
+            f"{len(alphas)}; expected an offset in [{-peak}, {len(alphas) - 1 - peak}]"
+        )
+    theta_i, theta_f = run.state("i"), run.state("f")
+    check_same_architecture(module.net, theta_f, run.path)
+    module.net.load_state_dict(interpolate_state(theta_i, theta_f, alphas[step]))
+    return {
+        "name": "barrier",
+        "from_run": str(run.path),
+        "alpha_max": alphas[peak],
+        "offset": offset,
+        "alpha": alphas[step],
+        "source_loss": full["loss"][step],
+    }
+
+
+def reset_unit(
+    module,
+    datamodule,
+    seed: int,
+    device: str = "cpu",
+    unit: str = "",
+    source: str = "trained",
+    from_run: str | None = None,
+    weights_path: str | None = None,
+) -> dict:
+    """Fig. 4 (RI-k): everything from a trained run's theta_f (`source=trained`) or ImageNet
+    (`source=pretrained`), except unit k, which keeps this seed's fresh random init."""
+    if source not in PARTIAL_SOURCES:
+        raise InitError(f"unknown init.source {source!r}; expected one of {list(PARTIAL_SOURCES)}")
+    net = module.net
+    fresh = {k: v.clone() for k, v in net.state_dict().items()}
+    keys = unit_entries(net, unit)
+    record = {"name": "partial", "unit": unit, "source": source}
+    if source == "trained":
+        run = find_run(from_run, seed)
+        trained = run.state("f")
+        check_same_architecture(net, trained, run.path)
+        net.load_state_dict(trained)
+        record["from_run"] = str(run.path)
+    else:
+        record["weights"] = load_pretrained(module, datamodule, seed, device, weights_path)[
+            "weights"
+        ]
+    state = net.state_dict()
+    state.update({k: fresh[k] for k in keys})
+    net.load_state_dict(state)
+    return {**record, "entries": keys}
+
+
+def adversarial_unit(
+    module, datamodule, seed: int, device: str = "cpu", unit: str = "", from_run: str = ""
+) -> dict:
+    """Fig. 5: unit k from a random-label run's theta_i (the state its pre-stage reached),
+    everything else this seed's fresh random init."""
+    run = find_run(from_run, seed)
+    made_with = run.results.get("init", {}).get("name")
+    if made_with != "random_labels":
+        raise InitError(
+            f"init=blockwise_adversarial needs a run made with init=random_labels; "
+            f"{run.path} was made with init={made_with}"
+        )
+    adversarial = run.state("i")
+    check_same_architecture(module.net, adversarial, run.path)
+    keys = unit_entries(module.net, unit)
+    state = module.net.state_dict()
+    state.update({k: adversarial[k] for k in keys})
+    module.net.load_state_dict(state)
+    return {
+        "name": "blockwise_adversarial",
+        "unit": unit,
+        "from_run": str(run.path),
+        "entries": keys,
+    }
