@@ -29,21 +29,16 @@ class DataOptionError(LinpathError, ValueError):
 def random_crop_flip(
     images: torch.Tensor, generator: torch.Generator, padding: int = CROP_PADDING
 ) -> torch.Tensor:
-    """RandomCrop(size, padding) then RandomHorizontalFlip, per image, in one gather."""
-    count, channels, height, width = images.shape
+    """RandomCrop(size, padding) then RandomHorizontalFlip, per image: one strided copy of
+    each image's window out of the padded batch (a view of every window), then the flip."""
+    count, _, height, width = images.shape
     device = images.device
     shifts = torch.randint(0, 2 * padding + 1, (2, count), generator=generator).to(device)
     flips = (torch.rand(count, generator=generator) < 0.5).to(device)
     padded = F.pad(images, (padding, padding, padding, padding))
-    rows = shifts[0, :, None] + torch.arange(height, device=device)
-    cols = shifts[1, :, None] + torch.arange(width, device=device)
-    cols = torch.where(flips[:, None], cols.flip(1), cols)
-    return padded[
-        torch.arange(count, device=device)[:, None, None, None],
-        torch.arange(channels, device=device)[None, :, None, None],
-        rows[:, None, :, None],
-        cols[:, None, None, :],
-    ]
+    windows = padded.unfold(2, height, 1).unfold(3, width, 1)  # (N, C, dy, dx, H, W)
+    crops = windows[torch.arange(count, device=device), :, shifts[0], shifts[1]]
+    return torch.where(flips[:, None, None, None], crops.flip(3), crops)
 
 
 def random_brightness(

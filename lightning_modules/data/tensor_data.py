@@ -89,7 +89,8 @@ class TensorDataModule(pl.LightningDataModule):
     """A DataModule over in-memory splits; subclasses fill `self.splits` in `load_splits`.
 
     `train_size`/`test_size` keep the first examples of a split (smoke runs); the split
-    itself never depends on the run seed, only the training order does.
+    itself never depends on the run seed, only the training order does (and the seeded
+    options a subclass asks for, such as a training subset or random labels).
     """
 
     input_shape: tuple[int, ...]
@@ -140,39 +141,42 @@ class TensorDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         return trainer.strategy.root_device if trainer is not None else torch.device("cpu")
 
-    def _stored(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _stored(self, name: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         if name not in self.splits:
             raise KeyError(f"unknown split {name!r}; this data has {sorted(self.splits)}")
-        device = self.device()
         key = (f"stored/{name}", device)
         if key not in self._ready:
             inputs, targets = self.splits[name]
             self._ready[key] = (inputs.to(device), targets.to(device))
         return self._ready[key]
 
-    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """A whole split, model-ready, on the training device: what evaluation reads."""
-        key = (name, self.device())
+    def split(
+        self, name: str, device: torch.device | str | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A whole split, model-ready, on `device` (default: the training device)."""
+        device = torch.device(device) if device is not None else self.device()
+        key = (name, device)
         if key not in self._ready:
-            inputs, targets = self._stored(name)
+            inputs, targets = self._stored(name, device)
             self._ready[key] = (self.model_ready(inputs), targets)
         return self._ready[key]
 
-    def _train_transform(self) -> Transform:
+    def _batch_transform(self) -> Transform:
         augment = self.train_transform()
         if augment is None:
             return lambda inputs, generator: self.model_ready(inputs)
         return lambda inputs, generator: self.model_ready(augment(inputs, generator))
 
-    def loader(self, name: str) -> TensorBatchLoader:
-        """Training batches are augmented and made model-ready per batch; the rest are read
-        from the model-ready split."""
+    def loader(self, name: str, device: torch.device | str | None = None) -> TensorBatchLoader:
+        """Batches on `device` (default: the training device). Training batches are
+        augmented and made model-ready per batch; the rest come from the model-ready split."""
+        device = torch.device(device) if device is not None else self.device()
         if name == "train":
-            inputs, targets = self._stored(name)
+            inputs, targets = self._stored(name, device)
             return TensorBatchLoader(
-                inputs, targets, self.batch_size, True, self.seed, self._train_transform()
+                inputs, targets, self.batch_size, True, self.seed, self._batch_transform()
             )
-        inputs, targets = self.split(name)
+        inputs, targets = self.split(name, device)
         return TensorBatchLoader(inputs, targets, self.eval_batch_size)
 
     def train_dataloader(self) -> TensorBatchLoader:
