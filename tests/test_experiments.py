@@ -18,9 +18,17 @@ from landscape.biases import last_layer_bias_spread
 from lightning_modules.models import MLP, resnet
 from tests.conftest import EXPERIMENTS, REPO, compose_config, read_results, run_linpath
 
-# seeds per catalogue row (PAPER.md): 10, 5 for barrier_init, 3 for mlp_width on a CPU
-SEEDS = {"barrier_init": 5, "mlp_width": 3}
-SPINE_EXPERIMENTS = ("mnist_mlp", "spiral_mlp")  # single runs, seeded on the command line
+# seeds of the intervention, optimizer and MLP rows (PAPER.md): 10, 5 for barrier_init,
+# 3 for mlp_width (a CPU's worth)
+SEEDS = {
+    **dict.fromkeys(
+        ["pretrained", "random_labels", "partial_pretraining", "blockwise_adversarial"], 10
+    ),
+    **dict.fromkeys(["data_fraction", "augmentation", "weight_decay", "fixed_lr"], 10),
+    **dict.fromkeys(["layer_lr", "layer_lr_wd", "narrowing", "bias_view", "bias_view_resnet"], 10),
+    "barrier_init": 5,
+    "mlp_width": 3,
+}
 
 
 def sweep_points(experiment: str) -> tuple[list[list[str]], int | None]:
@@ -45,8 +53,8 @@ def sweep_points(experiment: str) -> tuple[list[list[str]], int | None]:
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_sweep_point_composes(experiment, tmp_path):
     points, seeds = sweep_points(experiment)
-    if experiment not in SPINE_EXPERIMENTS:
-        assert seeds == SEEDS.get(experiment, 10)
+    if experiment in SEEDS:
+        assert seeds == SEEDS[experiment]
     for point in points:
         cfg = compose_config(f"experiment={experiment}", "scale=smoke", *point)
         assert cfg.experiment_name == experiment
@@ -209,12 +217,11 @@ def smoke_world(tmp_path_factory):
     write_mnist(root / "data", 512, 256)
     torch.manual_seed(0)
     weights = root / "imagenet_resnet18.pth"
-    torch.save(resnet((3, 32, 32), 1000, width=0.125).state_dict(), weights)
+    torch.save(resnet((3, 32, 32), 1000, width=0.0625).state_dict(), weights)
     common = [
         "scale=smoke",
         "seed=0",
         f"data.root={root / 'data'}",
-        "++width_factor=0.125",
     ]
     cifar = [*common, "data.check_integrity=false"]
     multirun(
