@@ -109,7 +109,7 @@ def train_on_random_labels(
     """
     if max_epochs < 1:
         raise InitError(f"init.max_epochs must be >= 1, got {max_epochs}")
-    loader = datamodule.loader("train")  # the main fit's augmentation and batch size
+    loader = datamodule.loader("train", device)  # the main fit's augmentation and batches
     targets = loader.targets
     classes = 2 if datamodule.num_outputs == 1 else datamodule.num_outputs  # bce: 0/1 floats
     label_seed = seed + RANDOM_LABEL_SEED_OFFSET
