@@ -13,7 +13,7 @@ from benchmarks.timing import side_by_side
 from landscape import evaluate_paths, moving_keys
 from landscape.evaluate import interpolate_state
 from lightning_modules.models import VGG, resnet
-from tests.conftest import trained_copy
+from tests.conftest import reference_curve, trained_copy
 
 RESNET_PATHS = ["full", "unit/layer1", "unit/layer2", "unit/layer3", "unit/layer4", "unit/fc"]
 VGG_CONVS = [0, 3, 6, 8, 11, 13, 16, 18]  # features.N of VGG-11 without BN
@@ -50,24 +50,14 @@ def resnet_setup(examples: int, batch_size: int):
 
 def plain_loop(model, theta_a, theta_b, paths, inputs, targets, alphas, batch_size):
     """The common practice: per path and alpha, copy the model, load the interpolated state,
-    loop over a DataLoader."""
+    loop over a DataLoader (the tests' reference, which the engine is checked against)."""
     loader = DataLoader(TensorDataset(inputs, targets), batch_size=batch_size)
-    curves = {}
-    for path in paths:
-        keys = moving_keys(model, theta_b, path)
-        losses = []
-        for alpha in alphas:
-            work = copy.deepcopy(model)
-            work.load_state_dict(interpolate_state(theta_a, theta_b, alpha, keys))
-            work.eval()
-            total, count = 0.0, 0
-            with torch.no_grad():
-                for x, y in loader:
-                    total += F.cross_entropy(work(x), y, reduction="sum").item()
-                    count += len(y)
-            losses.append(total / count)
-        curves[path] = losses
-    return curves
+    return {
+        path: reference_curve(
+            model, theta_a, theta_b, moving_keys(model, theta_b, path), loader, alphas
+        )[0]
+        for path in paths
+    }
 
 
 def agreement(curves, reference) -> dict[str, float]:

@@ -10,35 +10,25 @@ import torch.nn.functional as F
 
 from landscape import PathError, discover_units, evaluate_paths, moving_keys
 from lightning_modules.models import MLP, resnet
+from tests.conftest import reference_curve
 
 ALPHAS = [0.0, 0.25, 0.6, 1.0]
 
 # Which entries move on each path of SmallBNNet, written out by hand (not derived by the engine).
+CONV1_UNIT = {
+    "conv1.weight",
+    "conv1.bias",
+    "bn1.weight",
+    "bn1.bias",
+    "bn1.running_mean",
+    "bn1.running_var",
+}
+CONV2_UNIT = {"conv2.weight", "bn2.weight", "bn2.bias", "bn2.running_mean", "bn2.running_var"}
+FC_UNIT = {"fc.weight", "fc.bias"}
 BN_NET_PATHS = {
-    "full": {
-        "conv1.weight",
-        "conv1.bias",
-        "bn1.weight",
-        "bn1.bias",
-        "bn1.running_mean",
-        "bn1.running_var",
-        "conv2.weight",
-        "bn2.weight",
-        "bn2.bias",
-        "bn2.running_mean",
-        "bn2.running_var",
-        "fc.weight",
-        "fc.bias",
-    },
-    "unit/conv1": {
-        "conv1.weight",
-        "conv1.bias",
-        "bn1.weight",
-        "bn1.bias",
-        "bn1.running_mean",
-        "bn1.running_var",
-    },
-    "unit/fc": {"fc.weight", "fc.bias"},
+    "full": CONV1_UNIT | CONV2_UNIT | FC_UNIT,
+    "unit/conv1": CONV1_UNIT,
+    "unit/fc": FC_UNIT,
     "group/conv1/bn_stats": {"bn1.running_mean", "bn1.running_var"},
     "group/conv2/bn_affine": {"bn2.weight", "bn2.bias"},
     "group/conv2/weights": {"conv2.weight"},
@@ -48,35 +38,12 @@ BN_NET_PATHS = {
 }
 
 
-def plain_curve(model, theta_a, theta_b, moving, data, alphas, loss="cross_entropy"):
-    """The way most scripts do it, one deep copy per alpha."""
-    inputs, targets = data
-    losses, accs = [], []
-    for alpha in alphas:
-        state = {
-            k: (1 - alpha) * theta_a[k] + alpha * v if k in moving else v
-            for k, v in theta_b.items()
-        }
-        work = copy.deepcopy(model)
-        work.load_state_dict(state)
-        work.eval()
-        with torch.no_grad():
-            logits = work(inputs)
-        if loss == "bce":
-            losses.append(F.binary_cross_entropy_with_logits(logits, targets).item())
-            accs.append(((logits > 0).float() == targets).float().mean().item())
-        else:
-            losses.append(F.cross_entropy(logits, targets).item())
-            accs.append((logits.argmax(1) == targets).float().mean().item())
-    return losses, accs
-
-
 @pytest.mark.parametrize("path", sorted(BN_NET_PATHS))
 def test_bn_net_every_path_kind_matches_plain_loop(bn_setup, path):
     model, theta_a, theta_b, data = bn_setup
     assert set(moving_keys(model, theta_b, path)) == BN_NET_PATHS[path]
     curves = evaluate_paths(model, theta_a, theta_b, data, alphas=ALPHAS, paths=[path])
-    losses, accs = plain_curve(model, theta_a, theta_b, BN_NET_PATHS[path], data, ALPHAS)
+    losses, accs = reference_curve(model, theta_a, theta_b, BN_NET_PATHS[path], data, ALPHAS)
     assert curves[path]["loss"] == pytest.approx(losses, abs=1e-5)
     assert curves[path]["acc"] == pytest.approx(accs, abs=1e-6)
 
@@ -91,7 +58,7 @@ def test_mlp_paths_match_plain_loop(mlp_setup):
     }
     curves = evaluate_paths(model, theta_a, theta_b, data, alphas=ALPHAS, paths=list(expected))
     for path, moving in expected.items():
-        losses, accs = plain_curve(model, theta_a, theta_b, moving, data, ALPHAS)
+        losses, accs = reference_curve(model, theta_a, theta_b, moving, data, ALPHAS)
         assert curves[path]["loss"] == pytest.approx(losses, abs=1e-5), path
         assert curves[path]["acc"] == pytest.approx(accs, abs=1e-6), path
 
@@ -127,7 +94,7 @@ def test_binary_cross_entropy_on_one_logit():
     theta_b = {k: v + 0.5 * torch.randn_like(v) for k, v in theta_a.items()}
     curves = evaluate_paths(model, theta_a, theta_b, (inputs, targets), alphas=ALPHAS, loss="bce")
     data = (inputs, targets)
-    losses, accs = plain_curve(model, theta_a, theta_b, set(theta_b), data, ALPHAS, "bce")
+    losses, accs = reference_curve(model, theta_a, theta_b, set(theta_b), data, ALPHAS, "bce")
     assert curves["full"]["loss"] == pytest.approx(losses, abs=1e-5)
     assert curves["full"]["acc"] == pytest.approx(accs, abs=1e-6)
 
@@ -153,20 +120,10 @@ def test_bn_recompute_uses_training_batch_statistics(bn_setup):
     curves = evaluate_paths(
         model, theta_a, theta_b, (inputs, targets), alphas=[0.5], bn_data=[(inputs, targets)]
     )
-    work = copy.deepcopy(model)
-    work.load_state_dict(
-        {k: (v + theta_a[k]) / 2 if v.is_floating_point() else v for k, v in theta_b.items()}
-    )
-    for m in work.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None
-    work.train()
-    with torch.no_grad():
-        work(inputs)
-        work.eval()
-        expected = F.cross_entropy(work(inputs), targets).item()
-    assert curves["full"]["loss"][0] == pytest.approx(expected, abs=1e-5)
+    full = BN_NET_PATHS["full"]
+    data = (inputs, targets)
+    expected, _ = reference_curve(model, theta_a, theta_b, full, data, [0.5], bn_batches=[data])
+    assert curves["full"]["loss"] == pytest.approx(expected, abs=1e-5)
 
 
 def test_unknown_paths_name_the_valid_choices(bn_setup):

@@ -6,14 +6,13 @@ import copy
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from landscape import evaluate_paths, moving_keys
 from landscape.evaluate import PathEvaluator
 from landscape.stages import forward_stages, run_stages
 from lightning_modules.models import MLP, VGG, resnet
-from tests.conftest import trained_copy
+from tests.conftest import reference_curve, trained_copy
 
 ALPHAS = [0.0, 0.3, 0.7, 1.0]
 RESNET_PATHS = [
@@ -31,31 +30,6 @@ RESNET_PATHS = [
     "biases",
 ]
 MLP_PATHS = ["full", "unit/fc1", "unit/fc2", "unit/fc3", "group/fc2/weights", "weights", "biases"]
-
-
-def plain_loop(model, theta_a, theta_b, keys, batches, alphas, bn_batches=None):
-    """Copy the model, load each interpolated state, (re-estimate BN,) run every batch."""
-    keys = set(keys)
-    losses, accs = [], []
-    for alpha in alphas:
-        work = copy.deepcopy(model)
-        state = {k: (1 - alpha) * theta_a[k] + alpha * v for k, v in theta_b.items() if k in keys}
-        work.load_state_dict({**theta_b, **state})
-        with torch.no_grad():
-            if bn_batches is not None:
-                for m in work.modules():
-                    if isinstance(m, nn.BatchNorm2d):
-                        m.reset_running_stats()
-                        m.momentum = None
-                work.train()
-                for inputs, _ in bn_batches:
-                    work(inputs)
-            work.eval()
-            logits = torch.cat([work(inputs) for inputs, _ in batches])
-        targets = torch.cat([t for _, t in batches])
-        losses.append(F.cross_entropy(logits, targets).item())
-        accs.append((logits.argmax(1) == targets).double().mean().item())
-    return losses, accs
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +51,9 @@ def assert_matches_plain(model, theta_a, theta_b, batches, paths, **options):
     bn_batches = options.get("bn_data")
     for path in paths:
         keys = moving_keys(model, theta_b, path)
-        losses, accs = plain_loop(model, theta_a, theta_b, keys, batches, ALPHAS, bn_batches)
+        losses, accs = reference_curve(
+            model, theta_a, theta_b, keys, batches, ALPHAS, bn_batches=bn_batches
+        )
         assert curves[path]["loss"] == pytest.approx(losses, abs=1e-5), path
         assert curves[path]["acc"] == pytest.approx(accs, abs=1e-9), path
     return curves
@@ -198,5 +174,5 @@ def test_stages_that_disagree_with_forward_fall_back_to_it(mlp_setup):
     with pytest.warns(UserWarning, match="do not reproduce its forward"):
         curves = evaluate_paths(model, theta_a, theta_b, data, alphas=ALPHAS, paths=["unit/fc2"])
     keys = moving_keys(model, theta_b, "unit/fc2")
-    losses, _ = plain_loop(model, theta_a, theta_b, keys, [data], ALPHAS)
+    losses, _ = reference_curve(model, theta_a, theta_b, keys, data, ALPHAS)
     assert curves["unit/fc2"]["loss"] == pytest.approx(losses, abs=1e-5)

@@ -12,7 +12,7 @@ from torchvision.models import resnet18 as torchvision_resnet18
 
 from landscape import discover_units, evaluate_paths
 from lightning_modules.models import VGG, resnet
-from tests.test_engine import plain_curve
+from tests.conftest import reference_curve
 
 CIFAR = (3, 32, 32)
 STAGES = ["conv1", "layer1", "layer2", "layer3", "layer4", "fc"]
@@ -138,7 +138,7 @@ def test_engine_matches_a_plain_loop_on_resnet18_with_bn(resnet_ends):
     for path in PATHS:
         moving = keys_for(model, theta_b, path)
         assert moving, path
-        losses, accs = plain_curve(model, theta_a, theta_b, moving, (inputs, targets), alphas)
+        losses, accs = reference_curve(model, theta_a, theta_b, moving, (inputs, targets), alphas)
         assert curves[path]["loss"] == pytest.approx(losses, rel=1e-4, abs=1e-5), path
         assert curves[path]["acc"] == pytest.approx(accs), path
     stats = curves["group/layer3/bn_stats"]["loss"]
@@ -153,5 +153,5 @@ def test_block_units_split_a_stage(resnet_ends):
         model, theta_a, theta_b, (inputs, targets), [0.0, 1.0], ["unit/layer4.0"], units=units
     )
     moving = [k for k in theta_b if k.startswith("layer4.0.") and theta_b[k].is_floating_point()]
-    losses, _ = plain_curve(model, theta_a, theta_b, moving, (inputs, targets), [0.0, 1.0])
+    losses, _ = reference_curve(model, theta_a, theta_b, moving, (inputs, targets), [0.0, 1.0])
     assert curves["unit/layer4.0"]["loss"] == pytest.approx(losses, rel=1e-4)
