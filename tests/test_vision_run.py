@@ -40,7 +40,8 @@ def test_experiments_include_the_base_recipe_and_override_it():
     assert vgg.model._target_.endswith("VGG") and vgg.model.batch_norm
     assert vgg.optimizer.lr == 0.1 and vgg.data.augment == "standard"  # rest from the recipe
     assert compose_config("experiment=no_bn").model.norm == "none"
-    assert OmegaConf.to_container(vgg.hydra.sweeper.params) == {"model": "vgg11_bn,vgg11"}
+    sweep = OmegaConf.to_container(vgg.hydra.sweeper.params)
+    assert sweep == {"model": "vgg11_bn,vgg11", "seed": "range(10)"}
     user = compose_config("experiment=depth", "model=resnet50", "optimizer.weight_decay=0")
     assert user.model.depth == 50 and user.optimizer.weight_decay == 0
     assert user.optimizer.lr == 0.1
