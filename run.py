@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import signal
 import sys
@@ -22,6 +23,11 @@ warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
 # conf/hydra/launcher/{joblib,submitit_slurm}.yaml spell out the plugins' configs under their
 # own names on purpose (hydra/launcher=joblib); Hydra 1.3 still validates them against the schema
 warnings.filterwarnings("ignore", message="(?s).*is validated against ConfigStore schema")
+
+# Lightning advertises a cloud logger on every Trainer it builds; a run's output is ours
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
+    lambda record: "litlogger" not in record.getMessage()
+)
 
 CONFIG_DIR = Path(__file__).resolve().parent / "conf"
 
