@@ -29,6 +29,13 @@ def load_state_file(path: str | Path, weights_only: bool = True):
         ) from error
 
 
+def differing_entries(state: Mapping[str, torch.Tensor], model: nn.Module) -> list[str]:
+    """Entries missing on one side or of another shape: empty when `state` fits `model`."""
+    own = model.state_dict()
+    absent = sorted(set(own) ^ set(state))
+    return absent or [k for k in own if tuple(own[k].shape) != tuple(state[k].shape)]
+
+
 def check_state_fits(state: Mapping[str, torch.Tensor], model: nn.Module, source: str) -> None:
     """Raise unless `state` has exactly the entries and shapes of `model.state_dict()`."""
     if not isinstance(state, Mapping):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from landscape.errors import LinpathError
+from landscape.state_files import differing_entries, load_state_file
 
 RUN_FILES = ("results.json", "theta_i.pt", "theta_f.pt")
 
@@ -26,7 +27,7 @@ class EarlierRun:
 
     def state(self, which: str) -> dict[str, torch.Tensor]:
         """theta_i (`which="i"`) or theta_f (`which="f"`) of that run, on the CPU."""
-        return torch.load(self.path / f"theta_{which}.pt", map_location="cpu", weights_only=True)
+        return load_state_file(self.path / f"theta_{which}.pt")
 
 
 def find_run(path: str | Path, seed: int, option: str = "init.from_run") -> EarlierRun:
@@ -62,11 +63,9 @@ def check_same_architecture(
     net: nn.Module, state: Mapping[str, torch.Tensor], run_dir: Path
 ) -> None:
     """Refuse a state of another architecture before it half-loads."""
-    own = net.state_dict()
-    differ = sorted(set(own) ^ set(state)) or [
-        k for k in own if tuple(own[k].shape) != tuple(state[k].shape)
-    ]
+    differ = differing_entries(state, net)
     if differ:
+        own = net.state_dict()
         key = differ[0]
         there = tuple(state[key].shape) if key in state else "absent"
         here = tuple(own[key].shape) if key in own else "absent"

@@ -16,6 +16,7 @@ from torch import nn
 from landscape import discover_units, interpolate_state, moving_keys
 from landscape.errors import LinpathError
 from landscape.evaluate import batch_loss_and_correct
+from landscape.state_files import load_state_file
 from lightning_modules.data.images import randomize_labels
 from lightning_modules.earlier_run import check_same_architecture, find_run
 
@@ -59,7 +60,7 @@ def imagenet_state(net: nn.Module, weights_path: str | None) -> tuple[dict, str]
         path = Path(weights_path)
         if not path.is_file():
             raise InitError(f"init.weights_path={path} does not exist; expected a state dict file")
-        return torch.load(path, map_location="cpu", weights_only=True), str(path)
+        return load_state_file(path), str(path)
     from torchvision.models import get_weight
 
     name = imagenet_weights_name(net)
