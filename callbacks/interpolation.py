@@ -15,7 +15,7 @@ from callbacks.artifacts import save_json_atomic, save_torch_atomic
 from landscape import discover_units, distance, expand_paths, shape_metrics
 from landscape.biases import last_layer_bias_spread
 from landscape.evaluate import evaluate_state
-from landscape.paths import UNIT_GRANULARITIES, PathError, moving_keys
+from landscape.paths import UNIT_GRANULARITIES, PathError, check_units, moving_keys
 from landscape.sharded import evaluate_paths_sharded
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
 
@@ -105,14 +105,7 @@ class InterpolationCallback(pl.Callback):
         """Check paths and units against the model now, not after hours of training."""
         net = pl_module.net
         units = self.units_of(net)
-        modules = [name for name, _ in net.named_modules() if name]
-        for unit, names in units.items():
-            for name in names:
-                if name not in modules:
-                    raise PathError(
-                        f"unit {unit!r}: {name!r} is not a module of {type(net).__name__}; "
-                        f"modules: {modules}"
-                    )
+        check_units(net, units)
         for path in expand_paths(self.paths, units):
             if path not in NEW_INIT_PATHS and not moving_keys(net, net.state_dict(), path, units):
                 raise PathError(f"path {path!r} moves nothing: its modules hold no weights")

@@ -162,6 +162,18 @@ def _unit_modules(model: nn.Module, name: str, units: Mapping[str, list[str]]) -
     raise PathError(f"unknown unit {name!r}; units of this model: {list(units)}")
 
 
+def check_units(model: nn.Module, units: Mapping[str, list[str]]) -> None:
+    """Every module a unit names exists in `model` (a typo fails before any training)."""
+    modules = [name for name, _ in model.named_modules() if name]
+    for unit, names in units.items():
+        for name in names:
+            if name not in modules:
+                raise PathError(
+                    f"unit {unit!r}: {name!r} is not a module of {type(model).__name__}; "
+                    f"modules: {modules}"
+                )
+
+
 def expand_paths(requested: list[str], units: Mapping[str, list[str]]) -> list[str]:
     """Expand `unit/*` into one path per unit, keeping order and dropping repeats."""
     expanded: list[str] = []
