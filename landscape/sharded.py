@@ -41,8 +41,9 @@ def evaluate_share(
 ) -> Share:
     """Loss and accuracy at this rank's points; `options` go to `evaluate_paths`."""
     share: Share = {}
+    mine = shard_points(paths, len(alphas), rank, world)
     for path in paths:
-        indices = [j for p, j in shard_points(paths, len(alphas), rank, world) if p == path]
+        indices = [j for p, j in mine if p == path]
         if not indices:
             continue
         curve = evaluate_paths(
