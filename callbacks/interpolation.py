@@ -167,8 +167,7 @@ class InterpolationCallback(pl.Callback):
         data = self.eval_data(datamodule, self.eval_split, self.max_eval_examples)
         bn_data = None
         if self.bn == "recompute":
-            train = datamodule.loader("train")
-            train.rank, train.world = 0, 1  # every rank re-estimates BN on the same batches
+            train = datamodule.loader("train", sharded=False)  # the same BN batches on every rank
             bn_data = [batch for _, batch in zip(range(self.bn_batches), train)]
 
         requested = expand_paths(self.paths, units)

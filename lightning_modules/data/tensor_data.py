@@ -26,7 +26,8 @@ class TensorBatchLoader:
     """Batches of (inputs[idx], targets[idx]); `transform(inputs, generator)` augments them.
 
     Lightning calls `sampler.set_epoch(epoch)` before each epoch; the loader is its own
-    sampler, so the shuffle is reproducible from (seed, epoch) alone.
+    sampler, so the shuffle is reproducible from (seed, epoch) alone. Under DDP each rank
+    gets its share, unless `sharded=False` (every rank the same batches).
     """
 
     def __init__(
@@ -37,6 +38,7 @@ class TensorBatchLoader:
         shuffle: bool = False,
         seed: int = 0,
         transform: Transform | None = None,
+        sharded: bool = True,
     ):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -44,7 +46,7 @@ class TensorBatchLoader:
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.transform = transform
         self.epoch = 0
-        self.rank, self.world = rank_and_world()
+        self.rank, self.world = rank_and_world() if sharded else (0, 1)
 
     batch_sampler = None  # Lightning inspects it; batching is done here
 
@@ -194,17 +196,21 @@ class TensorDataModule(pl.LightningDataModule):
             return lambda inputs, generator: self.model_ready(inputs)
         return lambda inputs, generator: self.model_ready(augment(inputs, generator))
 
-    def loader(self, name: str, device: torch.device | str | None = None) -> TensorBatchLoader:
+    def loader(
+        self, name: str, device: torch.device | str | None = None, sharded: bool = True
+    ) -> TensorBatchLoader:
         """Batches on `device` (default: the training device). Training batches are
-        augmented and made model-ready per batch; the rest come from the model-ready split."""
+        augmented and made model-ready per batch; the rest come from the model-ready split.
+        `sharded=False` gives every DDP rank the same batches."""
         device = torch.device(device) if device is not None else self.device()
         if name == "train":
             inputs, targets = self._stored(name, device)
+            transform = self._batch_transform()
             return TensorBatchLoader(
-                inputs, targets, self.batch_size, True, self.seed, self._batch_transform()
+                inputs, targets, self.batch_size, True, self.seed, transform, sharded
             )
         inputs, targets = self.split(name, device)
-        return TensorBatchLoader(inputs, targets, self.eval_batch_size)
+        return TensorBatchLoader(inputs, targets, self.eval_batch_size, sharded=sharded)
 
     def train_dataloader(self) -> TensorBatchLoader | BatchGroups:
         loader = self.loader("train")
