@@ -38,6 +38,7 @@ def build(cfg: DictConfig):
 
     from lightning_modules import Classifier
     from lightning_modules.param_groups import build_param_groups
+    from sweeps.identity import setting_id, training_id
 
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")  # fail on missing data before anything is built or written
@@ -59,7 +60,8 @@ def build(cfg: DictConfig):
     )
     datamodule.steps_per_call = module.steps_per_call
     init = instantiate(cfg.init)(module, datamodule, seed=cfg.seed, device=init_device(cfg))
-    callbacks = [instantiate(cfg.interpolation, init=init, _convert_="all")]
+    identity = {"training_id": training_id(cfg), "setting_id": setting_id(cfg)}
+    callbacks = [instantiate(cfg.interpolation, init=init, identity=identity, _convert_="all")]
     callbacks += [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer_kwargs = {k: v for k, v in cfg.trainer.items() if k != "compile"}

@@ -58,6 +58,7 @@ class InterpolationCallback(pl.Callback):
         cache_mb: float = 1024,
         extras: Sequence[str] = (),
         init: Mapping | None = None,
+        identity: Mapping[str, str] | None = None,
     ):
         super().__init__()
         if isinstance(alphas, int):
@@ -90,6 +91,7 @@ class InterpolationCallback(pl.Callback):
         self.figure = figure
         self.extras = list(extras)
         self.init = dict(init or {"name": "random"})  # what the init intervention did
+        self.identity = dict(identity or {})  # training_id and setting_id (sweeps.identity)
         self.theta_init: dict[str, torch.Tensor] | None = None
         self._fit_started = 0.0
 
@@ -209,6 +211,7 @@ class InterpolationCallback(pl.Callback):
             "experiment": self.experiment,
             "seed": self.seed,
             "overrides": self.overrides,
+            **self.identity,
             "init": self.init,
             "final": {k: finite_or_none(v) for k, v in final.items()},
             "distance": finite_or_none(distance(self.theta_init, theta_f, parameter_names)),

@@ -1,0 +1,146 @@
+"""A run's training identity: one function of the composed config, however it was spelled.
+
+Two runs with the same `training_id` trained the same network the same way: same data,
+model, optimiser, schedule, init, seed and the trainer settings that change the numbers.
+Evaluation (`interpolation`), logging, checkpointing, output folders, progress bars and
+settings that give the same updates (`steps_per_call`, `threads`, `compile`) are left out.
+Runs that differ only by seed share a `setting_id`. Reports group seeds into settings by
+it, targets find their runs by it, and reuse skips training by it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+# Top-level keys that never change training. `pretrained_weights`, `random_label_max_epochs`
+# and `width_factor` reach training only through the init and model configs, which are
+# compared after interpolations are resolved.
+NON_TRAINING_KEYS = (
+    "interpolation",
+    "logger",
+    "callbacks",
+    "ckpt_path",
+    "threads",
+    "experiment_name",
+    "steps_per_call",
+    "hydra",
+    "pretrained_weights",
+    "random_label_max_epochs",
+    "width_factor",
+)
+NON_TRAINING_TRAINER_KEYS = (
+    "accelerator",
+    "compile",
+    "default_root_dir",
+    "deterministic",
+    "enable_checkpointing",
+    "enable_model_summary",
+    "enable_progress_bar",
+    "log_every_n_steps",
+    "num_sanity_val_steps",
+    "check_val_every_n_epoch",
+    "val_check_interval",
+    "benchmark",
+)
+NON_TRAINING_DATA_KEYS = ("root", "download", "check_integrity", "eval_batch_size", "num_workers")
+# Config values that name files or run folders: compared as absolute paths.
+PATH_KEYS = (("init", "from_run"), ("init", "weights_path"), ("optim", "groups_from"))
+
+
+def training_config(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> dict:
+    """The training-relevant part of a composed config, resolved and normalised.
+
+    `with_seed=False` drops the seed (and every value interpolated from it, such as
+    `data.seed`), which leaves what runs of one setting share.
+    """
+    raw = OmegaConf.to_container(OmegaConf.create(cfg), resolve=False)
+    for key in NON_TRAINING_KEYS:
+        raw.pop(key, None)
+    for key in NON_TRAINING_TRAINER_KEYS:
+        raw.get("trainer", {}).pop(key, None)
+    for key in NON_TRAINING_DATA_KEYS:
+        raw.get("data", {}).pop(key, None)
+    if not with_seed:
+        raw["seed"] = None
+    config = OmegaConf.to_container(OmegaConf.create(raw), resolve=True)
+    for section, key in PATH_KEYS:
+        value = (config.get(section) or {}).get(key)
+        if isinstance(value, str):
+            config[section][key] = str(Path(value).expanduser().resolve())
+    _normalise_devices(config.get("trainer", {}))
+    _drop_default_groups(config)
+    return _normalise(config)
+
+
+def training_id(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> str:
+    """A short stable hash of `training_config`: equal configs, equal ids."""
+    text = json.dumps(training_config(cfg, with_seed=with_seed), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def setting_id(cfg: DictConfig | Mapping) -> str:
+    """What runs differing only by seed share."""
+    return training_id(cfg, with_seed=False)
+
+
+def run_config(run_dir: Path | str) -> DictConfig:
+    """The composed config a run was made with (Hydra's `.hydra/config.yaml`)."""
+    return OmegaConf.load(Path(run_dir) / ".hydra" / "config.yaml")
+
+
+def _normalise_devices(trainer: dict) -> None:
+    """`devices: [3]` and `devices: 1` train the same way: only the count matters."""
+    devices = trainer.get("devices")
+    if isinstance(devices, list):
+        trainer["devices"] = len(devices)
+    elif isinstance(devices, str) and devices.isdigit():
+        trainer["devices"] = int(devices)
+
+
+def _drop_default_groups(config: dict) -> None:
+    """A parameter group whose lr and weight decay are the optimizer's is no group at all."""
+    optim = config.get("optim")
+    if not optim or not optim.get("groups"):
+        return
+    optimizer = config.get("optimizer") or {}
+    groups = {}
+    for name, group in optim["groups"].items():
+        group = dict(group)
+        for key in ("lr", "weight_decay"):
+            if group.get(key) is None or _same_number(group.get(key), optimizer.get(key)):
+                group.pop(key, None)
+        if "lr" in group or "weight_decay" in group:
+            group["units"] = sorted(group.get("units") or [])
+            groups[name] = group
+    optim["groups"] = groups
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    try:
+        return float(a) == float(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def _normalise(value: Any) -> Any:
+    """Numbers by value (0 == 0.0, 1e-1 == 0.1); numeric strings as numbers; dict keys sorted."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, (int, float)):
+        return int(value) if float(value).is_integer() else float(value)
+    if isinstance(value, str):
+        try:
+            return _normalise(float(value))
+        except ValueError:
+            return value
+    if isinstance(value, Mapping):
+        return {str(k): _normalise(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, (list, tuple)):
+        return [_normalise(v) for v in value]
+    return value
