@@ -79,6 +79,9 @@ def train(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from lightning_modules.config_checks import check_config
+
+    check_config(cfg)  # every value, before anything is built, written or trained
     check_ddp_launch(cfg.trainer, HydraConfig.get().mode == RunMode.MULTIRUN)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
@@ -95,18 +98,30 @@ def train(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from callbacks.sweep_failures import clear_job_failure, record_job_failure
+
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        clear_job_failure(output_dir)
         train(cfg)
     except LinpathError as error:
-        fail(error)
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            fail(error)
+        # one bad job of a sweep is reported and the next job runs; the sweep's exit code
+        # says it failed (callbacks.sweep_failures)
+        print(f"linpath: error: job {HydraConfig.get().job.num}: {error}", file=sys.stderr)
+        record_job_failure(output_dir, str(error))
     except SIGTERMException:  # Lightning stopped cleanly; it exits 0, a preempted run must not
-        from hydra.core.hydra_config import HydraConfig
-
-        last = f"{HydraConfig.get().runtime.output_dir}/checkpoints/last.ckpt"
-        print(
-            f"linpath: stopped by SIGTERM, no results written; resume: ckpt_path={last}",
-            file=sys.stderr,
+        last = output_dir / "checkpoints" / "last.ckpt"
+        resume = (
+            f"resume: ckpt_path={last}"
+            if last.is_file()
+            else "no checkpoint to resume from (checkpoint=last keeps one)"
         )
+        print(f"linpath: stopped by SIGTERM, no results written; {resume}", file=sys.stderr)
         sys.exit(128 + signal.SIGTERM)
     finally:
         if "wandb" in sys.modules:  # the next job of a multirun must not log into this run
@@ -157,9 +172,15 @@ def check_config_choices(arguments: list[str]) -> None:
                 raise LinpathError(f"unknown {group} {value!r}; expected one of {valid}")
 
 
-if __name__ == "__main__":
+def cli(arguments: list[str]) -> None:
+    """What `python run.py ARGUMENTS` does (tests call it in-process)."""
     try:
-        check_config_choices(sys.argv[1:])
+        check_config_choices(arguments)
     except LinpathError as error:
         fail(error)
+    sys.argv = [sys.argv[0], *arguments]
     main()
+
+
+if __name__ == "__main__":
+    cli(sys.argv[1:])

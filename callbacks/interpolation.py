@@ -15,15 +15,18 @@ from callbacks.artifacts import save_json_atomic, save_torch_atomic
 from landscape import discover_units, distance, expand_paths, shape_metrics
 from landscape.biases import last_layer_bias_spread
 from landscape.evaluate import evaluate_state
-from landscape.paths import UNIT_GRANULARITIES, PathError, check_units, moving_keys
+from landscape.paths import PathError, check_units, moving_keys
 from landscape.sharded import evaluate_paths_sharded
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
+from lightning_modules.config_checks import alpha_grid, check_section
 
 NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
 NEW_INIT_SEED_OFFSET = 1_000_003
 # Paths that start trained and end untrained: their shape is read from the untrained end.
 READ_FROM_END = ("final_to_new_init",)
 RESULTS_SCHEMA = 1
+# What a finished run leaves beside theta_i.pt; a new run into its folder removes them first.
+STALE_OUTPUTS = ("results.json", "theta_f.pt", "interpolation.png")
 # Measurements of the two end states beside the paths: name -> f(net, theta_i, theta_f)
 EXTRAS = {"last_layer_bias_spread": last_layer_bias_spread}
 
@@ -61,30 +64,26 @@ class InterpolationCallback(pl.Callback):
         identity: Mapping[str, str] | None = None,
     ):
         super().__init__()
-        if isinstance(alphas, int):
-            if alphas < 2:
-                raise ValueError(f"interpolation.alphas must be >= 2 points, got {alphas}")
-            alphas = torch.linspace(0, 1, alphas).tolist()
-        if bn not in ("interpolate", "recompute"):
-            raise ValueError(f"interpolation.bn must be 'interpolate' or 'recompute', got {bn!r}")
-        if isinstance(units, str) and units not in UNIT_GRANULARITIES:
-            raise PathError(
-                f"unknown interpolation.units {units!r}; expected one of "
-                f"{list(UNIT_GRANULARITIES)}, a list of module names or a mapping"
-            )
-        unknown = [name for name in extras if name not in EXTRAS]
-        if unknown:
-            raise ValueError(
-                f"unknown interpolation.extras {unknown}; expected names from {list(EXTRAS)}"
-            )
+        check_section(  # the same rules as run.py's check of the composed config
+            "interpolation",
+            dict(
+                paths=paths,
+                units=units,
+                eval_split=eval_split,
+                max_eval_examples=max_eval_examples,
+                bn=bn,
+                bn_batches=bn_batches,
+                thresholds=dict(thresholds or {}),
+                cache_mb=cache_mb,
+                extras=extras,
+            ),
+        )
         self.output_dir = Path(output_dir)
-        self.alphas = [float(a) for a in alphas]
+        self.alphas = alpha_grid(alphas)
         self.paths = list(paths)
         self.units_spec = units
         self.eval_split, self.max_eval_examples = eval_split, max_eval_examples
         self.bn, self.bn_batches = bn, bn_batches
-        if cache_mb < 0:
-            raise ValueError(f"interpolation.cache_mb must be >= 0, got {cache_mb}")
         self.cache_bytes = int(cache_mb * 2**20)
         self.thresholds = dict(thresholds or {})
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
@@ -117,6 +116,8 @@ class InterpolationCallback(pl.Callback):
         if self.theta_init is None:
             self.theta_init = clone_state(pl_module.net)
         if trainer.is_global_zero:
+            for name in STALE_OUTPUTS:  # an earlier run's, in this folder: never mix two runs
+                (self.output_dir / name).unlink(missing_ok=True)
             save_torch_atomic(self.theta_init, self.output_dir / "theta_i.pt")
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -128,10 +129,11 @@ class InterpolationCallback(pl.Callback):
         fit_s = time.perf_counter() - self._fit_started
         started = time.perf_counter()
         theta_f = clone_state(pl_module.net)
+        if trainer.is_global_zero:  # first: an interrupted evaluation keeps the trained weights
+            save_torch_atomic(theta_f, self.output_dir / "theta_f.pt")
         curves = self.evaluate_curves(pl_module, trainer.datamodule, theta_f)
         if not trainer.is_global_zero:
             return
-        save_torch_atomic(theta_f, self.output_dir / "theta_f.pt")
         results = self.results(pl_module, trainer.datamodule, theta_f, curves)
         results["timing"] = {"fit_s": fit_s, "interpolation_s": time.perf_counter() - started}
         save_json_atomic(results, self.output_dir / "results.json")

@@ -1,0 +1,339 @@
+"""One check of the composed config, before anything is built, written or trained.
+
+Every value a user can get wrong has a rule here: its type, its range and, where it
+matters, its relation to other values. A failure is one `ConfigError` naming the key, the
+bad value and what would be accepted, which run.py prints as one `linpath: error:` line.
+Hydra's structured configs (typed dataclasses) cannot say "an integer or a list of
+numbers" (OmegaConf has no unions) nor "increasing" or "at least 1", so the rules are a
+table of predicates instead; the constructors that take these values (the interpolation
+callback) call the same rules, so a value is refused the same way from Python.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
+from landscape.errors import LinpathError
+from landscape.paths import GROUPS, UNIT_GRANULARITIES, WHOLE_MODEL_PATHS
+from landscape.shape import shape_metrics
+from lightning_modules.data.images import AUGMENTATIONS
+from lightning_modules.data.tensor_data import SPLITS
+from lightning_modules.models.resnet import LAYOUTS, NORMS
+from lightning_modules.models.vgg import VGG11_WIDTHS
+
+ABSENT = object()  # a key this config does not have (e.g. data.augment for the spiral)
+
+
+class ConfigError(LinpathError, ValueError):
+    """A config value outside what linpath accepts."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a value must be, in words (`accepts`) and as a predicate (`ok`)."""
+
+    accepts: str
+    ok: Callable[[Any], bool]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def integer(low: int, optional: bool = False) -> Rule:
+    words = f"an integer >= {low}" + (" or null" if optional else "")
+    return Rule(words, lambda v: (optional and v is None) or (_is_int(v) and v >= low))
+
+
+def number(low: float, high: float | None = None, above: bool = False, optional=False) -> Rule:
+    """A finite number >= low (> low with `above`), <= high if given."""
+    words = f"a number {'>' if above else '>='} {low}" + (f" and <= {high}" if high else "")
+    words += " or null" if optional else ""
+
+    def ok(v: Any) -> bool:
+        if optional and v is None:
+            return True
+        in_range = _is_number(v) and (v > low if above else v >= low)
+        return in_range and (high is None or v <= high)
+
+    return Rule(words, ok)
+
+
+def choice(*options: Any) -> Rule:
+    return Rule(f"one of {list(options)}", lambda v: isinstance(v, (str, bool)) and v in options)
+
+
+def boolean() -> Rule:
+    return Rule("true or false", lambda v: isinstance(v, bool))
+
+
+def text(optional: bool = False) -> Rule:
+    words = "a non-empty string" + (" or null" if optional else "")
+    return Rule(words, lambda v: (optional and v is None) or (isinstance(v, str) and v != ""))
+
+
+def widths(count: int | None = None, empty: bool = False) -> Rule:
+    words = f"a list of {count or 'any number of'} integers >= 1"
+
+    def ok(v: Any) -> bool:
+        if not isinstance(v, list) or (count is not None and len(v) != count):
+            return False
+        return (empty or bool(v)) and all(_is_int(w) and w >= 1 for w in v)
+
+    return Rule(words, ok)
+
+
+def _alphas_ok(value: Any) -> bool:
+    if _is_int(value):
+        return value >= 2
+    if not isinstance(value, list) or len(value) < 2 or not all(_is_number(a) for a in value):
+        return False
+    return all(a < b for a, b in zip(value, value[1:]))
+
+
+def _path_key_ok(path: Any) -> bool:
+    if not isinstance(path, str):
+        return False
+    kind, _, rest = path.partition("/")
+    if path in WHOLE_MODEL_PATHS:
+        return True
+    if kind == "unit":
+        return rest != "" and "/" not in rest
+    if kind == "group":
+        unit, _, group = rest.rpartition("/")
+        return unit != "" and group in GROUPS
+    return False
+
+
+def _paths_ok(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and bool(value)
+        and all(_path_key_ok(p) for p in value)
+        and len(set(value)) == len(value)
+    )
+
+
+def _names(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(text().ok(n) for n in value)
+
+
+def _units_ok(value: Any) -> bool:
+    if isinstance(value, str):
+        return value in UNIT_GRANULARITIES
+    if isinstance(value, Mapping):
+        return bool(value) and all(_names(modules) for modules in value.values())
+    return _names(value)
+
+
+def _threshold_names() -> list[str]:
+    """The keyword thresholds `landscape.shape.shape_metrics` takes."""
+    parameters = inspect.signature(shape_metrics).parameters.values()
+    return [p.name for p in parameters if isinstance(p.default, float)]
+
+
+def _thresholds_ok(value: Any) -> bool:
+    return isinstance(value, Mapping) and all(
+        k in _threshold_names() and number(0).ok(v) for k, v in value.items()
+    )
+
+
+def _extra_names() -> list[str]:
+    from callbacks.interpolation import EXTRAS  # the callback owns its measurements
+
+    return list(EXTRAS)
+
+
+def _extras_ok(value: Any) -> bool:
+    return isinstance(value, list) and all(name in _extra_names() for name in value)
+
+
+def _devices_ok(value: Any) -> bool:
+    if value == "auto" or (isinstance(value, str) and value.isdigit() and int(value) >= 1):
+        return True
+    if isinstance(value, list):
+        return bool(value) and all(_is_int(d) and d >= 0 for d in value)
+    return _is_int(value) and (value >= 1 or value == -1)
+
+
+PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+
+RULES: dict[str, Rule] = {
+    "seed": integer(0),
+    "threads": integer(1, optional=True),
+    "steps_per_call": integer(1),
+    "experiment_name": text(),
+    "pretrained_weights": text(optional=True),
+    "random_label_max_epochs": integer(1),
+    "ckpt_path": text(optional=True),
+    # data (each key only where the chosen data set has it)
+    "data.batch_size": integer(1),
+    "data.eval_batch_size": integer(1),
+    "data.train_size": integer(1, optional=True),
+    "data.test_size": integer(1, optional=True),
+    "data.noise": number(0),
+    "data.root": text(),
+    "data.download": boolean(),
+    "data.check_integrity": boolean(),
+    "data.normalize": boolean(),
+    "data.augment": choice(*AUGMENTATIONS),
+    "data.train_fraction": number(0, 1, above=True),
+    "data.random_labels": number(0, 1),
+    # models
+    "model.hidden": widths(empty=True),
+    "model.widths": widths(len(VGG11_WIDTHS)),
+    "model.width": number(0, above=True),
+    "model.depth": Rule(f"one of {sorted(LAYOUTS)}", lambda v: _is_int(v) and v in LAYOUTS),
+    "model.norm": choice(*NORMS),
+    "model.batch_norm": boolean(),
+    "model.dropout": Rule("a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1),
+    # optimisation
+    "optimizer.lr": number(0, above=True),
+    "optimizer.weight_decay": number(0),
+    "optimizer.momentum": number(0),
+    "optimizer.nesterov": boolean(),
+    "optimizer.fused": boolean(),
+    "scheduler.milestones": widths(),
+    "scheduler.gamma": number(0, above=True),
+    "optim.groups_from": text(optional=True),
+    # init interventions
+    "init.from_run": text(optional=True),
+    "init.unit": text(),
+    "init.offset": Rule("an integer", _is_int),
+    "init.source": choice("trained", "pretrained"),
+    "init.max_epochs": integer(1),
+    "init.weights_path": text(optional=True),
+    # trainer
+    "trainer.max_epochs": Rule("an integer >= 1, or -1 with trainer.max_steps", _is_int),
+    "trainer.max_steps": Rule("-1 (no limit) or an integer >= 1", lambda v: _is_int(v) and v != 0),
+    "trainer.devices": Rule("an integer >= 1, -1, 'auto' or a list of device ids", _devices_ok),
+    "trainer.num_nodes": integer(1),
+    "trainer.accelerator": choice(*ACCELERATORS),
+    "trainer.precision": Rule(
+        f"one of {list(PRECISIONS)}", lambda v: str(v) in PRECISIONS and not isinstance(v, bool)
+    ),
+    "trainer.deterministic": Rule("true, false or 'warn'", lambda v: v in (True, False, "warn")),
+    "trainer.compile": boolean(),
+    # interpolation (InterpolationCallback's arguments)
+    "interpolation.alphas": Rule(
+        "an integer >= 2 (equal steps on [0, 1]) or an increasing list of >= 2 numbers",
+        _alphas_ok,
+    ),
+    "interpolation.paths": Rule(
+        f"a non-empty list without repeats of {list(WHOLE_MODEL_PATHS)}, 'unit/*', "
+        f"'unit/<module>' or 'group/<module>/<group>' with a group of {list(GROUPS)}",
+        _paths_ok,
+    ),
+    "interpolation.units": Rule(
+        f"one of {list(UNIT_GRANULARITIES)}, a non-empty list of module names or a mapping "
+        "of unit names to non-empty lists of module names",
+        _units_ok,
+    ),
+    "interpolation.eval_split": choice(*SPLITS),
+    "interpolation.max_eval_examples": integer(1, optional=True),
+    "interpolation.bn": choice("interpolate", "recompute"),
+    "interpolation.bn_batches": integer(1),
+    "interpolation.cache_mb": number(0),
+    "interpolation.figure": boolean(),
+    "interpolation.seed": integer(0),
+    "interpolation.thresholds": Rule(
+        "a mapping of numbers >= 0 with keys from landscape.shape.shape_metrics", _thresholds_ok
+    ),
+    "interpolation.extras": Rule("a list of names of InterpolationCallback.EXTRAS", _extras_ok),
+}
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def check_value(key: str, value: Any) -> None:
+    """Refuse `value` for `key` unless its rule accepts it (keys without a rule pass)."""
+    rule = RULES.get(key)
+    if rule is not None and not rule.ok(value):
+        accepts = rule.accepts
+        if key == "interpolation.extras":
+            accepts = f"a list of names from {_extra_names()}"
+        if key == "interpolation.thresholds":
+            accepts = f"a mapping of numbers >= 0 with keys from {_threshold_names()}"
+        raise ConfigError(f"{key}={_shown(value)}: expected {accepts}")
+
+
+def check_section(section: str, values: Mapping[str, Any]) -> None:
+    """Check the `section.key` rules for `values` (a constructor's keyword arguments)."""
+    for key, value in values.items():
+        check_value(f"{section}.{key}", _plain(value))
+
+
+def alpha_grid(alphas: int | Sequence[float]) -> list[float]:
+    """The alphas a path is evaluated at: `n` equal steps on [0, 1], or the list as given.
+
+    Equal steps are computed in float64 and rounded, so they read as the decimals they are.
+    """
+    check_value("interpolation.alphas", _plain(alphas))
+    if isinstance(alphas, int):
+        return [round(i / (alphas - 1), 12) for i in range(alphas)]
+    return [float(a) for a in alphas]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, (DictConfig,)) or OmegaConf.is_list(value):
+        return OmegaConf.to_container(value, resolve=True)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _lookup(cfg: DictConfig, key: str) -> Any:
+    try:
+        value = OmegaConf.select(cfg, key, default=ABSENT, throw_on_missing=True)
+    except MissingMandatoryValue as error:
+        raise ConfigError(f"{key} has no value (???): give it, e.g. {key}=...") from error
+    except OmegaConfBaseException as error:
+        raise ConfigError(f"{key} cannot be read: {str(error).splitlines()[0]}") from error
+    return value if value is ABSENT else _plain(value)
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Every rule, then the relations between values; the first failure is raised."""
+    for section in (k for k in cfg if k != "hydra"):
+        node = cfg._get_node(section)
+        missing = [section] if node._is_missing() else []
+        if OmegaConf.is_config(node):
+            missing = sorted(OmegaConf.missing_keys(node))
+        for key in missing:
+            raise ConfigError(f"{key} has no value (???): give it, e.g. {key}=...")
+    values = {}
+    for key in RULES:
+        value = _lookup(cfg, key)
+        if value is not ABSENT:
+            check_value(key, value)
+            values[key] = value
+    check_relations(values)
+
+
+def check_relations(values: Mapping[str, Any]) -> None:
+    """What no single value shows: limits that leave training unbounded, units for `unit/*`."""
+    epochs, steps = values.get("trainer.max_epochs"), values.get("trainer.max_steps", -1)
+    if epochs is not None and (epochs == 0 or epochs < -1 or (epochs == -1 and steps == -1)):
+        raise ConfigError(
+            f"trainer.max_epochs={epochs}: expected an integer >= 1, or -1 with "
+            f"trainer.max_steps >= 1 (trainer.max_steps={steps})"
+        )
+    if values.get("init.source") == "trained" and values.get("init.from_run") is None:
+        raise ConfigError(
+            "init.from_run=None: init.source=trained starts from an earlier run's theta_f; "
+            "expected init.from_run=RUN_DIR"
+        )
