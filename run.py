@@ -172,10 +172,34 @@ def check_config_choices(arguments: list[str]) -> None:
                 raise LinpathError(f"unknown {group} {value!r}; expected one of {valid}")
 
 
+def check_overrides_apply(arguments: list[str]) -> None:
+    """A key that is not in the config (a typo) or an override Hydra cannot apply is one
+    line, not Hydra's report: compose once with the single-value overrides to find out."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    candidates = [a for a in arguments if "=" in a and not a.startswith("-")]
+    try:
+        overrides = OverridesParser.create().parse_overrides(candidates)
+    except HydraException as error:
+        raise LinpathError(" ".join(str(error).split())) from error
+    single = [o.input_line for o in overrides if not o.is_sweep_override()]
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            compose("train", overrides=single)
+    except HydraException as error:
+        lines = [str(error), str(error.__cause__ or "")]
+        words = [line.strip() for text in lines for line in text.splitlines()]
+        kept = [w for w in words if w and not w.startswith(("full_key", "object_type"))]
+        raise LinpathError(" ".join(kept)) from error
+
+
 def cli(arguments: list[str]) -> None:
     """What `python run.py ARGUMENTS` does (tests call it in-process)."""
     try:
         check_config_choices(arguments)
+        check_overrides_apply(arguments)
     except LinpathError as error:
         fail(error)
     sys.argv = [sys.argv[0], *arguments]

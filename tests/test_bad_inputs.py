@@ -1,0 +1,151 @@
+"""A user's mistakes, typed as `python run.py ...`: each is one `linpath: error:` line naming
+the key, exit 2, no traceback, nothing written and no training step taken.
+
+Most inputs run run.py's own entry point (`run.cli`) in this process, which is what the
+command line does minus the interpreter start; a few go through a real `python run.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+import run
+from lightning_modules import Classifier
+from tests.conftest import run_linpath
+
+SPIRAL = ["experiment=spiral_mlp", "scale=smoke", "logger=none"]
+CIFAR = ["experiment=blockwise", "scale=smoke", "logger=none"]
+
+# (arguments, what the error line must name)
+BAD_INPUTS = [
+    # the examples of the issue that used to leak Hydra's wrapper or a late traceback
+    (["interpolation.units=foo"], "interpolation.units='foo'"),
+    (["interpolation.bn=foo"], "interpolation.bn='foo'"),
+    (["interpolation.alphas=1"], "interpolation.alphas=1"),
+    ([*CIFAR, "data.train_fraction=0"], "data.train_fraction=0"),
+    (["interpolation.eval_split=bogus"], "interpolation.eval_split='bogus'"),
+    (["interpolation.max_eval_examples=0"], "interpolation.max_eval_examples=0"),
+    (["interpolation.paths=[]"], "interpolation.paths=[]"),
+    # plain mistakes
+    (["seed=-1"], "seed=-1"),
+    (["seed=abc"], "seed='abc'"),
+    (["seed=1.5"], "seed=1.5"),
+    (["optimizer.lr=-0.1"], "optimizer.lr=-0.1"),
+    (["optimizer.lr=0"], "optimizer.lr=0"),
+    (["optimizer.weight_decay=-1"], "optimizer.weight_decay=-1"),
+    (["model.hidden=[50,0]"], "model.hidden=[50, 0]"),
+    (["model.hidden=abc"], "model.hidden='abc'"),
+    (["data.batch_size=0"], "data.batch_size=0"),
+    (["+data.eval_batch_size=0"], "data.eval_batch_size=0"),
+    (["interpolation.alpha=5"], "Could not override 'interpolation.alpha'"),
+    (["seed=["], "no viable alternative at input '['"),
+    (["data.train_size=0"], "data.train_size=0"),
+    (["data.test_size=0"], "data.test_size=0"),
+    (["data.noise=-0.1"], "data.noise=-0.1"),
+    (["threads=0"], "threads=0"),
+    (["steps_per_call=0"], "steps_per_call=0"),
+    (["experiment_name=''"], "experiment_name=''"),
+    (["trainer.max_epochs=0"], "trainer.max_epochs=0"),
+    (["trainer.max_epochs=-1"], "trainer.max_epochs=-1"),
+    (["trainer.max_steps=0"], "trainer.max_steps=0"),
+    (["trainer.devices=0"], "trainer.devices=0"),
+    (["trainer.precision=8"], "trainer.precision=8"),
+    (["trainer.accelerator=abacus"], "trainer.accelerator='abacus'"),
+    # silent nonsense, refused
+    (["interpolation.alphas=[0,0.5,0.5,1]"], "interpolation.alphas=[0, 0.5, 0.5, 1]"),
+    (["interpolation.alphas=[1,0.5,0]"], "interpolation.alphas=[1, 0.5, 0]"),
+    (["interpolation.alphas=[0.5]"], "interpolation.alphas=[0.5]"),
+    (["interpolation.alphas=abc"], "interpolation.alphas='abc'"),
+    (["interpolation.thresholds.barrier_rise=-1"], "interpolation.thresholds="),
+    (["+interpolation.thresholds.barier_rise=0.1"], "interpolation.thresholds="),
+    (["interpolation.bn=recompute", "interpolation.bn_batches=0"], "interpolation.bn_batches=0"),
+    (["interpolation.units=[]", "interpolation.paths=[full,unit/*]"], "interpolation.units=[]"),
+    (["interpolation.units={head:[]}"], "interpolation.units={'head': []}"),
+    (["interpolation.max_eval_examples=-5"], "interpolation.max_eval_examples=-5"),
+    (["interpolation.paths=[full,full]"], "interpolation.paths=['full', 'full']"),
+    (["interpolation.paths=[fulll]"], "interpolation.paths=['fulll']"),
+    (["interpolation.paths=[group/fc1/gamma]"], "interpolation.paths=['group/fc1/gamma']"),
+    (["interpolation.paths=[unit/]"], "interpolation.paths=['unit/']"),
+    (["interpolation.cache_mb=-1"], "interpolation.cache_mb=-1"),
+    (["interpolation.extras=[nope]"], "interpolation.extras=['nope']"),
+    (["interpolation.figure=maybe"], "interpolation.figure='maybe'"),
+    (["init=barrier"], "init.from_run has no value"),
+    (["init=partial", "init.source=pretrained"], "init.unit has no value"),
+    (["init=partial", "init.unit=fc1"], "init.from_run=None"),
+    (["init=random_labels", "init.max_epochs=0"], "init.max_epochs=0"),
+    (["random_label_max_epochs=0"], "random_label_max_epochs=0"),
+    (["optimizer=sgd", "optimizer.momentum=-0.9"], "optimizer.momentum=-0.9"),
+    (["scheduler=multistep", "scheduler.gamma=0"], "scheduler.gamma=0"),
+    (["scheduler=multistep", "scheduler.milestones=[0.5]"], "scheduler.milestones=[0.5]"),
+    # vision options
+    ([*CIFAR, "model.width=0"], "model.width=0"),
+    ([*CIFAR, "model.norm=layer"], "model.norm='layer'"),
+    ([*CIFAR, "model.depth=20"], "model.depth=20"),
+    ([*CIFAR, "data.augment=mixup"], "data.augment='mixup'"),
+    ([*CIFAR, "data.random_labels=1.5"], "data.random_labels=1.5"),
+    ([*CIFAR, "model=vgg11_bn", "model.widths=[1,2]"], "model.widths=[1, 2]"),
+    ([*CIFAR, "model=vgg11", "model.dropout=1"], "model.dropout=1"),
+    # relations to the model, the data and the files, checked before the first step
+    (["interpolation.paths=[unit/fc9]"], "unknown unit 'fc9'"),
+    (["interpolation.units=[fc1,fc9]"], "'fc9' is not a module of MLP"),
+    (["ckpt_path=/nonexistent/last.ckpt"], "no such file: /nonexistent/last.ckpt"),
+    (["init=barrier", "init.from_run=/nonexistent"], "init.from_run=/nonexistent"),
+    (["data=mnist"], "MNIST"),
+    (["optim.groups_from=/nonexistent"], "/nonexistent"),
+]
+
+
+def run_in_process(arguments: list[str], run_dir, monkeypatch, capsys):
+    """`python run.py ARGUMENTS hydra.run.dir=RUN_DIR` in this process: (exit code, stderr)."""
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a training step ran")
+
+    monkeypatch.setattr(Classifier, "training_step", no_training)
+    monkeypatch.setattr(sys, "argv", ["run.py"])
+    full = [*arguments, f"hydra.run.dir={run_dir}"]
+    if not any(a.startswith("experiment=") for a in arguments):
+        full = SPIRAL + full
+    code = 0
+    try:
+        run.cli(full)
+    except SystemExit as exit_:
+        code = exit_.code
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+@pytest.mark.parametrize(
+    "arguments, named", BAD_INPUTS, ids=[" ".join(a[-2:]) for a, _ in BAD_INPUTS]
+)
+def test_bad_input_is_one_line_before_training(arguments, named, tmp_path, monkeypatch, capsys):
+    code, output = run_in_process(arguments, tmp_path, monkeypatch, capsys)
+    assert code == 2, output
+    assert "Traceback" not in output and "HYDRA_FULL_ERROR" not in output, output
+    lines = [line for line in output.splitlines() if line.startswith("linpath: error:")]
+    assert len(lines) == 1 and named in lines[0], output
+    written = {p.name for p in tmp_path.iterdir()}
+    assert not written & {"theta_i.pt", "theta_f.pt", "results.json", "csv"}, written
+
+
+def test_the_suite_is_large():
+    assert len(BAD_INPUTS) >= 40
+
+
+@pytest.mark.parametrize(
+    "arguments, named",
+    [
+        (["interpolation.units=foo"], "interpolation.units='foo'"),
+        ([*CIFAR, "data.train_fraction=0"], "data.train_fraction=0"),
+    ],
+)
+def test_through_a_real_command_line(arguments, named, tmp_path):
+    full = arguments if arguments[0].startswith("experiment=") else SPIRAL + arguments
+    result = run_linpath(*full, run_dir=tmp_path, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("linpath: error:")]
+    assert len(lines) == 1 and named in lines[0], result.stderr
+    assert not (tmp_path / "theta_i.pt").exists() and not (tmp_path / "results.json").exists()
