@@ -38,6 +38,8 @@ def write_run(
         "experiment": experiment,
         "seed": seed,
         "overrides": [f"experiment={experiment}", *overrides, f"seed={seed}"],
+        # what sweeps.identity derives from the composed config: equal settings, equal ids
+        "setting_id": f"{experiment}:{sorted(overrides)}",
         "final": {
             "test_loss": test_loss,
             "test_acc": test_acc,
@@ -130,6 +132,51 @@ def test_report_means_stds_and_shape_counts(weight_decay_runs: Path, tmp_path: P
     assert (no_wd["NB"], no_wd["B"], no_wd["P"], no_wd["shape"]) == ("0", "0", "3", "P")
     markdown = stem.with_suffix(".md").read_text()
     assert "| 92.00 ± 2.00 |" in markdown and "| 1/2/0 |" in markdown
+
+
+def test_one_setting_however_its_overrides_were_typed_is_one_row(tmp_path: Path):
+    """Three seeds of one setting, typed three ways (order, `0.0` vs `0`, experiment spelled
+    out or not); the oldest run predates `setting_id` and has only its .hydra/config.yaml."""
+    from omegaconf import OmegaConf
+
+    from sweeps.identity import setting_id
+    from tests.conftest import compose_config
+
+    typed = [
+        ["experiment=weight_decay", "optimizer.weight_decay=0.0", "optimizer.lr=0.05"],
+        ["optimizer.lr=0.05", "optimizer.weight_decay=0", "experiment=weight_decay"],
+        ["optimizer.lr=5e-2", "experiment=weight_decay", "optimizer.weight_decay=0.0"],
+    ]
+    root = tmp_path / "multirun" / "weight_decay"
+    for seed, overrides in enumerate(typed):
+        run_dir = write_run(root / str(seed), "weight_decay", seed, [], 0.8 + seed / 100)
+        results = json.loads((run_dir / "results.json").read_text())
+        results["overrides"] = [*overrides, f"seed={seed}"]
+        config = compose_config(*results["overrides"])
+        if seed == 0:
+            results.pop("setting_id")
+            (run_dir / ".hydra").mkdir()
+            job_config = {k: v for k, v in config.items() if k != "hydra"}
+            OmegaConf.save(OmegaConf.create(job_config), run_dir / ".hydra" / "config.yaml")
+        else:
+            results["setting_id"] = setting_id(config)
+        (run_dir / "results.json").write_text(json.dumps(results))
+    write_run(root / "3", "weight_decay", 0, ["optimizer.weight_decay=0.0005"], 0.9)
+    out = tmp_path / "reports"
+    assert report_main(["fig7", str(root), "--out", str(out)]) == 0
+    rows = read_csv(out / "fig7" / "fig7_weight_decay.csv")
+    assert sorted(r["seeds"] for r in rows) == ["1", "3"]
+    three = next(r for r in rows if r["seeds"] == "3")
+    assert float(three["test_acc_mean"]) == pytest.approx(81.0)
+
+
+def test_smoke_and_full_runs_are_never_averaged_together(tmp_path: Path, capsys):
+    root = tmp_path / "multirun"
+    write_run(root / "0", "weight_decay", 0, [], 0.9)
+    write_run(root / "1", "weight_decay", 1, ["scale=smoke"], 0.5)
+    assert report_main(["fig7", str(root), "--out", str(tmp_path / "reports")]) == 2
+    assert "scales ['full', 'smoke']; a report averages one" in capsys.readouterr().err
+    assert report_main(["fig7", str(root), "--scale", "smoke", "--out", str(tmp_path)]) == 0
 
 
 def test_paper_numbers_sit_beside_ours(tmp_path: Path):
