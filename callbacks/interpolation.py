@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -208,6 +209,7 @@ class InterpolationCallback(pl.Callback):
         net = pl_module.net
         parameter_names = [name for name, _ in net.named_parameters()]
         final = self.final_metrics(net, datamodule, pl_module.loss_name)
+        diverged = not all(v.isfinite().all() for v in theta_f.values() if v.is_floating_point())
         return {
             "schema": RESULTS_SCHEMA,
             "experiment": self.experiment,
@@ -216,6 +218,7 @@ class InterpolationCallback(pl.Callback):
             **self.identity,
             "init": self.init,
             "final": {k: finite_or_none(v) for k, v in final.items()},
+            "diverged": diverged,  # theta_f holds NaN or inf: the paths through it say so
             "distance": finite_or_none(distance(self.theta_init, theta_f, parameter_names)),
             "alphas": self.alphas,
             "units": self.units_of(net),
@@ -226,6 +229,7 @@ class InterpolationCallback(pl.Callback):
                     "loss": [finite_or_none(v) for v in curve["loss"]],
                     "acc": [finite_or_none(v) for v in curve["acc"]],
                     "read_from_end": path in READ_FROM_END,
+                    **no_finite_point_note(curve["loss"], diverged),
                     **shape_metrics(
                         self.alphas,
                         curve["loss"],
@@ -303,8 +307,19 @@ def finite_or_none(value: float) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
+def no_finite_point_note(losses: Sequence[float], diverged: bool) -> dict[str, str]:
+    """A path without one finite loss says why, instead of leaving a curve of nulls."""
+    if any(finite_or_none(v) is not None for v in losses):
+        return {}
+    cause = "theta_f holds NaN or inf (training diverged)" if diverged else "the loss overflows"
+    return {"note": f"no finite loss on this path: {cause}"}
+
+
 def _fmt(value, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+    """`value` in `spec`; a missing one is '-' in the same width, so columns stay aligned."""
+    if value is None:
+        return format("-", re.match(r"[<>^]?\d*", spec).group())
+    return format(value, spec)
 
 
 def summary_table(results: dict) -> str:
@@ -315,6 +330,8 @@ def summary_table(results: dict) -> str:
             f"{path:<32} {_fmt(entry['shape'], '>5')} {_fmt(entry['max_rise'], '>10.4f')}"
             f" {_fmt(entry['barrier_height'], '>10.4f')} {_fmt(entry['alpha_max'], '>9.2f')}"
         )
+    if results.get("diverged"):
+        lines.append("training diverged: theta_f holds NaN or inf")
     final = results["final"]
     lines.append(
         f"test acc {_fmt(final['test_acc'], '.4f')}  test loss {_fmt(final['test_loss'], '.4f')}"

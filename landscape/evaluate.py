@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
@@ -70,7 +71,14 @@ def evaluate_state(model: nn.Module, batches: Sequence[Batch], loss: str) -> tup
         total_loss += summed.double()
         total_correct += correct
         count += targets.shape[0]
-    return float(total_loss) / count, float(total_correct) / count
+    mean_loss = float(total_loss) / count
+    return mean_loss, defined_accuracy(mean_loss, float(total_correct) / count)
+
+
+def defined_accuracy(loss: float, accuracy: float) -> float:
+    """NaN where the loss is not finite: the outputs there hold NaN or inf, and an argmax over
+    NaN picks class 0, which would pass a class-prior number off as an accuracy."""
+    return accuracy if math.isfinite(loss) else math.nan
 
 
 @torch.no_grad()
@@ -225,6 +233,7 @@ class PathEvaluator:
             for index, alpha in enumerate(self.alphas):
                 if alpha == 1.0:
                     losses[index], accs[index] = endpoint_loss, endpoint_acc
+            accs = [defined_accuracy(loss, acc) for loss, acc in zip(losses, accs)]
             curves[path] = {"loss": losses, "acc": accs}
         return curves
 

@@ -9,6 +9,7 @@ run under RUN_DIRS (default: multirun/ and outputs/) and writes reports/table1/t
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from landscape.errors import LinpathError  # noqa: E402
-from sweeps.plots import PATH_STYLES, curves_frame  # noqa: E402
+from sweeps.plots import OTHER_STYLES, curves_frame, draw_curves, path_style  # noqa: E402
 from sweeps.runs import ReportError, Setting, group_settings, load_runs  # noqa: E402
 from sweeps.tables import (  # noqa: E402
     markdown_summary,
@@ -66,31 +67,19 @@ def plot_target(settings: Sequence[Setting], target: Target, out: Path) -> None:
         several = data["setting"].nunique() > 1
         if several and "full" in set(data["path"]):
             data = data[data["path"] == "full"]  # unit paths of many settings: in the table
-        style = "path" if several and data["path"].nunique() > 1 else None
+        if several:  # a colour per setting; a style per path
+            styles = dict(zip(dict.fromkeys(data["path"]), itertools.cycle(OTHER_STYLES)))
+            style_of = styles.__getitem__
+        else:
+            style_of = path_style
         split = next(s for s in settings if s.experiment == experiment).runs[0].results
         split = next(iter(split["paths"].values())).get("split", "test")
         for ax, metric in zip(row, ("loss", "acc")):
-            sns.lineplot(
-                data=data,
-                x="alpha",
-                y=metric,
-                hue="setting" if several else "path",
-                style=style,
-                errorbar="sd",
-                ax=ax,
-                legend=several and ax is row[-1],
-            )
-            if not several:
-                for line, path in zip(ax.get_lines(), data["path"].unique()):
-                    line.set_linestyle(PATH_STYLES.get(path, "-"))
-                    line.set_label(path)
-            ax.set_xlabel(r"$\alpha$")
+            hue = "setting" if several else "path"
+            draw_curves(ax, data, metric, hue, style_of, band=True)
             ax.set_ylabel(f"{split} {metric}")
             ax.set_title(f"{experiment}  (seeds: {data['seed'].nunique()})", fontsize="medium")
-        handles = None if several else row[-1].get_lines()[: data["path"].nunique()]
-        row[-1].legend(
-            handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small"
-        )
+        row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     fig.suptitle(target.title)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -147,3 +147,43 @@ def test_an_interrupted_write_leaves_the_old_file_and_no_debris(tmp_path):
         save_json_atomic({"loss": math.nan}, target)  # fails half way through json.dump
     assert json.loads(target.read_text()) == {"complete": True}
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_a_diverged_run_reads_honestly(tmp_path):
+    """theta_f full of NaN: accuracy null (not the class prior), the paths through it say
+    why they are empty, the figure's panels too, and the summary stays in columns."""
+    import matplotlib.pyplot as plt
+
+    from callbacks.interpolation import summary_table
+    from landscape import evaluate_paths
+    from sweeps.plots import curves_frame, draw_curves, empty_reason, path_style
+
+    torch.manual_seed(0)
+    module = Classifier(lambda: MLP((2,), 1, hidden=[4]), torch.optim.SGD, loss="bce")
+    data = SpiralDataModule(train_size=32, test_size=16, val_size=8)
+    data.setup()
+    theta_i = {k: v.clone() for k, v in module.net.state_dict().items()}
+    theta_f = {k: v * math.nan for k, v in theta_i.items()}
+    alphas = [0.0, 0.5, 1.0]
+    callback = InterpolationCallback(output_dir=str(tmp_path), alphas=alphas, paths=["full"])
+    callback.theta_init = theta_i
+    curves = evaluate_paths(
+        module.net, theta_i, theta_f, data.split("test", "cpu"), alphas, ["full"], loss="bce"
+    )
+    # (1 - alpha) theta_i + alpha NaN is NaN even at alpha = 0: no point of the path is finite
+    assert all(math.isnan(v) for v in curves["full"]["acc"])  # argmax over NaN: not an accuracy
+    module.net.load_state_dict(theta_f)
+    results = json.loads(json.dumps(callback.results(module, data, theta_f, curves)))
+    full = results["paths"]["full"]
+    assert results["diverged"] is True and results["final"]["test_acc"] is None
+    assert full["acc"] == [None] * 3 and full["loss"] == [None] * 3
+    assert (
+        full["note"] == "no finite loss on this path: theta_f holds NaN or inf (training diverged)"
+    )
+    table = summary_table(results).splitlines()
+    assert len(table[0]) == len(table[1]) and table[2].startswith("training diverged")
+    fig, ax = plt.subplots()
+    draw_curves(ax, curves_frame(results), "loss", "path", path_style, False, empty_reason(results))
+    assert "no finite loss: theta_f holds NaN or inf" in ax.texts[0].get_text()
+    assert ax.get_legend_handles_labels()[1] == ["full (no finite point)"]
+    plt.close(fig)
