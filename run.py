@@ -69,6 +69,23 @@ def build(cfg: DictConfig):
     return datamodule, module, trainer
 
 
+def compose_config(*overrides: str, output_dir: Path | None = None):
+    """The job config run.py would get, with `${hydra:...}` resolvable, without running it."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(
+            output_dir or CONFIG_DIR.parent / "outputs" / "compose-only"
+        )
+        cfg.hydra.overrides.task = list(overrides)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
 def init_device(cfg: DictConfig) -> str:
     """Where an initialisation pre-stage (random labels) trains: the trainer's accelerator."""
     wants_gpu = cfg.trainer.get("accelerator", "auto") in ("auto", "gpu", "cuda")
@@ -175,7 +192,6 @@ def check_config_choices(arguments: list[str]) -> None:
 def check_overrides_apply(arguments: list[str]) -> None:
     """A key that is not in the config (a typo) or an override Hydra cannot apply is one
     line, not Hydra's report: compose once with the single-value overrides to find out."""
-    from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
@@ -184,10 +200,8 @@ def check_overrides_apply(arguments: list[str]) -> None:
         overrides = OverridesParser.create().parse_overrides(candidates)
     except HydraException as error:
         raise LinpathError(" ".join(str(error).split())) from error
-    single = [o.input_line for o in overrides if not o.is_sweep_override()]
     try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            compose("train", overrides=single)
+        compose_config(*[o.input_line for o in overrides if not o.is_sweep_override()])
     except HydraException as error:
         lines = [str(error), str(error.__cause__ or "")]
         words = [line.strip() for text in lines for line in text.splitlines()]

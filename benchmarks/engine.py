@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from benchmarks.reference import reference_curve, trained_copy
 from benchmarks.timing import side_by_side
 from landscape import evaluate_paths, moving_keys
 from landscape.evaluate import interpolate_state
 from lightning_modules.models import VGG, resnet
-from tests.conftest import reference_curve, trained_copy
 
 RESNET_PATHS = ["full", "unit/layer1", "unit/layer2", "unit/layer3", "unit/layer4", "unit/fc"]
 VGG_CONVS = [0, 3, 6, 8, 11, 13, 16, 18]  # features.N of VGG-11 without BN

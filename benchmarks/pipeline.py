@@ -120,7 +120,7 @@ def measure(
     target = torch.device(device)
     with tempfile.TemporaryDirectory() as scratch:
         if root is None:
-            from tests.data_fixtures import write_cifar10
+            from lightning_modules.data.stand_ins import write_cifar10
 
             write_cifar10(scratch, n_train=synthetic_images, n_test=100)
             root = scratch

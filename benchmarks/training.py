@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from landscape.evaluate import batch_loss_and_correct
-from tests.conftest import compose_config
+from run import compose_config
 
 
 def lightning_fit(epochs: int, extra: list[str]) -> tuple[float, dict]:

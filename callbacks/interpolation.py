@@ -138,7 +138,7 @@ class InterpolationCallback(pl.Callback):
         results = self.results(pl_module, trainer.datamodule, theta_f, curves)
         results["timing"] = {"fit_s": fit_s, "interpolation_s": time.perf_counter() - started}
         save_json_atomic(results, self.output_dir / "results.json")
-        figure = self.output_dir / "interpolation.png" if self.figure else None
+        figure = self.output_dir / "interpolation.png" if self.figure and curves else None
         if figure is not None:
             from sweeps.plots import plot_run
 

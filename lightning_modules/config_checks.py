@@ -117,9 +117,9 @@ def _path_key_ok(path: Any) -> bool:
 
 
 def _paths_ok(value: Any) -> bool:
+    """Path keys without repeats; none at all trains and measures the two end states only."""
     return (
         isinstance(value, list)
-        and bool(value)
         and all(_path_key_ok(p) for p in value)
         and len(set(value)) == len(value)
     )
@@ -232,7 +232,7 @@ RULES: dict[str, Rule] = {
         _alphas_ok,
     ),
     "interpolation.paths": Rule(
-        f"a non-empty list without repeats of {list(WHOLE_MODEL_PATHS)}, 'unit/*', "
+        f"a list without repeats of {list(WHOLE_MODEL_PATHS)}, 'unit/*', "
         f"'unit/<module>' or 'group/<module>/<group>' with a group of {list(GROUPS)}",
         _paths_ok,
     ),

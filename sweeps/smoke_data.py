@@ -1,7 +1,7 @@
 """`python -m sweeps.smoke_data DIR`: everything `make SCALE=smoke` reads instead of real data.
 
-CIFAR-10/100 in their real on-disk formats (tests/data_fixtures.py) under DIR, and stand-ins
-for torchvision's ImageNet ResNet checkpoints under DIR/torch (point TORCH_HOME there):
+CIFAR-10/100 in their real on-disk formats (lightning_modules.data.stand_ins) under DIR, and
+stand-ins for torchvision's ImageNet ResNet checkpoints under DIR/torch (TORCH_HOME there):
 random weights of the smoke-width model, in the cache file torchvision would look for, so
 `init=pretrained` runs its real loading code without any download.
 """
@@ -15,9 +15,9 @@ import torch
 from omegaconf import OmegaConf
 from torchvision.models import get_weight
 
+from lightning_modules.data.stand_ins import write_cifar10, write_cifar100
 from lightning_modules.init import IMAGENET_WEIGHTS
 from lightning_modules.models import resnet
-from tests.data_fixtures import write_cifar10, write_cifar100
 
 REPO = Path(__file__).resolve().parents[1]
 DEPTHS = {"ResNet18_Weights": 18, "ResNet34_Weights": 34, "ResNet50_Weights": 50}

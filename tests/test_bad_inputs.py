@@ -27,7 +27,7 @@ BAD_INPUTS = [
     ([*CIFAR, "data.train_fraction=0"], "data.train_fraction=0"),
     (["interpolation.eval_split=bogus"], "interpolation.eval_split='bogus'"),
     (["interpolation.max_eval_examples=0"], "interpolation.max_eval_examples=0"),
-    (["interpolation.paths=[]"], "interpolation.paths=[]"),
+    (["interpolation.paths=full"], "interpolation.paths='full'"),
     # plain mistakes
     (["seed=-1"], "seed=-1"),
     (["seed=abc"], "seed='abc'"),

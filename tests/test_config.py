@@ -6,7 +6,8 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from tests.conftest import EXPERIMENTS, compose_config
+from run import compose_config
+from tests.conftest import EXPERIMENTS
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -8,9 +8,10 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from benchmarks.reference import trained_copy
 from landscape import evaluate_paths
 from landscape.sharded import evaluate_paths_sharded, evaluate_share, merge_shares, shard_points
-from tests.conftest import SmallBNNet, read_results, run_linpath, trained_copy
+from tests.conftest import SmallBNNet, read_results, run_linpath
 
 ALPHAS = [i / 10 for i in range(11)]
 PATHS = ["full", "unit/conv1", "group/bn2/bn_stats", "weights"]

@@ -8,9 +8,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from benchmarks.reference import reference_curve
 from landscape import PathError, discover_units, evaluate_paths, moving_keys
 from lightning_modules.models import MLP, resnet
-from tests.conftest import reference_curve
 
 ALPHAS = [0.0, 0.25, 0.6, 1.0]
 

@@ -16,7 +16,8 @@ from omegaconf import OmegaConf
 from landscape import interpolate_state
 from landscape.biases import last_layer_bias_spread
 from lightning_modules.models import MLP, resnet
-from tests.conftest import EXPERIMENTS, REPO, compose_config, read_results, run_linpath
+from run import compose_config
+from tests.conftest import EXPERIMENTS, REPO, read_results, run_linpath
 
 # seeds of the intervention, optimizer and MLP rows (PAPER.md): 10, 5 for barrier_init,
 # 3 for mlp_width (a CPU's worth)
@@ -210,7 +211,7 @@ def multirun(*overrides: str, sweep_dir) -> None:
 def smoke_world(tmp_path_factory):
     """CIFAR and MNIST fixtures, ImageNet-format weights, and the earlier runs staged
     experiments start from (a base run marked with a barrier; a random-label run)."""
-    from tests.data_fixtures import write_cifar10, write_mnist
+    from lightning_modules.data.stand_ins import write_cifar10, write_mnist
 
     root = tmp_path_factory.mktemp("smoke")
     write_cifar10(root / "data", 512, 256)

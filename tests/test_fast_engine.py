@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from benchmarks.reference import reference_curve, trained_copy
 from landscape import evaluate_paths, moving_keys
 from landscape.evaluate import PathEvaluator
 from landscape.stages import forward_stages, run_stages
 from lightning_modules.models import MLP, VGG, resnet
-from tests.conftest import reference_curve, trained_copy
 
 ALPHAS = [0.0, 0.3, 0.7, 1.0]
 RESNET_PATHS = [

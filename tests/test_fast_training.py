@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lightning_modules.data.tensor_data import BatchGroups, TensorBatchLoader
-from tests.conftest import compose_config
+from run import compose_config
 
 
 def fit(steps_per_call: int, tmp_path, *extra: str):

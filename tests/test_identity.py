@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from run import compose_config
 from sweeps.identity import setting_id, training_config, training_id
-from tests.conftest import compose_config
 
 
 def identity(*overrides: str) -> str:

@@ -7,7 +7,8 @@ import json
 import pytest
 from hydra.utils import instantiate
 
-from tests.conftest import compose_config, run_linpath
+from run import compose_config
+from tests.conftest import run_linpath
 
 
 def test_slurm_resources_follow_config_and_trainer():

@@ -139,8 +139,8 @@ def test_one_setting_however_its_overrides_were_typed_is_one_row(tmp_path: Path)
     out or not); the oldest run predates `setting_id` and has only its .hydra/config.yaml."""
     from omegaconf import OmegaConf
 
+    from run import compose_config
     from sweeps.identity import setting_id
-    from tests.conftest import compose_config
 
     typed = [
         ["experiment=weight_decay", "optimizer.weight_decay=0.0", "optimizer.lr=0.05"],

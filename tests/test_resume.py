@@ -14,7 +14,8 @@ import torch
 
 from callbacks import InterpolationCallback
 from lightning_modules.models import MLP
-from tests.conftest import REPO, compose_config, run_linpath
+from run import compose_config
+from tests.conftest import REPO, run_linpath
 
 DETERMINISTIC = ["experiment=spiral_mlp", "scale=smoke", "seed=1", "trainer.deterministic=true"]
 QUIET = ["logger=none", "interpolation.figure=false"]

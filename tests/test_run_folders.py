@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -79,3 +80,13 @@ def test_sigterm_names_only_a_checkpoint_that_exists(tmp_path, monkeypatch, caps
     assert code == 143
     assert "no checkpoint to resume from (checkpoint=last keeps one)" in err
     assert "ckpt_path=" not in err
+
+
+def test_no_paths_trains_and_measures_the_end_states(tmp_path, capsys):
+    code, err = run_in_process(
+        *SPIRAL, "interpolation.paths=[]", f"hydra.run.dir={tmp_path}", capsys=capsys
+    )
+    assert code == 0, err
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["paths"] == {} and results["final"]["test_acc"] is not None
+    assert (tmp_path / "theta_f.pt").is_file() and not (tmp_path / "interpolation.png").exists()

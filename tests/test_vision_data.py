@@ -22,7 +22,7 @@ from lightning_modules.data.images import (
     random_crop_flip,
     randomize_labels,
 )
-from tests.data_fixtures import write_cifar10, write_cifar100, write_mnist
+from lightning_modules.data.stand_ins import write_cifar10, write_cifar100, write_mnist
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet18 as torchvision_resnet18
 
+from benchmarks.reference import reference_curve
 from landscape import discover_units, evaluate_paths
 from lightning_modules.models import VGG, resnet
-from tests.conftest import reference_curve
 
 CIFAR = (3, 32, 32)
 STAGES = ["conv1", "layer1", "layer2", "layer3", "layer4", "fc"]

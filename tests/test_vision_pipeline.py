@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from benchmarks.pipeline import _ours, _torchvision, measure
-from tests.data_fixtures import write_cifar10
+from lightning_modules.data.stand_ins import write_cifar10
 
 
 def test_both_pipelines_give_the_same_model_inputs(tmp_path):

@@ -11,8 +11,9 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from landscape import discover_units, expand_paths, moving_keys
-from tests.conftest import REPO, compose_config, read_results, run_linpath
-from tests.data_fixtures import write_cifar10
+from lightning_modules.data.stand_ins import write_cifar10
+from run import compose_config
+from tests.conftest import REPO, read_results, run_linpath
 
 VISION_EXPERIMENTS = ["blockwise", "bn_groups", "vgg_bn", "no_bn", "depth"]
 STAGE_PATHS = [f"unit/layer{i}" for i in range(1, 5)] + ["unit/fc"]

@@ -1,4 +1,4 @@
-"""Tiny CIFAR-10/100 and MNIST written in their real on-disk formats, for tests.
+"""Tiny CIFAR-10/100 and MNIST in their real on-disk formats, for tests and smoke runs.
 
 The loaders read these through torchvision exactly as they read the real sets, so a test
 that passes here exercises the same code. Images are noise around a colour that depends
