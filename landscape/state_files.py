@@ -1,7 +1,9 @@
-"""Reading saved states (theta files, checkpoints) with one clear error when they are unusable."""
+"""Reading what a run saved (theta files, checkpoints, results.json) with one clear error
+when it is unusable."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -12,7 +14,20 @@ from landscape.errors import LinpathError
 
 
 class StateFileError(LinpathError):
-    """A theta file or checkpoint that is missing, unreadable, or made for another model."""
+    """A theta file, checkpoint or results.json that is missing, unreadable, or made for
+    another model."""
+
+
+def load_results_file(path: str | Path) -> dict:
+    """A run's results.json; a truncated, garbage or foreign one is one line naming it."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise StateFileError(f"{path} is not valid JSON ({error})") from error
+    if not isinstance(results, dict) or "paths" not in results:
+        raise StateFileError(f"{path} is not a linpath results.json (no 'paths')")
+    return results
 
 
 def load_state_file(path: str | Path, weights_only: bool = True):

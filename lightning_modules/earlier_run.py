@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ import torch
 from torch import nn
 
 from landscape.errors import LinpathError
-from landscape.state_files import differing_entries, load_state_file
+from landscape.state_files import differing_entries, load_results_file, load_state_file
 
 RUN_FILES = ("results.json", "theta_i.pt", "theta_f.pt")
 
@@ -45,7 +44,7 @@ def find_run(path: str | Path, seed: int, option: str = "init.from_run") -> Earl
         matches = [
             found.parent
             for found in sorted(path.glob("*/results.json"))
-            if json.loads(found.read_text()).get("seed") == seed
+            if load_results_file(found).get("seed") == seed
         ]
         if len(matches) != 1:
             raise EarlierRunError(
@@ -56,7 +55,7 @@ def find_run(path: str | Path, seed: int, option: str = "init.from_run") -> Earl
     missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
     if missing:
         raise EarlierRunError(f"{option}={run_dir} lacks {missing}: not a complete run")
-    return EarlierRun(run_dir, json.loads((run_dir / "results.json").read_text()))
+    return EarlierRun(run_dir, load_results_file(run_dir / "results.json"))
 
 
 def check_same_architecture(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from landscape.errors import LinpathError
+from landscape.state_files import load_results_file
 from sweeps.identity import setting_id
 
 RESULTS_FILE = "results.json"
@@ -128,12 +128,7 @@ def load_runs(directories: Iterable[Path | str]) -> list[Run]:
     """The runs under `directories`; a results.json that is not valid JSON is bad input."""
     runs = []
     for path in find_results(directories):
-        try:
-            results = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise ReportError(f"{path} is not valid JSON ({error})") from error
-        if not isinstance(results, dict) or "paths" not in results:
-            raise ReportError(f"{path} is not a linpath results.json (no 'paths')")
+        results = load_results_file(path)
         runs.append(Run(path.parent, results, path.stat().st_mtime))
     return runs
 

@@ -92,7 +92,7 @@ BAD_INPUTS = [
     (["interpolation.units=[fc1,fc9]"], "'fc9' is not a module of MLP"),
     (["ckpt_path=/nonexistent/last.ckpt"], "no such file: /nonexistent/last.ckpt"),
     (["init=barrier", "init.from_run=/nonexistent"], "init.from_run=/nonexistent"),
-    (["data=mnist"], "MNIST"),
+    (["data=mnist", "data.root=/nonexistent"], "MNIST not found in /nonexistent"),
     (["optim.groups_from=/nonexistent"], "/nonexistent"),
 ]
 
@@ -149,3 +149,45 @@ def test_through_a_real_command_line(arguments, named, tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.startswith("linpath: error:")]
     assert len(lines) == 1 and named in lines[0], result.stderr
     assert not (tmp_path / "theta_i.pt").exists() and not (tmp_path / "results.json").exists()
+
+
+def corrupt(path, how: str) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if how == "truncated" else b"\x00garbage" * 10)
+
+
+@pytest.mark.parametrize(
+    "data, file, how",
+    [
+        ("cifar10", "cifar-10-batches-py/data_batch_1", "truncated"),
+        ("cifar10", "cifar-10-batches-py/test_batch", "garbage"),
+        ("mnist", "MNIST/raw/train-images-idx3-ubyte", "truncated"),
+        ("mnist", "MNIST/raw/t10k-labels-idx1-ubyte", "garbage"),
+    ],
+)
+def test_a_corrupt_data_file_is_named(data, file, how, tmp_path, monkeypatch, capsys):
+    from lightning_modules.data.stand_ins import write_cifar10, write_mnist
+
+    root = tmp_path / "data"
+    (write_cifar10 if data == "cifar10" else write_mnist)(root)
+    corrupt(root / file, how)
+    arguments = [*CIFAR] if data == "cifar10" else [*SPIRAL, "data=mnist", "model=mlp"]
+    arguments += [f"data.root={root}", "data.check_integrity=false"]
+    code, output = run_in_process(arguments, tmp_path / "run", monkeypatch, capsys)
+    assert code == 2 and "Traceback" not in output, output
+    line = next(line for line in output.splitlines() if line.startswith("linpath: error:"))
+    assert f"{root / file} cannot be read as" in line, line
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage"])
+def test_a_corrupt_results_json_of_an_earlier_run_is_named(how, tmp_path, monkeypatch, capsys):
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for name in ("theta_i.pt", "theta_f.pt"):
+        (earlier / name).write_bytes(b"")
+    (earlier / "results.json").write_text('{"seed": 0, "paths": {"full": {"shape": "B"}}}')
+    corrupt(earlier / "results.json", how)
+    arguments = ["init=barrier", f"init.from_run={earlier}"]
+    code, output = run_in_process(arguments, tmp_path / "run", monkeypatch, capsys)
+    assert code == 2 and "Traceback" not in output, output
+    assert f"linpath: error: {earlier / 'results.json'} is not valid JSON" in output

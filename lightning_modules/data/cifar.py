@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torchvision.datasets import CIFAR10, CIFAR100
 
-from lightning_modules.data.errors import MissingDataError
+from lightning_modules.data.errors import MissingDataError, unreadable_file
 from lightning_modules.data.images import ImageDataModule
 
 
@@ -32,6 +32,11 @@ def _without_md5(dataset_class: type[CIFAR10]) -> type[CIFAR10]:
 
     Unchecked.__name__ = dataset_class.__name__
     return Unchecked
+
+
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as f:
+        return pickle.load(f, encoding="latin1")
 
 
 class CifarDataModule(ImageDataModule):
@@ -72,6 +77,13 @@ class CifarDataModule(ImageDataModule):
                 f"{self.dataset_class.__name__} not found or incomplete in {folder}; "
                 f"unpack {self.archive} into {self.root} (data.root=DIR) or run with "
                 f"data.download=true where a network exists{check}"
+            ) from None
+        except Exception as error:  # a file that is there but corrupt: name it
+            folder = Path(self.root) / self.folder
+            listed = dataset_class.train_list + dataset_class.test_list
+            names = [name for name, _ in listed] + [dataset_class.meta["filename"]]
+            raise unreadable_file(
+                [folder / name for name in names], _unpickle, error, "a CIFAR batch"
             ) from None
         images = torch.from_numpy(data.data).permute(0, 3, 1, 2).contiguous()
         return images, torch.tensor(data.targets, dtype=torch.long)

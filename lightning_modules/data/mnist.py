@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from lightning_modules.data.errors import MissingDataError
+from lightning_modules.data.errors import MissingDataError, unreadable_file
 from lightning_modules.data.images import ImageDataModule
 
 FULL_SIZES = {True: 60_000, False: 10_000}  # what the real files hold
@@ -39,11 +39,18 @@ class MnistDataModule(ImageDataModule):
 
     def _read(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         from torchvision.datasets import MNIST
+        from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
 
         raw = Path(self.root) / "MNIST" / "raw"
+        prefix = "train" if train else "t10k"
+        files = [raw / f"{prefix}-{kind}-ubyte" for kind in ("images-idx3", "labels-idx1")]
         try:
             data = MNIST(self.root, train=train, download=self.download)
-        except RuntimeError as error:
+        except Exception as error:
+            if all(path.is_file() for path in files):  # there, but corrupt: name the file
+                raise unreadable_file(
+                    files, read_sn3_pascalvincent_tensor, error, "an IDX file"
+                ) from None
             raise MissingDataError(
                 f"MNIST not found in {raw} ({error}); put the IDX files "
                 "(train-images-idx3-ubyte, ...) there, run with data.download=true where a "
