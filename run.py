@@ -162,7 +162,8 @@ def check_ddp_launch(trainer_cfg: DictConfig, multirun: bool) -> None:
 
 def check_config_choices(arguments: list[str]) -> None:
     """An unknown `experiment=`, `model=`, `data=`, ... is one line listing the valid names,
-    instead of Hydra's multi-line report. Hydra's own groups (hydra/...) are Hydra's to check."""
+    instead of Hydra's multi-line report. Names come from conf/ and from every folder on
+    `hydra.searchpath` (your own configs); Hydra's own groups (hydra/...) are Hydra's to check."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.core.override_parser.types import ValueType
 
@@ -171,11 +172,12 @@ def check_config_choices(arguments: list[str]) -> None:
             [a for a in arguments if "=" in a and not a.startswith("-")]
         )
     except Exception:
-        return  # a syntax error: Hydra reports it
+        return  # a syntax error: check_overrides_apply reports it
+    roots = [CONFIG_DIR, *search_path_folders(overrides)]
     for override in overrides:
         group = override.key_or_group
-        folder = CONFIG_DIR / group
-        if group.startswith("hydra") or override.is_delete() or not folder.is_dir():
+        folders = [root / group for root in roots if (root / group).is_dir()]
+        if group.startswith("hydra") or override.is_delete() or not folders:
             continue
         if override.is_sweep_override():
             if override.value_type not in (ValueType.CHOICE_SWEEP, ValueType.SIMPLE_CHOICE_SWEEP):
@@ -183,10 +185,30 @@ def check_config_choices(arguments: list[str]) -> None:
             values = list(override.sweep_string_iterator())
         else:
             values = [override.get_value_element_as_str()]
-        valid = sorted(p.stem for p in folder.glob("*.yaml"))
+        valid = sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
         for value in values:
             if value not in valid and value != "null":
                 raise LinpathError(f"unknown {group} {value!r}; expected one of {valid}")
+
+
+def search_path_folders(overrides) -> list[Path]:
+    """The config folders that `hydra.searchpath=[file://DIR, pkg://PACKAGE]` adds."""
+    import importlib.util
+
+    folders = []
+    for override in overrides:
+        if override.key_or_group != "hydra.searchpath" or override.is_sweep_override():
+            continue
+        entries = override.value()
+        for entry in entries if isinstance(entries, list) else [entries]:
+            scheme, _, location = str(entry).partition("://")
+            if scheme == "file":
+                folders.append(Path(location))
+            elif scheme == "pkg":
+                spec = importlib.util.find_spec(location.replace("/", "."))
+                if spec is not None and spec.submodule_search_locations:
+                    folders += [Path(p) for p in spec.submodule_search_locations]
+    return folders
 
 
 def check_overrides_apply(arguments: list[str]) -> None:

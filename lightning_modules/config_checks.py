@@ -191,14 +191,6 @@ RULES: dict[str, Rule] = {
     "data.augment": choice(*AUGMENTATIONS),
     "data.train_fraction": number(0, 1, above=True),
     "data.random_labels": number(0, 1),
-    # models
-    "model.hidden": widths(empty=True),
-    "model.widths": widths(len(VGG11_WIDTHS)),
-    "model.width": number(0, above=True),
-    "model.depth": Rule(f"one of {sorted(LAYOUTS)}", lambda v: _is_int(v) and v in LAYOUTS),
-    "model.norm": choice(*NORMS),
-    "model.batch_norm": boolean(),
-    "model.dropout": Rule("a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1),
     # optimisation
     "optimizer.lr": number(0, above=True),
     "optimizer.weight_decay": number(0),
@@ -255,13 +247,32 @@ RULES: dict[str, Rule] = {
 }
 
 
+# The options of linpath's own networks, by `model._target_`; a model of your own (README:
+# "Your own model") is checked by its own constructor.
+WIDTH = number(0, above=True)
+MODEL_RULES: dict[str, dict[str, Rule]] = {
+    "lightning_modules.models.MLP": {"hidden": widths(empty=True)},
+    "lightning_modules.models.resnet": {
+        "depth": Rule(f"one of {sorted(LAYOUTS)}", lambda v: _is_int(v) and v in LAYOUTS),
+        "norm": choice(*NORMS),
+        "width": WIDTH,
+    },
+    "lightning_modules.models.VGG": {
+        "widths": widths(len(VGG11_WIDTHS)),
+        "width": WIDTH,
+        "batch_norm": boolean(),
+        "dropout": Rule("a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1),
+    },
+}
+
+
 def _shown(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def check_value(key: str, value: Any) -> None:
+def check_value(key: str, value: Any, rules: Mapping[str, Rule] = RULES) -> None:
     """Refuse `value` for `key` unless its rule accepts it (keys without a rule pass)."""
-    rule = RULES.get(key)
+    rule = rules.get(key)
     if rule is not None and not rule.ok(value):
         accepts = rule.accepts
         if key == "interpolation.extras":
@@ -315,11 +326,13 @@ def check_config(cfg: DictConfig) -> None:
             missing = sorted(OmegaConf.missing_keys(node))
         for key in missing:
             raise ConfigError(f"{key} has no value (???): give it, e.g. {key}=...")
+    model_rules = MODEL_RULES.get(OmegaConf.select(cfg, "model._target_"), {})
+    rules = {**RULES, **{f"model.{key}": rule for key, rule in model_rules.items()}}
     values = {}
-    for key in RULES:
+    for key in rules:
         value = _lookup(cfg, key)
         if value is not ABSENT:
-            check_value(key, value)
+            check_value(key, value, rules)
             values[key] = value
     check_relations(values)
 

@@ -1,0 +1,1 @@
+"""Worked examples of extending linpath from outside its packages."""
