@@ -291,11 +291,12 @@ def check_section(section: str, values: Mapping[str, Any]) -> None:
 def alpha_grid(alphas: int | Sequence[float]) -> list[float]:
     """The alphas a path is evaluated at: `n` equal steps on [0, 1], or the list as given.
 
-    Equal steps are computed in float64 and rounded, so they read as the decimals they are.
+    Equal steps are i / (n - 1) in float64 (not float32 steps), so they read as the
+    decimals they are: 0.14, not 0.14000000059604645.
     """
     check_value("interpolation.alphas", _plain(alphas))
     if isinstance(alphas, int):
-        return [round(i / (alphas - 1), 12) for i in range(alphas)]
+        return [i / (alphas - 1) for i in range(alphas)]
     return [float(a) for a in alphas]
 
 

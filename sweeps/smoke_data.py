@@ -8,6 +8,7 @@ random weights of the smoke-width model, in the cache file torchvision would loo
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -36,10 +37,11 @@ def write_imagenet_stand_ins(torch_home: Path, width: float) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m sweeps.smoke_data DIR", file=sys.stderr)
-        return 2
-    root = Path(argv[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m sweeps.smoke_data", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("dir", type=Path, help="where to write them (make uses data/smoke)")
+    root = parser.parse_args(argv).dir
     width = OmegaConf.load(REPO / "conf" / "scale" / "smoke.yaml").width_factor
     write_cifar10(root)
     write_cifar100(root)

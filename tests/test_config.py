@@ -33,3 +33,11 @@ def test_smoke_scale_overrides_the_experiment():
     assert cfg.trainer.max_epochs == 2
     assert cfg.interpolation.alphas == 11
     assert cfg.data.train_size == 512
+
+
+def test_alphas_are_the_decimals_they_are():
+    from lightning_modules.config_checks import alpha_grid
+
+    grid = alpha_grid(51)
+    assert grid[1] == 0.02 and grid[7] == 0.14 and grid[-1] == 1.0
+    assert [repr(a) for a in alpha_grid(11)] == [repr(i / 10) for i in range(11)]

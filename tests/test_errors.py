@@ -187,3 +187,16 @@ def test_a_diverged_run_reads_honestly(tmp_path):
     assert "no finite loss: theta_f holds NaN or inf" in ax.texts[0].get_text()
     assert ax.get_legend_handles_labels()[1] == ["full (no finite point)"]
     plt.close(fig)
+
+
+def test_written_files_follow_the_umask_like_every_other_file(tmp_path):
+    import os
+
+    old = os.umask(0o002)
+    try:
+        save_json_atomic({"a": 1}, tmp_path / "results.json")
+        (tmp_path / "plain.txt").write_text("x")
+    finally:
+        os.umask(old)
+    mode = (tmp_path / "results.json").stat().st_mode & 0o777
+    assert mode == (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o664
