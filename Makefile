@@ -36,7 +36,7 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 bench: $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m benchmarks
 
-# ---- paper figures and tables (PAPER.md's catalogue) -------------------------------------
+# ---- paper figures and tables (one per figure/table of the paper) -----------------------
 # `make fig7` runs the experiment's multirun(s), then `python -m sweeps.report fig7`, which
 # writes reports/fig7/ (figure, CSV, Markdown). `SCALE=smoke` runs the same code in seconds
 # (two seeds, tiny data, CIFAR and ImageNet-weight stand-ins in data/smoke); `make smoke-all` runs every target so.

@@ -205,7 +205,7 @@ class InterpolationCallback(pl.Callback):
         theta_f: dict[str, torch.Tensor],
         curves: dict[str, dict[str, list[float]]],
     ) -> dict:
-        """results.json of DESIGN.md; NaN and inf become null (JSON has neither)."""
+        """results.json (README, "Where results go"); NaN and inf become null (JSON has neither)."""
         net = pl_module.net
         parameter_names = [name for name, _ in net.named_parameters()]
         final = self.final_metrics(net, datamodule, pl_module.loss_name)

@@ -1,7 +1,7 @@
 """Path keys -> the state entries that move along them, and unit discovery.
 
 A path moves some entries of a model's state from theta_a to theta_b and keeps the rest at
-theta_b. This module decides, for every path key of DESIGN.md, which entries move.
+theta_b. This module decides, for every path key (README, "Paths"), which entries move.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """Every paper figure and table as a report target: its experiments, paths and paper numbers.
 
-The paper's numbers are from ../shared/PAPER.md ("Numbers the paper reports"); each row
-names the overrides a setting must have (`key=value`, numbers compared by value;
-`experiment=NAME` matches the experiment) and the values the paper gives for it.
+The paper's numbers are read from its text, figures and tables (Vlaar & Frankle, ICML
+2022); each row names the overrides a setting must have (`key=value`, numbers compared by
+value; `experiment=NAME` matches the experiment) and the values the paper gives for it.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from lightning_modules.models import MLP, resnet
 from run import compose_config
 from tests.conftest import EXPERIMENTS, REPO, read_results, run_linpath
 
-# seeds of the intervention, optimizer and MLP rows (PAPER.md): 10, 5 for barrier_init,
+# seeds of the intervention, optimizer and MLP rows (the paper): 10, 5 for barrier_init,
 # 3 for mlp_width (a CPU's worth)
 SEEDS = {
     **dict.fromkeys(
