@@ -17,6 +17,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 ERROR_FILE = "error.txt"
+MTIME_SLACK_S = 2  # file systems that store modification times in whole (FAT: two) seconds
 
 
 def record_job_failure(job_dir: Path, message: str) -> None:
@@ -36,7 +37,7 @@ class SweepFailures(Callback):
         self.started = 0.0
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        self.started = time.time()
+        self.started = time.time() - MTIME_SLACK_S
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

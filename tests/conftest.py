@@ -80,6 +80,23 @@ def run_linpath(*overrides: str, run_dir: Path, check: bool = True) -> subproces
     return result
 
 
+def run_in_process(arguments: list[str], capsys) -> tuple[int, str]:
+    """`python run.py ARGUMENTS` through run.py's own entry point, in this process (no
+    interpreter start): (exit code, stdout + stderr). Cheap enough for many bad inputs."""
+    import run
+
+    argv = sys.argv
+    code = 0
+    try:
+        run.cli(list(arguments))
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        sys.argv = argv
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
 def read_results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
 

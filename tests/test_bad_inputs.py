@@ -7,13 +7,10 @@ command line does minus the interpreter start; a few go through a real `python r
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-import run
 from lightning_modules import Classifier
-from tests.conftest import run_linpath
+from tests.conftest import run_in_process, run_linpath
 
 SPIRAL = ["experiment=spiral_mlp", "scale=smoke", "logger=none"]
 CIFAR = ["experiment=blockwise", "scale=smoke", "logger=none"]
@@ -97,31 +94,25 @@ BAD_INPUTS = [
 ]
 
 
-def run_in_process(arguments: list[str], run_dir, monkeypatch, capsys):
-    """`python run.py ARGUMENTS hydra.run.dir=RUN_DIR` in this process: (exit code, stderr)."""
+def run_refused(arguments: list[str], run_dir, monkeypatch, capsys) -> tuple[int, str]:
+    """`python run.py ARGUMENTS hydra.run.dir=RUN_DIR` in this process, failing the test if
+    a training step runs: (exit code, output)."""
 
     def no_training(*args, **kwargs):
         raise AssertionError("a training step ran")
 
     monkeypatch.setattr(Classifier, "training_step", no_training)
-    monkeypatch.setattr(sys, "argv", ["run.py"])
     full = [*arguments, f"hydra.run.dir={run_dir}"]
     if not any(a.startswith("experiment=") for a in arguments):
         full = SPIRAL + full
-    code = 0
-    try:
-        run.cli(full)
-    except SystemExit as exit_:
-        code = exit_.code
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    return run_in_process(full, capsys)
 
 
 @pytest.mark.parametrize(
     "arguments, named", BAD_INPUTS, ids=[" ".join(a[-2:]) for a, _ in BAD_INPUTS]
 )
 def test_bad_input_is_one_line_before_training(arguments, named, tmp_path, monkeypatch, capsys):
-    code, output = run_in_process(arguments, tmp_path, monkeypatch, capsys)
+    code, output = run_refused(arguments, tmp_path, monkeypatch, capsys)
     assert code == 2, output
     assert "Traceback" not in output and "HYDRA_FULL_ERROR" not in output, output
     lines = [line for line in output.splitlines() if line.startswith("linpath: error:")]
@@ -138,7 +129,9 @@ def test_the_suite_is_large():
     "arguments, named",
     [
         (["interpolation.units=foo"], "interpolation.units='foo'"),
-        ([*CIFAR, "data.train_fraction=0"], "data.train_fraction=0"),
+        pytest.param(
+            [*CIFAR, "data.train_fraction=0"], "data.train_fraction=0", marks=pytest.mark.slow
+        ),
     ],
 )
 def test_through_a_real_command_line(arguments, named, tmp_path):
@@ -173,7 +166,7 @@ def test_a_corrupt_data_file_is_named(data, file, how, tmp_path, monkeypatch, ca
     corrupt(root / file, how)
     arguments = [*CIFAR] if data == "cifar10" else [*SPIRAL, "data=mnist", "model=mlp"]
     arguments += [f"data.root={root}", "data.check_integrity=false"]
-    code, output = run_in_process(arguments, tmp_path / "run", monkeypatch, capsys)
+    code, output = run_refused(arguments, tmp_path / "run", monkeypatch, capsys)
     assert code == 2 and "Traceback" not in output, output
     line = next(line for line in output.splitlines() if line.startswith("linpath: error:"))
     assert f"{root / file} cannot be read as" in line, line
@@ -188,6 +181,6 @@ def test_a_corrupt_results_json_of_an_earlier_run_is_named(how, tmp_path, monkey
     (earlier / "results.json").write_text('{"seed": 0, "paths": {"full": {"shape": "B"}}}')
     corrupt(earlier / "results.json", how)
     arguments = ["init=barrier", f"init.from_run={earlier}"]
-    code, output = run_in_process(arguments, tmp_path / "run", monkeypatch, capsys)
+    code, output = run_refused(arguments, tmp_path / "run", monkeypatch, capsys)
     assert code == 2 and "Traceback" not in output, output
     assert f"linpath: error: {earlier / 'results.json'} is not valid JSON" in output

@@ -4,14 +4,12 @@ packages, found through `hydra.searchpath`."""
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 
-import run
 from landscape.errors import LinpathError
 from run import check_config_choices
-from tests.conftest import REPO
+from tests.conftest import REPO, run_in_process
 
 SEARCH = f"hydra.searchpath=[file://{REPO / 'examples' / 'custom_model' / 'conf'}]"
 
@@ -26,9 +24,8 @@ def test_a_model_name_from_the_search_path_is_accepted():
         check_config_choices([SEARCH, "model=small_cnv"])
 
 
-def test_your_own_model_trains_and_walks_its_paths(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", ["run.py"])
-    run.cli(
+def test_your_own_model_trains_and_walks_its_paths(tmp_path, capsys):
+    code, output = run_in_process(
         [
             SEARCH,
             "model=small_conv",
@@ -39,8 +36,10 @@ def test_your_own_model_trains_and_walks_its_paths(tmp_path, monkeypatch, capsys
             "trainer.max_epochs=1",
             "interpolation.paths=[full,unit/*,group/conv2/bn_stats]",
             f"hydra.run.dir={tmp_path}",
-        ]
+        ],
+        capsys,
     )
+    assert code == 0, output
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["units"] == {"conv1": ["conv1", "bn1"], "conv2": ["conv2", "bn2"], "fc": ["fc"]}
     assert list(results["paths"]) == [

@@ -3,37 +3,20 @@
 from __future__ import annotations
 
 import json
-import sys
 
-import pytest
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-import run
 from callbacks import InterpolationCallback
 from lightning_modules import Classifier
+from tests.conftest import run_in_process
 
 SPIRAL = ["experiment=spiral_mlp", "scale=smoke", "logger=none", "trainer.max_epochs=1"]
 
 
-def run_in_process(*arguments: str, capsys) -> tuple[int, str]:
-    """`python run.py ARGUMENTS` in this process: (exit code, stderr)."""
-    code = 0
-    try:
-        run.cli(list(arguments))
-    except SystemExit as exit_:
-        code = exit_.code
-    return code, capsys.readouterr().err
-
-
-@pytest.fixture(autouse=True)
-def _argv(monkeypatch):
-    monkeypatch.setattr(sys, "argv", ["run.py"])
-
-
 def test_a_bad_job_in_the_middle_of_a_sweep(tmp_path, capsys):
     code, err = run_in_process(
-        "-m", *SPIRAL, "seed=0,-1,2", f"hydra.sweep.dir={tmp_path}", capsys=capsys
+        ["-m", *SPIRAL, "seed=0,-1,2", f"hydra.sweep.dir={tmp_path}"], capsys
     )
     assert code == 2, err
     assert "linpath: error: job 1: seed=-1: expected an integer >= 0" in err
@@ -45,7 +28,7 @@ def test_a_bad_job_in_the_middle_of_a_sweep(tmp_path, capsys):
 
 
 def test_an_interrupted_rerun_leaves_no_mixed_folder(tmp_path, monkeypatch, capsys):
-    assert run_in_process(*SPIRAL, f"hydra.run.dir={tmp_path}", capsys=capsys)[0] == 0
+    assert run_in_process([*SPIRAL, f"hydra.run.dir={tmp_path}"], capsys)[0] == 0
     first_theta_i = torch.load(tmp_path / "theta_i.pt")
     assert (tmp_path / "results.json").is_file() and (tmp_path / "theta_f.pt").is_file()
 
@@ -53,7 +36,7 @@ def test_an_interrupted_rerun_leaves_no_mixed_folder(tmp_path, monkeypatch, caps
         raise RuntimeError("the machine went down")
 
     monkeypatch.setattr(Classifier, "training_step", crash)
-    code, _ = run_in_process(*SPIRAL, "seed=1", f"hydra.run.dir={tmp_path}", capsys=capsys)
+    code, _ = run_in_process([*SPIRAL, "seed=1", f"hydra.run.dir={tmp_path}"], capsys)
     assert code != 0
     second_theta_i = torch.load(tmp_path / "theta_i.pt")
     assert not torch.equal(first_theta_i["fc1.weight"], second_theta_i["fc1.weight"])
@@ -66,7 +49,7 @@ def test_an_interrupted_evaluation_keeps_theta_f(tmp_path, monkeypatch, capsys):
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr(InterpolationCallback, "evaluate_curves", out_of_memory)
-    code, _ = run_in_process(*SPIRAL, f"hydra.run.dir={tmp_path}", capsys=capsys)
+    code, _ = run_in_process([*SPIRAL, f"hydra.run.dir={tmp_path}"], capsys)
     assert code != 0
     assert (tmp_path / "theta_f.pt").is_file() and not (tmp_path / "results.json").exists()
 
@@ -76,7 +59,7 @@ def test_sigterm_names_only_a_checkpoint_that_exists(tmp_path, monkeypatch, caps
         raise SIGTERMException
 
     monkeypatch.setattr(Classifier, "training_step", sigterm)
-    code, err = run_in_process(*SPIRAL, f"hydra.run.dir={tmp_path}", capsys=capsys)
+    code, err = run_in_process([*SPIRAL, f"hydra.run.dir={tmp_path}"], capsys)
     assert code == 143
     assert "no checkpoint to resume from (checkpoint=last keeps one)" in err
     assert "ckpt_path=" not in err
@@ -84,7 +67,7 @@ def test_sigterm_names_only_a_checkpoint_that_exists(tmp_path, monkeypatch, caps
 
 def test_no_paths_trains_and_measures_the_end_states(tmp_path, capsys):
     code, err = run_in_process(
-        *SPIRAL, "interpolation.paths=[]", f"hydra.run.dir={tmp_path}", capsys=capsys
+        [*SPIRAL, "interpolation.paths=[]", f"hydra.run.dir={tmp_path}"], capsys
     )
     assert code == 0, err
     results = json.loads((tmp_path / "results.json").read_text())
