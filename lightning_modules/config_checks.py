@@ -37,10 +37,14 @@ class ConfigError(LinpathError, ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    """What a value must be, in words (`accepts`) and as a predicate (`ok`)."""
+    """What a value must be, in words (`accepts`, or a function that says them when the
+    accepted names live elsewhere) and as a predicate (`ok`)."""
 
-    accepts: str
+    accepts: str | Callable[[], str]
     ok: Callable[[Any], bool]
+
+    def words(self) -> str:
+        return self.accepts() if callable(self.accepts) else self.accepts
 
 
 def _is_int(value: Any) -> bool:
@@ -56,14 +60,11 @@ def integer(low: int, optional: bool = False) -> Rule:
     return Rule(words, lambda v: (optional and v is None) or (_is_int(v) and v >= low))
 
 
-def number(low: float, high: float | None = None, above: bool = False, optional=False) -> Rule:
+def number(low: float, high: float | None = None, above: bool = False) -> Rule:
     """A finite number >= low (> low with `above`), <= high if given."""
     words = f"a number {'>' if above else '>='} {low}" + (f" and <= {high}" if high else "")
-    words += " or null" if optional else ""
 
     def ok(v: Any) -> bool:
-        if optional and v is None:
-            return True
         in_range = _is_number(v) and (v > low if above else v >= low)
         return in_range and (high is None or v <= high)
 
@@ -241,9 +242,9 @@ RULES: dict[str, Rule] = {
     "interpolation.figure": boolean(),
     "interpolation.seed": integer(0),
     "interpolation.thresholds": Rule(
-        "a mapping of numbers >= 0 with keys from landscape.shape.shape_metrics", _thresholds_ok
+        lambda: f"a mapping of numbers >= 0 with keys from {_threshold_names()}", _thresholds_ok
     ),
-    "interpolation.extras": Rule("a list of names of InterpolationCallback.EXTRAS", _extras_ok),
+    "interpolation.extras": Rule(lambda: f"a list of names from {_extra_names()}", _extras_ok),
 }
 
 
@@ -274,12 +275,7 @@ def check_value(key: str, value: Any, rules: Mapping[str, Rule] = RULES) -> None
     """Refuse `value` for `key` unless its rule accepts it (keys without a rule pass)."""
     rule = rules.get(key)
     if rule is not None and not rule.ok(value):
-        accepts = rule.accepts
-        if key == "interpolation.extras":
-            accepts = f"a list of names from {_extra_names()}"
-        if key == "interpolation.thresholds":
-            accepts = f"a mapping of numbers >= 0 with keys from {_threshold_names()}"
-        raise ConfigError(f"{key}={_shown(value)}: expected {accepts}")
+        raise ConfigError(f"{key}={_shown(value)}: expected {rule.words()}")
 
 
 def check_section(section: str, values: Mapping[str, Any]) -> None:
@@ -301,7 +297,7 @@ def alpha_grid(alphas: int | Sequence[float]) -> list[float]:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, (DictConfig,)) or OmegaConf.is_list(value):
+    if OmegaConf.is_config(value):
         return OmegaConf.to_container(value, resolve=True)
     if isinstance(value, tuple):
         return list(value)
@@ -321,12 +317,13 @@ def _lookup(cfg: DictConfig, key: str) -> Any:
 def check_config(cfg: DictConfig) -> None:
     """Every rule, then the relations between values; the first failure is raised."""
     for section in (k for k in cfg if k != "hydra"):
-        node = cfg._get_node(section)
-        missing = [section] if node._is_missing() else []
-        if OmegaConf.is_config(node):
-            missing = sorted(OmegaConf.missing_keys(node))
-        for key in missing:
-            raise ConfigError(f"{key} has no value (???): give it, e.g. {key}=...")
+        if OmegaConf.is_missing(cfg, section):
+            missing = [section]
+        else:
+            node = cfg[section]
+            missing = sorted(OmegaConf.missing_keys(node)) if OmegaConf.is_config(node) else []
+        if missing:
+            raise ConfigError(f"{missing[0]} has no value (???): give it, e.g. {missing[0]}=...")
     model_rules = MODEL_RULES.get(OmegaConf.select(cfg, "model._target_"), {})
     rules = {**RULES, **{f"model.{key}": rule for key, rule in model_rules.items()}}
     values = {}
@@ -339,7 +336,8 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def check_relations(values: Mapping[str, Any]) -> None:
-    """What no single value shows: limits that leave training unbounded, units for `unit/*`."""
+    """What no single value shows: limits that leave training unbounded, an init that needs
+    an earlier run without one."""
     epochs, steps = values.get("trainer.max_epochs"), values.get("trainer.max_steps", -1)
     if epochs is not None and (epochs == 0 or epochs < -1 or (epochs == -1 and steps == -1)):
         raise ConfigError(
