@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import signal
 import sys
 import warnings
@@ -225,6 +226,12 @@ def check_overrides_apply(arguments: list[str]) -> None:
     try:
         compose_config(*[o.input_line for o in overrides if not o.is_sweep_override()])
     except HydraException as error:
+        unknown = re.match(r"Could not override '([^']+)'", str(error))
+        if unknown and "not in struct" in str(error.__cause__):
+            key = unknown.group(1)
+            raise LinpathError(
+                f"{key}: no such key in the config (a typo?); `+{key}=VALUE` adds a new one"
+            ) from error
         lines = [str(error), str(error.__cause__ or "")]
         words = [line.strip() for text in lines for line in text.splitlines()]
         kept = [w for w in words if w and not w.startswith(("full_key", "object_type"))]

@@ -85,7 +85,7 @@ def text(optional: bool = False) -> Rule:
 
 
 def widths(count: int | None = None, empty: bool = False) -> Rule:
-    words = f"a list of {count or 'any number of'} integers >= 1"
+    words = f"a list of {count} integers >= 1" if count else "a list of integers >= 1"
 
     def ok(v: Any) -> bool:
         if not isinstance(v, list) or (count is not None and len(v) != count):
@@ -145,9 +145,8 @@ def _threshold_names() -> list[str]:
 
 
 def _thresholds_ok(value: Any) -> bool:
-    return isinstance(value, Mapping) and all(
-        k in _threshold_names() and number(0).ok(v) for k, v in value.items()
-    )
+    """Known names only; each value has its own rule (`interpolation.thresholds.NAME`)."""
+    return isinstance(value, Mapping) and all(k in _threshold_names() for k in value)
 
 
 def _extra_names() -> list[str]:
@@ -242,8 +241,9 @@ RULES: dict[str, Rule] = {
     "interpolation.figure": boolean(),
     "interpolation.seed": integer(0),
     "interpolation.thresholds": Rule(
-        lambda: f"a mapping of numbers >= 0 with keys from {_threshold_names()}", _thresholds_ok
+        lambda: f"a mapping with keys from {_threshold_names()}", _thresholds_ok
     ),
+    **{f"interpolation.thresholds.{name}": number(0) for name in _threshold_names()},
     "interpolation.extras": Rule(lambda: f"a list of names from {_extra_names()}", _extras_ok),
 }
 
@@ -279,9 +279,13 @@ def check_value(key: str, value: Any, rules: Mapping[str, Rule] = RULES) -> None
 
 
 def check_section(section: str, values: Mapping[str, Any]) -> None:
-    """Check the `section.key` rules for `values` (a constructor's keyword arguments)."""
+    """Check the `section.key` rules for `values` (a constructor's keyword arguments), and
+    the `section.key.name` rules for the entries of a mapping."""
     for key, value in values.items():
-        check_value(f"{section}.{key}", _plain(value))
+        value = _plain(value)
+        check_value(f"{section}.{key}", value)
+        for name, entry in value.items() if isinstance(value, Mapping) else ():
+            check_value(f"{section}.{key}.{name}", entry)
 
 
 def alpha_grid(alphas: int | Sequence[float]) -> list[float]:
