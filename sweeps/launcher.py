@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -21,21 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.singleton import Singleton
 from hydra.core.utils import (
     JobReturn,
     JobStatus,
     configure_log,
     filter_overrides,
-    run_job,
     setup_globals,
 )
 from hydra.types import HydraContext, TaskFunction
-from omegaconf import DictConfig, open_dict
 
 from sweeps.devices import (
     VISIBLE,
+    LauncherError,
     Slot,
     SlotScheduler,
     SweepProgress,
@@ -43,22 +42,10 @@ from sweeps.devices import (
     device_slots,
     visible_gpus,
 )
+from sweeps.sweep_job import OUTPUT_FILE, SweepJob, compose, run_here, run_in_child
 
 log = logging.getLogger(__name__)
-OUTPUT_FILE = "output.log"
 FAILURE_TAIL_LINES = 8  # of a failed job's output, echoed with the progress line
-
-
-@dataclass
-class SweepJob:
-    index: int
-    overrides: list[str]
-    config: DictConfig  # the job's composed config, hydra.job.num set
-
-    @property
-    def directory(self) -> Path:
-        hydra = self.config.hydra
-        return Path(str(hydra.sweep.dir)) / str(hydra.sweep.subdir)
 
 
 @dataclass
@@ -81,11 +68,15 @@ def launch(
     setup_globals()
     config = launcher.config
     configure_log(config.hydra.hydra_logging, config.hydra.verbose)
-    slots = device_slots(
-        requested_devices(launcher.devices, launcher.accelerator),
-        launcher.devices_per_job,
-        launcher.n_jobs,
-    )
+    try:
+        slots = device_slots(
+            requested_devices(launcher.devices, launcher.accelerator),
+            launcher.devices_per_job,
+            launcher.n_jobs,
+        )
+    except LauncherError as error:  # Hydra would print it as a traceback; run.py's one line
+        print(f"linpath: error: {error}", file=sys.stderr)
+        sys.exit(2)
     in_process = slots == [()]
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     jobs = [
@@ -136,26 +127,6 @@ def requested_devices(devices: Any, accelerator: str) -> list[Any]:
     )
 
 
-def compose(context: HydraContext, config: DictConfig, index: int, overrides) -> SweepJob:
-    """The job's config as Hydra's own launchers compose it."""
-    job_config = context.config_loader.load_sweep_config(config, list(overrides))
-    with open_dict(job_config):
-        job_config.hydra.job.id = f"{job_config.hydra.job.name}_{index}"
-        job_config.hydra.job.num = index
-    return SweepJob(index, list(overrides), job_config)
-
-
-def run_here(context: HydraContext, task_function: TaskFunction, job: SweepJob) -> JobReturn:
-    HydraConfig.instance().set_config(job.config)
-    return run_job(
-        hydra_context=context,
-        task_function=task_function,
-        config=job.config,
-        job_dir_key="hydra.sweep.dir",
-        job_subdir_key="hydra.sweep.subdir",
-    )
-
-
 def start_process(
     context: HydraContext, task_function: TaskFunction, handle: Running, slot: Slot
 ) -> None:
@@ -172,25 +143,6 @@ def start_process(
         process.start()
     sender.close()  # the child holds the only write end: its exit reads as end of file
     handle.process, handle.connection = process, receiver
-
-
-def run_in_child(payload: bytes, output: str, sender: Connection) -> None:
-    """A job in its own process, its output in `output`; sends back its JobReturn."""
-    with open(output, "a") as stream:
-        os.dup2(stream.fileno(), 1)
-        os.dup2(stream.fileno(), 2)
-    context, task_function, job, singleton_state = cloudpickle.loads(payload)
-    setup_globals()
-    Singleton.set_state(singleton_state)
-    try:
-        result = run_here(context, task_function, job)
-    except SystemExit as stop:  # run.py's `linpath: error:` exit: a failed job, not a crash
-        status = JobStatus.COMPLETED if stop.code in (0, None) else JobStatus.FAILED
-        result = JobReturn(status=status, _return_value=stop)
-    try:
-        sender.send(result)
-    except Exception as error:  # an unpicklable return value: keep the status
-        sender.send(JobReturn(status=result.status, _return_value=RuntimeError(repr(error))))
 
 
 def wait_for_any(handles: list[Running]) -> list[Running]:
