@@ -83,20 +83,20 @@ def launch(
         compose(launcher.hydra_context, config, initial_job_idx + i, overrides)
         for i, overrides in enumerate(job_overrides)
     ]
-    where = "one after another" if in_process else f"on {len(slots)} slots {describe(slots)}"
+    where = "one after another" if in_process else describe(slots)
     log.info(f"Launching {len(jobs)} jobs {where}, sweep dir {config.hydra.sweep.dir}")
     progress = SweepProgress(len(jobs))
     running: list[Running] = []
-    payload = (launcher.hydra_context, launcher.task_function)
+    task = (launcher.hydra_context, launcher.task_function)
 
     def start(job: SweepJob, slot: Slot) -> Running:
         log.info(f"\t#{job.index} : {' '.join(filter_overrides(job.overrides))}{on(slot)}")
         handle = Running(job, time.monotonic())
         if in_process:
-            handle.result = run_here(*payload, job)
+            handle.result = run_here(*task, job)
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
         else:
-            start_process(*payload, handle, slot)
+            start_process(*task, handle, slot)
         running.append(handle)
         return handle
 
@@ -181,11 +181,15 @@ def failure_tail(output: Path) -> str:
 
 
 def on(slot: Slot) -> str:
-    return f" on device {','.join(slot)}" if slot else ""
+    if not slot:
+        return ""
+    return f" on device{'s' if len(slot) > 1 else ''} {','.join(slot)}"
 
 
 def describe(slots: list[Slot]) -> str:
-    return " ".join(f"[{','.join(s)}]" for s in slots) if slots[0] else ""
+    if not slots[0]:
+        return f"{len(slots)} at a time"
+    return f"on {len(slots)} slots " + " ".join(f"[{','.join(s)}]" for s in slots)
 
 
 @contextmanager
