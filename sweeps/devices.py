@@ -62,25 +62,41 @@ def device_slots(devices: Sequence[Any], per_job: Any, n_jobs: int | None) -> li
 
 
 class SweepProgress:
-    """Jobs done out of the total and the time left, from the mean pace so far."""
+    """Jobs done out of the total, and the time left: the jobs not done, at the mean duration
+    of the finished ones (less what running jobs have already run), shared by the slots."""
 
-    def __init__(self, total: int, clock: Callable[[], float] = time.monotonic):
-        self.total, self.done, self.failed = total, 0, 0
-        self.clock = clock
-        self.started = clock()
+    def __init__(self, total: int, slots: int, clock: Callable[[], float] = time.monotonic):
+        self.total, self.slots, self.clock = total, slots, clock
+        self.began = clock()
+        self.running: dict[Any, float] = {}  # job -> when it started
+        self.durations: list[float] = []
+        self.failed = 0
 
-    def finish(self, ok: bool) -> None:
-        self.done += 1
+    def start(self, job: Any) -> None:
+        self.running[job] = self.clock()
+
+    def finish(self, job: Any, ok: bool) -> float:
+        """Records a finished job; returns its duration."""
+        duration = self.clock() - self.running.pop(job)
+        self.durations.append(duration)
         self.failed += not ok
+        return duration
 
-    def line(self, running: int) -> str:
-        elapsed = self.clock() - self.started
-        left = self.total - self.done
-        eta = "-" if self.done == 0 else clock_time(elapsed * left / self.done)
+    def eta(self) -> float | None:
+        if not self.durations:
+            return None
+        now, mean = self.clock(), sum(self.durations) / len(self.durations)
+        pending = self.total - len(self.durations) - len(self.running)
+        work = pending * mean + sum(max(mean - (now - t), 0.0) for t in self.running.values())
+        return work / max(1, min(self.slots, pending + len(self.running)))
+
+    def line(self) -> str:
+        eta = self.eta()
         failed = f", {self.failed} failed" if self.failed else ""
         return (
-            f"{self.done}/{self.total} jobs done{failed}, {running} running, "
-            f"elapsed {clock_time(elapsed)}, ETA {eta}"
+            f"{len(self.durations)}/{self.total} jobs done{failed}, {len(self.running)} running, "
+            f"elapsed {clock_time(self.clock() - self.began)}, "
+            f"ETA {'-' if eta is None else clock_time(eta)}"
         )
 
 

@@ -13,7 +13,6 @@ import logging
 import multiprocessing
 import os
 import sys
-import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -54,7 +53,6 @@ class Running:
     JobReturn."""
 
     job: SweepJob
-    started: float
     process: Any = None
     connection: Connection | None = None
     result: JobReturn | None = None
@@ -85,28 +83,25 @@ def launch(
     ]
     where = "one after another" if in_process else describe(slots)
     log.info(f"Launching {len(jobs)} jobs {where}, sweep dir {config.hydra.sweep.dir}")
-    progress = SweepProgress(len(jobs))
-    running: list[Running] = []
+    progress = SweepProgress(len(jobs), len(slots))
     task = (launcher.hydra_context, launcher.task_function)
 
     def start(job: SweepJob, slot: Slot) -> Running:
         log.info(f"\t#{job.index} : {' '.join(filter_overrides(job.overrides))}{on(slot)}")
-        handle = Running(job, time.monotonic())
+        handle = Running(job)
+        progress.start(job.index)
         if in_process:
             handle.result = run_here(*task, job)
             configure_log(config.hydra.hydra_logging, config.hydra.verbose)
         else:
             start_process(*task, handle, slot)
-        running.append(handle)
         return handle
 
     def report(job: SweepJob, slot: Slot, handle: Running) -> None:
-        running.remove(handle)
         ok = handle.result is not None and handle.result.status == JobStatus.COMPLETED
-        progress.finish(ok)
-        took = clock_time(time.monotonic() - handle.started)
+        took = clock_time(progress.finish(job.index, ok))
         state = "done" if ok else "FAILED"
-        log.info(f"#{job.index} {state} in {took}{on(slot)} | {progress.line(len(running))}")
+        log.info(f"#{job.index} {state} in {took}{on(slot)} | {progress.line()}")
         if not ok and not in_process:
             log.error(failure_tail(job.directory / OUTPUT_FILE))
 

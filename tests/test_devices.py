@@ -95,14 +95,18 @@ def test_three_devices_seven_jobs_never_share_a_device():
 
 def test_progress_line_counts_jobs_and_estimates_time_left():
     now = {"t": 100.0}
-    progress = SweepProgress(7, clock=lambda: now["t"])
-    assert progress.line(running=3) == "0/7 jobs done, 3 running, elapsed 0:00:00, ETA -"
+    progress = SweepProgress(7, slots=3, clock=lambda: now["t"])
+    for job in range(3):
+        progress.start(job)
+    assert progress.line() == "0/7 jobs done, 3 running, elapsed 0:00:00, ETA -"
     now["t"] = 110.0
-    progress.finish(ok=True)
-    progress.finish(ok=False)
-    assert progress.line(running=3) == (
-        "2/7 jobs done, 1 failed, 3 running, elapsed 0:00:10, ETA 0:00:25"
-    )
+    assert progress.finish(1, ok=True) == 10.0
+    # jobs 0 and 2 are due now; 4 jobs of 10 s wait for 3 devices: 40 s of work / 3
+    assert progress.line() == "1/7 jobs done, 2 running, elapsed 0:00:10, ETA 0:00:13"
+    progress.finish(0, ok=False)
+    progress.start(3)
+    now["t"] = 115.0  # one job of 10 s half done, 3 waiting: (5 + 30) s / 3
+    assert progress.line() == ("2/7 jobs done, 1 failed, 2 running, elapsed 0:00:15, ETA 0:00:12")
 
 
 def test_visible_gpus_follow_the_parent_process(monkeypatch):
