@@ -23,6 +23,8 @@ OUTPUT_FILE = "output.log"  # a job's stdout and stderr when it runs in its own 
 
 @dataclass
 class SweepJob:
+    """One job of a sweep: its number, its overrides and its composed config."""
+
     index: int
     overrides: list[str]
     config: DictConfig  # the job's composed config, hydra.job.num set
