@@ -63,9 +63,6 @@ def launch(
     launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int
 ) -> list[JobReturn]:
     """Hydra's `Launcher.launch` for `hydra_plugins.linpath_launcher.DeviceLauncher`."""
-    setup_globals()
-    config = launcher.config
-    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     try:
         slots = device_slots(
             requested_devices(launcher.devices, launcher.accelerator),
@@ -75,6 +72,9 @@ def launch(
     except LauncherError as error:  # Hydra would print it as a traceback; run.py's one line
         print(f"linpath: error: {error}", file=sys.stderr)
         sys.exit(2)
+    setup_globals()
+    config = launcher.config
+    configure_log(config.hydra.hydra_logging, config.hydra.verbose)
     in_process = slots == [()]
     Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
     jobs = [

@@ -67,16 +67,17 @@ def test_ddp_inside_a_local_multirun_spawns_its_ranks(monkeypatch):
     assert sweep_strategy(ddp, multirun=True) is None
 
 
-def test_jobs_needing_more_devices_than_the_sweep_has_stop_at_once(tmp_path):
-    result = run_linpath(
-        "-m", "trainer=ddp", "trainer.devices=3", "hydra.launcher.devices=[0,1]",
-        f"hydra.sweep.dir={tmp_path}", run_dir=tmp_path / "unused", check=False,
-    )  # fmt: skip
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
-        "linpath: error: each job needs trainer.devices=3 devices but the sweep has 2: ['0', '1']"
+def test_jobs_needing_more_devices_than_the_sweep_has_stop_at_once(capsys):
+    from sweeps.launcher import launch
+
+    cfg = compose_config("trainer=ddp", "trainer.devices=3", "hydra.launcher.devices=[0,1]")
+    launcher = instantiate(cfg.hydra.launcher)  # no setup: it must stop before any job
+    with pytest.raises(SystemExit) as stop:
+        launch(launcher, [["seed=0"], ["seed=1"]], initial_job_idx=0)
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == (
+        "linpath: error: each job needs trainer.devices=3 devices but the sweep has 2: ['0', '1']\n"
     )
-    assert not list(tmp_path.glob("*/results.json"))
 
 
 @pytest.mark.slow  # two 2-rank DDP jobs and two one-process runs: about 3 minutes here
