@@ -20,6 +20,7 @@ from landscape.paths import PathError, check_units, moving_keys
 from landscape.sharded import evaluate_paths_sharded
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
 from lightning_modules.config_checks import alpha_grid, check_section
+from sweeps.devices import describe_device
 
 NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
 NEW_INIT_SEED_OFFSET = 1_000_003
@@ -137,6 +138,7 @@ class InterpolationCallback(pl.Callback):
             return
         results = self.results(pl_module, trainer.datamodule, theta_f, curves)
         results["timing"] = {"fit_s": fit_s, "interpolation_s": time.perf_counter() - started}
+        results["device"] = describe_device(pl_module.device, trainer.world_size)
         save_json_atomic(results, self.output_dir / "results.json")
         figure = self.output_dir / "interpolation.png" if self.figure and curves else None
         if figure is not None:

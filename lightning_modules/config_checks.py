@@ -218,6 +218,7 @@ RULES: dict[str, Rule] = {
     ),
     "trainer.deterministic": Rule("true, false or 'warn'", lambda v: v in (True, False, "warn")),
     "trainer.compile": boolean(),
+    "trainer.channels_last": boolean(),
     # interpolation (InterpolationCallback's arguments)
     "interpolation.alphas": Rule(
         "an integer >= 2 (equal steps on [0, 1]) or an increasing list of >= 2 numbers",
