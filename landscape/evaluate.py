@@ -112,6 +112,31 @@ def chunks(batches: Sequence[Batch], bytes_per_example: int, budget: int) -> Ite
         yield chunk
 
 
+def model_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    """`device`, or where `model`'s parameters are when it is None."""
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
+    return torch.device(device)
+
+
+def on_device(state: Mapping[str, torch.Tensor], device: torch.device) -> dict:
+    return {k: v.to(device) for k, v in state.items()}
+
+
+def working_copy(
+    model: nn.Module, state: Mapping[str, torch.Tensor], recompute_batches: Sequence[Batch] | None
+) -> nn.Module:
+    """A copy of `model` in eval mode holding `state` (on `state`'s device), with BN
+    statistics re-estimated on `recompute_batches` when given; `model` stays untouched."""
+    device = next(iter(state.values())).device
+    work = copy.deepcopy(model).to(device).eval()
+    work.load_state_dict(state)
+    if recompute_batches is not None:
+        recompute_bn_statistics(work, recompute_batches)
+    return work
+
+
 @torch.no_grad()
 def stages_to_use(
     work: nn.Module, inputs: torch.Tensor, moving: Iterable[list[str]]
@@ -259,21 +284,13 @@ def evaluate_paths(
         raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
     if cache_bytes < 0:
         raise ValueError(f"cache_bytes must be >= 0, got {cache_bytes}")
-    if device is None:
-        first = next(iter(model.parameters()), None)
-        device = first.device if first is not None else torch.device("cpu")
-    device = torch.device(device)
+    device = model_device(model, device)
     units = dict(units) if units is not None else discover_units(model)
     moving = {path: moving_keys(model, theta_b, path, units) for path in paths}
     batches = as_batches(data, device)
     recompute_batches = as_batches(bn_data, device) if bn_data is not None else None
-    theta_a = {k: v.to(device) for k, v in theta_a.items()}
-    theta_b = {k: v.to(device) for k, v in theta_b.items()}
-
-    work = copy.deepcopy(model).to(device).eval()
-    work.load_state_dict(theta_b)
-    if recompute_batches is not None:
-        recompute_bn_statistics(work, recompute_batches)
+    theta_a, theta_b = on_device(theta_a, device), on_device(theta_b, device)
+    work = working_copy(model, theta_b, recompute_batches)
     stages = stages_to_use(work, batches[0][0], moving.values())
     alphas = [float(a) for a in alphas]
     evaluator = PathEvaluator(work, stages, theta_a, theta_b, alphas, loss, recompute_batches)
