@@ -14,7 +14,12 @@ from landscape import discover_units, shape_metrics
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths
 from landscape.paths import UNIT_GRANULARITIES, is_interpolated
-from landscape.planes import evaluate_plane, plane_coordinates, weights_biases_ends
+from landscape.planes import (
+    evaluate_plane,
+    grid_points,
+    plane_coordinates,
+    weights_biases_ends,
+)
 from landscape.trajectory import crossing, largest_direction_off_line, trajectory_curves
 
 # plane name -> the names of its three states (origin, x = 1, y = 1)
@@ -179,7 +184,7 @@ class TrajectoryCallback(pl.Callback):
                 largest_direction_off_line(states, theta_i, theta_f, parameters),
             )
         low, high = self.planes[name]["range"]
-        grid = torch.linspace(low, high, self.planes[name]["points"]).tolist()
+        grid = grid_points(low, high, self.planes[name]["points"])
         values = evaluate_plane(net, theta_i, first, second, data, grid, grid, loss=loss)
         floats = [k for k, v in theta_i.items() if is_interpolated(v)]
         projected = plane_coordinates(states, theta_i, first, second, floats)

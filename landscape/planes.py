@@ -132,6 +132,12 @@ def evaluate_plane(
     }
 
 
+def grid_points(low: float, high: float, count: int) -> list[float]:
+    """`count` equally spaced values from `low` to `high`, rounded to 12 decimals so that the
+    plane's states (0 and 1) are exactly on the grid whenever the spacing reaches them."""
+    return [round(low + (high - low) * i / (count - 1), 12) for i in range(count)]
+
+
 def plane_state(origin: State, first: State, second: State, x: float, y: float,
                 keys: Sequence[str] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """The state at (x, y): `keys` (default: every floating entry) on the plane, the rest

@@ -39,7 +39,8 @@ CONFIDENCE = 0.95
 def runs_for(
     report: str, run_dirs: Sequence[str], scale: str | None, needs: str | None
 ) -> list[Run]:
-    """The report's runs (newest per experiment and seed), with the file `needs` beside them."""
+    """The report's runs with the file `needs` beside them; of runs that trained the same
+    network (one `training_id`, e.g. with and without `beyond=`) the newest counts."""
     experiments = REPORTS[report]
     dirs = [Path(d) for d in run_dirs] or [
         Path(root) / e for e in experiments for root in ("multirun", "outputs")
@@ -49,7 +50,8 @@ def runs_for(
     runs = [r for r in runs if needs is None or (r.directory / needs).is_file()]
     newest: dict[tuple, Run] = {}
     for run in sorted(runs, key=lambda r: r.modified):
-        newest[(run.experiment, run.setting, run.seed)] = run
+        trained = run.results.get("training_id") or (run.experiment, run.setting, run.seed)
+        newest[trained] = run
     if not newest:
         what = f" with {needs}" if needs else ""
         raise ReportError(

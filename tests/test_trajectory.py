@@ -164,3 +164,56 @@ def test_weights_biases_grid_diagonal_is_the_runs_full_path(tmp_path):
     full = results["paths"]["full"]["loss"]
     assert [diagonal[round(a, 9)] for a in results["alphas"]] == pytest.approx(full, abs=1e-6)
     assert max(full) - min(full) > 0.01  # two smoke epochs: a small but real descent
+
+
+def nearest(grid: list[float], value: float) -> int:
+    """Index of `value` on a grid written by an earlier version (float32 grid points)."""
+    index = min(range(len(grid)), key=lambda i: abs(grid[i] - value))
+    assert abs(grid[index] - value) < 1e-6, (value, grid)
+    return index
+
+
+def plane_corners_against_evaluate_state(run_dir, plane_name: str = "new_init") -> float:
+    """Largest difference between a run's plane at theta_i, theta_f, theta_i' and
+    `evaluate_state` of those states, rebuilt from the run's own overrides."""
+    import yaml
+
+    from callbacks.interpolation import NEW_INIT_SEED_OFFSET
+    from callbacks.trajectory import eval_batches
+    from run import build
+    from tests.conftest import compose_config
+
+    overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
+    cfg = compose_config(*overrides, output_dir=run_dir / "rebuilt")
+    datamodule, module, _ = build(cfg)
+    spec = cfg.callbacks.trajectory
+    data = eval_batches(datamodule, spec.eval_split, spec.max_eval_examples)
+    plane = json.loads((run_dir / "planes.json").read_text())[plane_name]
+    xs, ys = plane["xs"], plane["ys"]
+    states = {
+        (0.0, 0.0): torch.load(run_dir / "theta_i.pt"),
+        (1.0, 0.0): torch.load(run_dir / "theta_f.pt"),
+        (0.0, 1.0): module.fresh_net(cfg.seed + NEW_INIT_SEED_OFFSET).state_dict(),
+    }
+    differences = []
+    for (x, y), state in states.items():
+        module.net.load_state_dict(state)
+        module.net.eval()
+        loss, _ = evaluate_state(module.net, data, module.loss_name)
+        row, column = nearest(ys, y), nearest(xs, x)
+        differences.append(abs(plane["loss"][row][column] - loss))
+    return max(differences)
+
+
+@pytest.mark.slow
+def test_resnet_smoke_plane_at_its_three_states_equals_evaluate_state(tmp_path):
+    from sweeps.smoke_data import main as write_smoke_data
+
+    write_smoke_data([str(tmp_path / "data")])
+    run_dir = tmp_path / "run"
+    run_linpath(
+        "experiment=blockwise", *SMOKE, f"data.root={tmp_path / 'data'}",
+        "data.check_integrity=false", "beyond=trajectory", "callbacks.trajectory.every_n_epochs=1",
+        "callbacks.trajectory.epochs=[]", run_dir=run_dir,
+    )  # fmt: skip
+    assert plane_corners_against_evaluate_state(run_dir) < 1e-6
