@@ -155,8 +155,8 @@ smoke-all:
 .PHONY: trajectory biased_view
 trajectory: install
 	$(call sweep,spiral_mlp,beyond=trajectory)
-	$(PY) -m sweeps.beyond_report trajectory --scale $(SCALE)
+	$(REPORT) trajectory
 
 biased_view: install
 	$(call sweep,bias_view,beyond=weights_biases)
-	$(PY) -m sweeps.beyond_report biased_view --scale $(SCALE)
+	$(REPORT) biased_view

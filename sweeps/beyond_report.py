@@ -1,4 +1,4 @@
-"""`python -m sweeps.beyond_report {trajectory,biased_view} [RUN_DIRS...]`: reports off the line.
+"""Reports off the straight line: `python -m sweeps.report {trajectory,biased_view} [RUN_DIRS]`.
 
 `trajectory` reads runs made with `beyond=trajectory` (default: multirun/ and outputs/ of
 spiral_mlp) and asks, per seed, whether training went through the straight path's barrier
@@ -12,10 +12,8 @@ and every run's (alpha_w, alpha_b) grid (`beyond=weights_biases`) side by side.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,7 +26,6 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from landscape.errors import LinpathError  # noqa: E402
 from sweeps.runs import ReportError, Run, load_runs  # noqa: E402
 from sweeps.tables import write_table  # noqa: E402
 
@@ -294,26 +291,3 @@ def report(name: str, run_dirs: Sequence[str] = (), out_root: Path = Path("repor
 
 def _num(value) -> str:
     return "-" if value is None or value != value else f"{value:.4f}"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sweeps.beyond_report", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("report", choices=list(REPORTS))
-    parser.add_argument("run_dirs", nargs="*", help="directories searched for results.json")
-    parser.add_argument("--out", default="reports", help="reports root (default: reports)")
-    parser.add_argument("--scale", choices=("full", "smoke"), help="only runs at this scale")
-    args = parser.parse_args(argv)
-    try:
-        written = report(args.report, args.run_dirs, Path(args.out), args.scale)
-    except LinpathError as error:
-        print(f"linpath: error: {error}", file=sys.stderr)
-        return 2
-    for path in written:
-        print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

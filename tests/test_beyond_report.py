@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from sweeps.beyond_report import correlation, main, plateau_length
+from sweeps.beyond_report import correlation, plateau_length
+from sweeps.report import main
 
 ALPHAS = [i / 10 for i in range(11)]
 

@@ -15,7 +15,6 @@ from landscape.planes import (
     plane_state,
     weights_biases_ends,
 )
-from lightning_modules.models import resnet
 from tests.conftest import trained_copy
 
 XS = [-0.5, 0.0, 0.5, 1.0, 1.5]
@@ -39,17 +38,11 @@ def plain_plane(model, origin, first, second, batches, xs, ys, keys=None):
 
 
 @pytest.fixture(scope="module")
-def resnet_three_states():
-    torch.manual_seed(0)
-    model = resnet((3, 8, 8), 5, depth=18, width=0.125)
-    inputs, targets = torch.randn(24, 3, 8, 8), torch.randint(0, 5, (24,))
-    with torch.no_grad():
-        model.train()
-        model(inputs)
-    origin = {k: v.clone() for k, v in model.state_dict().items()}
-    first = trained_copy(model, inputs, seed=1, scale=0.05)
+def resnet_three_states(small_resnet):
+    """The engine tests' small ResNet-18 and its two states, and a third state beside them."""
+    model, origin, first, batches = small_resnet
+    inputs = torch.cat([x for x, _ in batches])
     second = trained_copy(model, inputs, seed=2, scale=0.05)
-    batches = [(inputs[:10], targets[:10]), (inputs[10:], targets[10:])]
     return model, origin, first, second, batches
 
 
