@@ -95,10 +95,16 @@ def train(cfg: DictConfig) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
+    from hydra.errors import InstantiationException
+
     try:
         train(cfg)
     except LinpathError as error:
         fail(error)
+    except InstantiationException as error:  # a callback refusing its options: our one line
+        if not isinstance(error.__cause__, LinpathError):
+            raise
+        fail(error.__cause__)
     except SIGTERMException:  # Lightning stopped cleanly; it exits 0, a preempted run must not
         from hydra.core.hydra_config import HydraConfig
 

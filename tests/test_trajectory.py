@@ -217,3 +217,16 @@ def test_resnet_smoke_plane_at_its_three_states_equals_evaluate_state(tmp_path):
         "callbacks.trajectory.epochs=[]", run_dir=run_dir,
     )  # fmt: skip
     assert plane_corners_against_evaluate_state(run_dir) < 1e-6
+
+
+def test_a_bad_plane_option_is_one_line_before_training(tmp_path):
+    result = run_linpath(
+        "experiment=spiral_mlp", *SMOKE, "beyond=weights_biases",
+        "callbacks.trajectory.planes.weights_biases.range=[1,0]", run_dir=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "linpath: error: plane 'weights_biases': range must be [low, high] with low < high, "
+        "got [1, 0]"
+    ]
+    assert not (tmp_path / "theta_i.pt").exists()
