@@ -230,3 +230,22 @@ def test_a_bad_plane_option_is_one_line_before_training(tmp_path):
         "got [1, 0]"
     ]
     assert not (tmp_path / "theta_i.pt").exists()
+
+
+@pytest.mark.slow
+def test_kept_states_survive_a_checkpoint_resume(tmp_path):
+    """3 + 3 epochs keep the same states as 6 straight: those before the checkpoint come
+    back from it, theta_i among them."""
+    common = ["experiment=spiral_mlp", *SMOKE, "seed=1", "trainer.deterministic=true"]
+    common += ["beyond=trajectory", "callbacks.trajectory.every_n_epochs=1"]
+    common += ["callbacks.trajectory.epochs=[]", "callbacks.trajectory.planes={}"]
+    straight, half, resumed = tmp_path / "straight", tmp_path / "half", tmp_path / "resumed"
+    run_linpath(*common, "trainer.max_epochs=6", run_dir=straight)
+    run_linpath(*common, "trainer.max_epochs=3", "checkpoint=last", run_dir=half)
+    last = half / "checkpoints" / "last.ckpt"
+    run_linpath(*common, "trainer.max_epochs=6", f"ckpt_path={last}", run_dir=resumed)
+    expected = torch.load(straight / "trajectory.pt")
+    found = torch.load(resumed / "trajectory.pt")
+    assert found["epochs"] == expected["epochs"] == [0, 1, 2, 3, 4, 5, 6]
+    for want, got in zip(expected["states"], found["states"]):
+        assert all(torch.equal(want[k], got[k]) for k in want)
