@@ -28,6 +28,8 @@ PLANES = {
     "trajectory": ("theta_i", "theta_f", "theta_i + largest direction off the line"),
     "weights_biases": ("theta_i", "weights at theta_f", "biases at theta_f"),
 }
+# states on a plane besides its three, drawn on its figure: plane name -> {label: (x, y)}
+OTHER_MARKS = {"weights_biases": {"theta_f": (1.0, 1.0)}}
 PLANE_AXES = {"weights_biases": ("alpha_w", "alpha_b")}
 
 
@@ -192,6 +194,10 @@ class TrajectoryCallback(pl.Callback):
             "name": name,
             "split": self.eval_split,
             "through": PLANES[name],
+            "marks": {
+                **dict(zip(PLANES[name], ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0)))),
+                **OTHER_MARKS.get(name, {}),
+            },
             "axes": PLANE_AXES.get(name, ("x", "y")),
             "xs": grid,
             "ys": grid,

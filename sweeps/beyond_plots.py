@@ -47,9 +47,9 @@ def plot_trajectory(trajectory: dict, out: Path) -> None:
 
 
 def plot_plane(plane: dict, out: Path) -> None:
-    """Contour (left) and heat map (right) of the loss on a plane, with its three states and
-    the projected trajectory. Colours are log10 of the loss, so a barrier and the basins
-    both show; loss above the grid's 95th percentile saturates."""
+    """Contour (left) and heat map (right) of the loss on a plane, with the states of its
+    `marks` (label -> (x, y)) and the projected trajectory. Colours are log10 of the loss, so
+    a barrier and the basins both show; loss above the grid's 95th percentile saturates."""
     xs, ys = np.array(plane["xs"]), np.array(plane["ys"])
     loss = np.array([[np.nan if v is None else v for v in row] for row in plane["loss"]], float)
     shown = np.log10(np.clip(loss, 1e-6, np.nanpercentile(loss, 95)))
@@ -63,18 +63,17 @@ def plot_plane(plane: dict, out: Path) -> None:
     extent = (xs[0] - step_x / 2, xs[-1] + step_x / 2, ys[0] - step_y / 2, ys[-1] + step_y / 2)
     image = right.imshow(shown, origin="lower", extent=extent, aspect="auto", cmap="magma_r")
     fig.colorbar(image, ax=right, label=f"log10 {plane['split']} loss")
-    corners = {(0.0, 0.0): plane["through"][0], (1.0, 0.0): plane["through"][1]}
-    corners[(0.0, 1.0)] = plane["through"][2]
     trajectory = plane.get("trajectory", [])
     for ax in (left, right):
         if len(trajectory) > 2:
             xy = ([p["x"] for p in trajectory], [p["y"] for p in trajectory])
             ax.plot(*xy, "-o", color="cyan", markersize=3, linewidth=1, label="trajectory")
         ax.plot([0, 1], [0, 0] if x_name == "x" else [0, 1], "--", color="white", linewidth=1)
-        for (x, y), label in corners.items():
-            ax.plot(x, y, "o", color="white", markeredgecolor="black")
-            offset = dict(textcoords="offset points", xytext=(5, 5))
-            ax.annotate(label, (x, y), color="white", fontsize="small", **offset)
+        for label, (x, y) in plane["marks"].items():
+            ax.plot(x, y, "o", color="white", markeredgecolor="black", clip_on=False)
+            inward = (-5 if x >= xs[-1] else 5, -12 if y >= ys[-1] else 5)  # stay on the grid
+            ax.annotate(label, (x, y), textcoords="offset points", xytext=inward, color="white",
+                        fontsize="small", ha="right" if inward[0] < 0 else "left")  # fmt: skip
         ax.set_xlabel(x_name)
         ax.set_ylabel(y_name)
     if len(trajectory) > 2:
