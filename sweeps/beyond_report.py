@@ -77,6 +77,7 @@ def trajectory_frame(runs: Sequence[Run]) -> pd.DataFrame:
                     "path_peak_loss": crossed["path_peak_loss"],
                     "trajectory_loss_at_alpha_max": crossed["trajectory_loss_at_alpha_max"],
                     "through_barrier": crossed["through_barrier"],
+                    "trajectory_max_loss": crossed["trajectory_max_loss"],
                     "max_off_line_relative": max(along["off_line"]) / along["line_length"],
                 }
             )
@@ -95,13 +96,15 @@ def trajectory_markdown(frame: pd.DataFrame) -> str:
         f"elsewhere it passed below the peak, around the barrier.",
         "",
         "| seed | shape | alpha_max | path loss at alpha_max | trajectory loss there | "
-        "through | max distance off the line / line length |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "through | initial loss | trajectory's highest loss after theta_i | "
+        "max distance off the line / line length |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in full.itertuples():
         lines.append(
             f"| {row.seed} | {row.shape} | {row.alpha_max:.2f} | {row.path_peak_loss:.4f} | "
             f"{_num(row.trajectory_loss_at_alpha_max)} | {row.through_barrier} | "
+            f"{row.initial_loss:.4f} | {_num(row.trajectory_max_loss)} | "
             f"{row.max_off_line_relative:.3f} |"
         )
     lines += ["", "Per unit (unit paths; the trajectory is the unit's, the rest at theta_f):", ""]

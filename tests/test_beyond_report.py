@@ -66,3 +66,27 @@ def test_biased_view_report_finds_the_correlation_it_was_given(tmp_path, capsys)
 def test_a_report_without_runs_is_one_clear_line(tmp_path, capsys):
     assert main(["trajectory", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith("linpath: error: no runs of ['spiral_mlp']")
+
+
+def test_trajectory_report_counts_runs_that_went_through_the_barrier(tmp_path):
+    for seed, through in enumerate([False, True, False]):
+        run = tmp_path / "runs" / str(seed)
+        write_run(run, seed, spread=0.1, plateau_end=0.2)
+        along = {"alpha": [0.0, 0.5, 1.0], "loss": [0.7, 1.2 if through else 0.3, 0.0],
+                 "off_line": [0.0, 0.5, 0.0], "line_length": 2.0}  # fmt: skip
+        entry = {
+            "loss": [0.7, 1.0, 0.0], "shape": "B", "trajectory": along,
+            "crossing": {"alpha_max": 0.5, "path_peak_loss": 1.0, "through_barrier": through,
+                         "trajectory_loss_at_alpha_max": along["loss"][1],
+                         "trajectory_max_loss": max(along["loss"][1:])},
+        }  # fmt: skip
+        trajectory = {"split": "test", "epochs": [0, 5, 10], "alphas": [0.0, 0.5, 1.0]}
+        trajectory["paths"] = {"full": entry}
+        (run / "trajectory.json").write_text(json.dumps(trajectory))
+        results = json.loads((run / "results.json").read_text())
+        (run / "results.json").write_text(json.dumps(results | {"experiment": "spiral_mlp"}))
+    assert main(["trajectory", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    markdown = (tmp_path / "out" / "trajectory" / "trajectory.md").read_text()
+    assert "3 runs; the full path has a barrier (shape B) in 3." in markdown
+    assert "peak) in 1;" in markdown
+    assert "| 1 | B | 0.50 | 1.0000 | 1.2000 | True | 0.7000 | 1.2000 | 0.250 |" in markdown
