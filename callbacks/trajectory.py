@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 
 from callbacks.artifacts import save_json_atomic, save_torch_atomic
 from callbacks.interpolation import NEW_INIT_SEED_OFFSET, clone_state, finite_or_none
@@ -117,7 +118,6 @@ class TrajectoryCallback(pl.Callback):
         net, loss = pl_module.net, pl_module.loss_name
         data = eval_batches(trainer.datamodule, self.eval_split, self.max_eval_examples)
         units = discover_units(net, self.units_spec)
-        trajectory = None
         if len(states) > 2:
             save_torch_atomic(
                 {"epochs": epochs, "states": states}, self.output_dir / "trajectory.pt"
@@ -128,11 +128,13 @@ class TrajectoryCallback(pl.Callback):
                 from sweeps.beyond_plots import plot_trajectory
 
                 plot_trajectory(trajectory, self.output_dir / "trajectory.png")
-        if self.planes:
+        names = [n for n in self.planes if n != "trajectory" or len(states) > 2]
+        if len(names) < len(self.planes):
+            rank_zero_warn("no state was kept between theta_i and theta_f: no trajectory plane")
+        if names:
             theta_new = clone_state(pl_module.fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
             planes = {
-                name: self.plane(name, net, epochs, states, theta_new, data, loss)
-                for name in self.planes
+                name: self.plane(name, net, epochs, states, theta_new, data, loss) for name in names
             }
             save_json_atomic(planes, self.output_dir / "planes.json")
             if self.figure:
