@@ -14,7 +14,7 @@ from callbacks.interpolation import NEW_INIT_SEED_OFFSET, clone_state, finite_or
 from landscape import discover_units, shape_metrics
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths
-from landscape.paths import UNIT_GRANULARITIES, is_interpolated
+from landscape.paths import UNIT_GRANULARITIES, is_interpolated, moving_keys
 from landscape.planes import (
     evaluate_plane,
     grid_points,
@@ -96,6 +96,13 @@ class TrajectoryCallback(pl.Callback):
         self.kept = dict(state_dict["kept"])
 
     # ---- hooks ------------------------------------------------------------------------
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        """Check each plane's path against the model now, not after training."""
+        net = pl_module.net
+        units = discover_units(net, self.units_spec)
+        for spec in self.planes.values():
+            moving_keys(net, net.state_dict(), spec["path"], units)
+
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.kept.setdefault(0, clone_state(pl_module.net))
 
@@ -189,13 +196,18 @@ class TrajectoryCallback(pl.Callback):
             )
         low, high = self.planes[name]["range"]
         grid = grid_points(low, high, self.planes[name]["points"])
-        values = evaluate_plane(net, theta_i, first, second, data, grid, grid, loss=loss)
+        path = self.planes[name]["path"]
+        units = discover_units(net, self.units_spec)
+        values = evaluate_plane(
+            net, theta_i, first, second, data, grid, grid, path=path, loss=loss, units=units
+        )
         floats = [k for k, v in theta_i.items() if is_interpolated(v)]
         projected = plane_coordinates(states, theta_i, first, second, floats)
         return {
             "name": name,
             "split": self.eval_split,
             "through": PLANES[name],
+            "path": path,
             "marks": {
                 **dict(zip(PLANES[name], ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0)))),
                 **OTHER_MARKS.get(name, {}),
@@ -210,7 +222,8 @@ class TrajectoryCallback(pl.Callback):
 
 
 def check_plane(name: str, spec: Mapping) -> dict:
-    """A plane's options: a known name, range [lo, hi] with lo < hi, at least 2 points."""
+    """A plane's options: a known name, range [lo, hi] with lo < hi, at least 2 points, and
+    the path key whose entries move on it (default `full`; `unit/<name>`: one unit)."""
     if name not in PLANES:
         raise TrajectoryError(f"unknown plane {name!r}; expected one of {list(PLANES)}")
     spec = dict(spec or {})
@@ -222,7 +235,7 @@ def check_plane(name: str, spec: Mapping) -> dict:
         )
     if points < 2:
         raise TrajectoryError(f"plane {name!r}: points must be >= 2, got {points}")
-    return {"range": (float(low), float(high)), "points": points}
+    return {"range": (float(low), float(high)), "points": points, "path": spec.get("path", "full")}
 
 
 def eval_batches(
