@@ -14,7 +14,7 @@ from callbacks.interpolation import NEW_INIT_SEED_OFFSET, clone_state, finite_or
 from landscape import discover_units, shape_metrics
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths
-from landscape.paths import UNIT_GRANULARITIES, is_interpolated, moving_keys
+from landscape.paths import UNIT_GRANULARITIES, moving_keys
 from landscape.planes import (
     evaluate_plane,
     grid_points,
@@ -201,8 +201,8 @@ class TrajectoryCallback(pl.Callback):
         values = evaluate_plane(
             net, theta_i, first, second, data, grid, grid, path=path, loss=loss, units=units
         )
-        floats = [k for k, v in theta_i.items() if is_interpolated(v)]
-        projected = plane_coordinates(states, theta_i, first, second, floats)
+        moving = moving_keys(net, theta_f, path, units)  # the plane's own coordinates
+        projected = plane_coordinates(states, theta_i, first, second, moving)
         return {
             "name": name,
             "split": self.eval_split,

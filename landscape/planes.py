@@ -177,7 +177,7 @@ def plane_coordinates(
     projected = []
     for state in states:
         offset = torch.cat([(state[k] - origin[k]).double().flatten() for k in keys])
-        x, y = torch.linalg.solve(gram, basis.T @ offset).tolist()
+        x, y = (torch.linalg.pinv(gram) @ (basis.T @ offset)).tolist()  # pinv: a flat side
         residual = offset - basis @ torch.tensor([x, y], dtype=torch.float64)
         projected.append({"x": x, "y": y, "off_plane": math.sqrt(float(residual @ residual))})
     return projected
