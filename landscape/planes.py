@@ -24,13 +24,14 @@ from landscape.evaluate import (
     LOSSES,
     PathEvaluator,
     as_batches,
+    as_fp32,
     batch_loss_and_correct,
     chunks,
     model_device,
-    on_device,
     recompute_bn_statistics,
     run_stages,
     stages_to_use,
+    without_autocast,
     working_copy,
 )
 from landscape.paths import discover_units, is_interpolated, moving_keys
@@ -102,10 +103,10 @@ def evaluate_plane(
     """Loss and accuracy at every (x, y) of the grid xs x ys: {"loss": rows, "acc": rows},
     row j holding y = ys[j] at every x of xs.
 
-    Through the same machinery as `evaluate_paths` and equal to the plain loop (build each
-    point's state, load it, run the data): the data goes to the device once, `first` is
-    evaluated once, in the pass that caches activations, and a plane that moves one unit
-    (`path="unit/<name>"`) runs only the stages from that unit on.
+    Through the same machinery as `evaluate_paths` (float32, no autocast) and equal to the
+    plain loop (build each point's state, load it, run the data): the data goes to the device
+    once, `first` is evaluated once, in the pass that caches activations, and a plane that
+    moves one unit (`path="unit/<name>"`) runs only the stages from that unit on.
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
@@ -114,16 +115,19 @@ def evaluate_plane(
     keys = moving_keys(model, first, path, units)
     batches = as_batches(data, device)
     recompute_batches = as_batches(bn_data, device) if bn_data is not None else None
-    origin, first, second = (on_device(s, device) for s in (origin, first, second))
-    work = working_copy(model, first, recompute_batches)
-    stages = stages_to_use(work, batches[0][0], [keys])
-    points = [(float(x), float(y)) for y in ys for x in xs]
-    evaluator = PlaneEvaluator(work, stages, origin, first, second, points, loss, recompute_batches)
-    start = first_stage_reading(stages, keys)
-    boundaries = [start] if start > 0 else []
-    per_example = evaluator.cached_bytes_per_example(batches[0][0], boundaries)
-    for chunk in chunks(batches, per_example, cache_bytes):
-        evaluator.evaluate_points(keys, start, evaluator.endpoint_pass(chunk, boundaries))
+    origin, first, second = (as_fp32(s, device) for s in (origin, first, second))
+    with without_autocast(device):
+        work = working_copy(model, first, recompute_batches)
+        stages = stages_to_use(work, batches[0][0], [keys])
+        points = [(float(x), float(y)) for y in ys for x in xs]
+        evaluator = PlaneEvaluator(
+            work, stages, origin, first, second, points, loss, recompute_batches
+        )
+        start = first_stage_reading(stages, keys)
+        boundaries = [start] if start > 0 else []
+        per_example = evaluator.cached_bytes_per_example(batches[0][0], boundaries)
+        for chunk in chunks(batches, per_example, cache_bytes):
+            evaluator.evaluate_points(keys, start, evaluator.endpoint_pass(chunk, boundaries))
     losses, accs = evaluator.values()
     width = len(xs)
     return {
