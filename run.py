@@ -130,21 +130,20 @@ def train(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
+    from hydra.errors import InstantiationException
 
-    from callbacks.sweep_failures import clear_job_failure, record_job_failure
+    from callbacks.sweep_failures import clear_job_failure
 
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         clear_job_failure(output_dir)
         train(cfg)
     except LinpathError as error:
-        if HydraConfig.get().mode != RunMode.MULTIRUN:
-            fail(error)
-        # one bad job of a sweep is reported and the next job runs; the sweep's exit code
-        # says it failed (callbacks.sweep_failures)
-        print(f"linpath: error: job {HydraConfig.get().job.num}: {error}", file=sys.stderr)
-        record_job_failure(output_dir, str(error))
+        refuse(error, output_dir)
+    except InstantiationException as error:  # a callback refusing its options: our one line
+        if not isinstance(error.__cause__, LinpathError):
+            raise
+        refuse(error.__cause__, output_dir)
     except SIGTERMException:  # Lightning stopped cleanly; it exits 0, a preempted run must not
         last = output_dir / "checkpoints" / "last.ckpt"
         resume = (
@@ -157,6 +156,20 @@ def main(cfg: DictConfig) -> None:
     finally:
         if "wandb" in sys.modules:  # the next job of a multirun must not log into this run
             sys.modules["wandb"].finish()
+
+
+def refuse(error: LinpathError, output_dir: Path) -> None:
+    """A single run ends with the one line; one bad job of a sweep is reported, left in its
+    folder, and the next job runs (the sweep's exit code says so: callbacks.sweep_failures)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from callbacks.sweep_failures import record_job_failure
+
+    if HydraConfig.get().mode != RunMode.MULTIRUN:
+        fail(error)
+    print(f"linpath: error: job {HydraConfig.get().job.num}: {error}", file=sys.stderr)
+    record_job_failure(output_dir, str(error))
 
 
 def fail(error: LinpathError) -> None:

@@ -137,6 +137,27 @@ def chunks(batches: Sequence[Batch], bytes_per_example: int, budget: int) -> Ite
         yield chunk
 
 
+def model_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    """`device`, or where `model`'s parameters are when it is None."""
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
+    return torch.device(device)
+
+
+def working_copy(
+    model: nn.Module, state: Mapping[str, torch.Tensor], recompute_batches: Sequence[Batch] | None
+) -> nn.Module:
+    """A float32 copy of `model` in eval mode holding `state` (on `state`'s device), with BN
+    statistics re-estimated on `recompute_batches` when given; `model` stays untouched."""
+    device = next(iter(state.values())).device
+    work = copy.deepcopy(model).to(device).float().eval()
+    work.load_state_dict(state)
+    if recompute_batches is not None:
+        recompute_bn_statistics(work, recompute_batches)
+    return work
+
+
 @torch.no_grad()
 def stages_to_use(
     work: nn.Module, inputs: torch.Tensor, moving: Iterable[list[str]]
@@ -289,20 +310,14 @@ def evaluate_paths(
         raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
     if cache_bytes < 0:
         raise ValueError(f"cache_bytes must be >= 0, got {cache_bytes}")
-    if device is None:
-        first = next(iter(model.parameters()), None)
-        device = first.device if first is not None else torch.device("cpu")
-    device = torch.device(device)
+    device = model_device(model, device)
     units = dict(units) if units is not None else discover_units(model)
     moving = {path: moving_keys(model, theta_b, path, units) for path in paths}
     batches = as_batches(data, device)
     recompute_batches = as_batches(bn_data, device) if bn_data is not None else None
     theta_a, theta_b = as_fp32(theta_a, device), as_fp32(theta_b, device)
-    work = copy.deepcopy(model).to(device).float().eval()
     with without_autocast(device):
-        work.load_state_dict(theta_b)
-        if recompute_batches is not None:
-            recompute_bn_statistics(work, recompute_batches)
+        work = working_copy(model, theta_b, recompute_batches)
         stages = stages_to_use(work, batches[0][0], moving.values())
         alphas = [float(a) for a in alphas]
         evaluator = PathEvaluator(work, stages, theta_a, theta_b, alphas, loss, recompute_batches)
