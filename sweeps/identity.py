@@ -31,7 +31,12 @@ NON_TRAINING_KEYS = (
 )
 # Top-level values that reach training only through the init and model configs: dropped
 # after interpolations are resolved (the init and model values they filled in stay).
-INTERPOLATED_ONLY_KEYS = ("pretrained_weights", "random_label_max_epochs", "width_factor")
+INTERPOLATED_ONLY_KEYS = (
+    "pretrained_weights",
+    "random_label_max_epochs",
+    "random_label_lr",
+    "width_factor",
+)
 NON_TRAINING_TRAINER_KEYS = (
     "accelerator",
     "compile",
