@@ -24,6 +24,7 @@ NEW_INIT_SEED_OFFSET = 1_000_003
 # Paths that start trained and end untrained: their shape is read from the untrained end.
 READ_FROM_END = ("final_to_new_init",)
 RESULTS_SCHEMA = 1
+HISTORY_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
 # Measurements of the two end states beside the paths: name -> f(net, theta_i, theta_f)
 EXTRAS = {"last_layer_bias_spread": last_layer_bias_spread}
 
@@ -93,14 +94,18 @@ class InterpolationCallback(pl.Callback):
         self.init = dict(init or {"name": "random"})  # what the init intervention did
         self.identity = dict(identity or {})  # training_id and setting_id (sweeps.identity)
         self.theta_init: dict[str, torch.Tensor] | None = None
+        # per epoch: train/acc is the running mean over the epoch's (augmented) batches,
+        # val/acc the validation split (CIFAR's is the test set: Fig. 3's middle panel)
+        self.history: dict[str, list[float | None]] = {k: [] for k in HISTORY_METRICS}
         self._fit_started = 0.0
 
     # ---- state that survives a resume -------------------------------------------------
     def state_dict(self) -> dict:
-        return {"theta_init": self.theta_init}
+        return {"theta_init": self.theta_init, "history": self.history}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.theta_init = state_dict["theta_init"]
+        self.history = state_dict.get("history", self.history)
 
     # ---- hooks ------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -118,6 +123,12 @@ class InterpolationCallback(pl.Callback):
             self.theta_init = clone_state(pl_module.net)
         if trainer.is_global_zero:
             save_torch_atomic(self.theta_init, self.output_dir / "theta_i.pt")
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        for name in HISTORY_METRICS:
+            value = metrics.get(name)
+            self.history[name].append(None if value is None else finite_or_none(float(value)))
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Every rank evaluates its share of the paths; global rank zero writes the run."""
@@ -214,6 +225,7 @@ class InterpolationCallback(pl.Callback):
             **self.identity,
             "init": self.init,
             "final": {k: finite_or_none(v) for k, v in final.items()},
+            "history": self.history,
             "distance": finite_or_none(distance(self.theta_init, theta_f, parameter_names)),
             "alphas": self.alphas,
             "units": self.units_of(net),
