@@ -71,13 +71,26 @@ def test_table2_rows_set_b_and_the_rest():
     assert (imagenet.optimizer.lr, list(imagenet.scheduler.milestones)) == (0.001, [30])
 
 
-def test_narrowing_halves_the_listed_layers():
+def test_table_a4_narrows_exactly_the_captions_layers():
+    """Built from each row's config: 8 conv layers and 1 FC layer, as the caption; the rows
+    halve conv 1, 2, 8 (no barrier), then conv 3, conv 3-4, conv 3-7 (barriers)."""
+    from hydra.utils import instantiate
+
     points, _ = sweep_points("narrowing")
-    widths = [compose_config("experiment=narrowing", *p).model.widths for p in points]
-    standard = widths[0]
-    halved = [[i for i, (a, b) in enumerate(zip(standard, w)) if b != a] for w in widths[1:]]
-    assert halved == [[0, 1, 2], [3], [3, 4], list(range(3, 10))]
-    assert all(w[i] * 2 == standard[i] for w, h in zip(widths[1:], halved) for i in h)
+    rows = []
+    for point in points:
+        cfg = compose_config("experiment=narrowing", *point)
+        net = instantiate(cfg.model)(input_shape=(3, 32, 32), num_outputs=10)
+        convs = [m.out_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        assert len(convs) == 8 and len(linears) == 1 and linears[0].in_features == convs[-1]
+        rows.append(convs)
+    standard = [64, 128, 256, 256, 512, 512, 512, 512]  # VGG-11
+    assert rows[0] == standard
+    halved = [[i + 1 for i, (a, b) in enumerate(zip(standard, row)) if b != a] for row in rows]
+    assert halved == [[], [1, 2, 8], [3], [3, 4], [3, 4, 5, 6, 7]]
+    for row, layers in zip(rows, halved):
+        assert all(row[i - 1] * 2 == standard[i - 1] for i in layers)
 
 
 # ---- the bias view --------------------------------------------------------------------
