@@ -18,8 +18,7 @@ from landscape.biases import last_layer_bias_spread
 from lightning_modules.models import MLP, resnet
 from tests.conftest import EXPERIMENTS, REPO, compose_config, read_results, run_linpath
 
-# seeds of the intervention, optimizer and MLP rows (PAPER.md): 10, 5 for barrier_init,
-# 3 for mlp_width (a CPU's worth)
+# seeds of the intervention, optimizer and MLP rows: the paper's 10, 5 for barrier_init
 SEEDS = {
     **dict.fromkeys(
         ["pretrained", "random_labels", "partial_pretraining", "blockwise_adversarial"], 10
@@ -27,7 +26,7 @@ SEEDS = {
     **dict.fromkeys(["data_fraction", "augmentation", "weight_decay", "fixed_lr"], 10),
     **dict.fromkeys(["layer_lr", "layer_lr_wd", "narrowing", "bias_view", "bias_view_resnet"], 10),
     "barrier_init": 5,
-    "mlp_width": 3,
+    "mlp_width": 10,
 }
 
 
