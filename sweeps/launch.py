@@ -17,7 +17,7 @@ from pathlib import Path
 
 from landscape.errors import LinpathError
 from sweeps.runs import ReportError, Run, load_runs
-from sweeps.settings import compose, sweep_overrides
+from sweeps.settings import compose_point, sweep_overrides, unswept
 from sweeps.targets import MNIST_STAND_IN, TARGETS, Sweep, Target
 
 SCALES = ("full", "smoke")
@@ -29,7 +29,7 @@ def data_location(sweep: Sweep, overrides: Sequence[str], data_root: str | None)
     """Where data read from files lives (`data.root`); generated data needs none."""
     if data_root is None:
         return []
-    (cfg,) = compose([f"experiment={sweep.experiment}", *overrides])
+    cfg = compose_point([f"experiment={sweep.experiment}", *unswept(overrides)])
     if "root" not in cfg.data:
         return []
     return [f"data.root={data_root}", "data.check_integrity=false"]
@@ -124,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = TARGETS[args.target]
         commands = launch(target, args.scale, args.data_root, args.mnist, args.dry_run)
         if args.dry_run:
-            print("\n".join(" ".join(c[1:]) for c in commands))
+            for command in commands:
+                print(" ".join(command[1:]))
             return 0
         from sweeps.report import report
 

@@ -11,6 +11,7 @@ staged runs pair with their earlier runs by seed.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Iterable, Sequence
@@ -40,17 +41,39 @@ def compose(*override_lists: Sequence[str]) -> list[DictConfig]:
         ]
 
 
+@functools.cache
+def _composed(overrides: tuple[str, ...]) -> DictConfig:
+    return compose(overrides)[0]
+
+
+def compose_point(point: Sequence[str]) -> DictConfig:
+    """`compose(point)`, composing once per choice of config groups: plain `key=value`
+    overrides are then set on a copy, as Hydra sets them after composing."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(point))
+    plain = [o for o in parsed if not (CONFIG_DIR / o.key_or_group).is_dir()]
+    if any(o.is_add() or o.is_delete() or o.is_force_add() for o in plain):
+        return _composed(tuple(point))
+    groups = tuple(o.input_line for o in parsed if o not in plain)
+    cfg = _composed(groups).copy()
+    for override in plain:
+        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+    return cfg
+
+
 def sweep_points(overrides: Sequence[str]) -> list[tuple[str, ...]]:
     """Every point of the multirun `run.py -m OVERRIDES`, seed aside: the fixed overrides
-    plus one value of each axis (the experiment's `hydra.sweeper.params`, unless an
+    plus one value of each axis (the experiment file's `hydra.sweeper.params`, unless an
     override sets that key, and every sweep in `overrides`), in Hydra's order."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
     given = parser.parse_overrides(list(overrides))
     set_here = {o.key_or_group for o in given}
-    unswept = [o.input_line for o in given if not o.is_sweep_override()]
-    params = compose(unswept)[0].hydra.sweeper.get("params") or {}
+    experiment = next(o.value() for o in given if o.key_or_group == "experiment")
+    file = OmegaConf.load(CONFIG_DIR / "experiment" / f"{experiment}.yaml")
+    params = OmegaConf.select(file, "hydra.sweeper.params") or {}
     axes_from_config = [
         parser.parse_overrides([f"{key}={value}"])[0]
         for key, value in OmegaConf.to_container(params).items()
@@ -66,6 +89,14 @@ def sweep_points(overrides: Sequence[str]) -> list[tuple[str, ...]]:
         else:
             fixed.append(override.input_line)
     return [(*fixed, *point) for point in itertools.product(*axes)]
+
+
+def unswept(overrides: Sequence[str]) -> list[str]:
+    """The overrides that set one value (not a sweep over several)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    return [o.input_line for o in parsed if not o.is_sweep_override()]
 
 
 def setting_key(cfg: DictConfig | dict) -> str:
@@ -110,7 +141,7 @@ def expected_settings(sweeps: Sequence[Sweep], scale: str, mnist: bool = False) 
             [f"experiment={sweep.experiment}", *sweep_overrides(sweep, scale, mnist)]
         )
     ]
-    configs = compose(*(point for _, point in points))
+    configs = [compose_point(point) for _, point in points]
     return [
         Expected(
             sweep,

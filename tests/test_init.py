@@ -12,8 +12,8 @@ import torch
 from landscape.errors import LinpathError
 from lightning_modules import Classifier
 from lightning_modules.data import DigitsDataModule
-from lightning_modules.earlier_run import EarlierRunError, find_run
 from lightning_modules.data.images import randomize_labels
+from lightning_modules.earlier_run import EarlierRunError, find_run
 from lightning_modules.init import (
     RANDOM_LABEL_SEED_OFFSET,
     InitError,
@@ -70,7 +70,7 @@ def trained_run(tmp_path):
 
 
 def test_partial_reset_puts_unit_k_back_at_the_trained_runs_own_init(trained_run):
-    """"re-set a specific convolutional block to its initial (random) state": that run's."""
+    """ "re-set a specific convolutional block to its initial (random) state": that run's."""
     module = mlp_module(seed=0)
     fresh = {k: v.clone() for k, v in module.net.state_dict().items()}
     record = reset_unit(module, None, seed=0, unit="fc1", from_run=str(trained_run))
