@@ -1,5 +1,6 @@
-"""What a staged report shows beside its loss curves: the pairs of runs, the epoch caps of
-random-label pre-stages, Fig. 3's training speed and Fig. 4's accuracy per reset unit."""
+"""What a report shows beside its loss curves: the pairs of staged runs, the epoch caps of
+random-label pre-stages, Fig. 3's training speed, Fig. 4's accuracy per reset unit and
+Fig. A17's layer-wise paths."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from sweeps.plots import curves_frame  # noqa: E402
 from sweeps.settings import TargetSetting  # noqa: E402
 from sweeps.targets import Target  # noqa: E402
 
@@ -46,6 +48,11 @@ def extra_panels(
         if plot_training_speed(settings, out):
             written.append(out)
             markdown += f"\n![test accuracy per epoch]({out.name})\n"
+    if "unit_paths" in target.panels:
+        out = stem.with_name(stem.name + "_unit_paths.png")
+        if plot_unit_paths(settings[0], out):
+            written.append(out)
+            markdown += f"\n![layer-wise paths of {settings[0].label}]({out.name})\n"
     if "accuracy_per_unit" in target.panels:
         out = stem.with_name(stem.name + "_accuracy_per_unit.png")
         if plot_accuracy_per_unit(settings, out):
@@ -90,6 +97,20 @@ def plot_training_speed(settings: Sequence[TargetSetting], out: Path) -> bool:
     sns.lineplot(data=pd.DataFrame(rows), x="epoch", y="acc", hue="setting", errorbar="sd", ax=ax)
     ax.set_ylabel("test accuracy")
     ax.set_title("Training speed: init at the barrier against scratch")
+    save(fig, out)
+    return True
+
+
+def plot_unit_paths(setting: TargetSetting, out: Path) -> bool:
+    """Fig. A17 left: the loss along each unit's path of one setting, mean over seeds."""
+    frame = pd.concat([curves_frame(r.results) for r in setting.runs], ignore_index=True)
+    frame = frame[frame["path"].str.startswith("unit/")]
+    if frame.empty:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.lineplot(data=frame, x="alpha", y="loss", hue="path", errorbar="sd", ax=ax)
+    ax.set_xlabel(r"$\alpha$")
+    ax.set_title(f"Layer-wise paths: {setting.label}")
     save(fig, out)
     return True
 

@@ -26,15 +26,9 @@ from sweeps.panels import extra_panels, prestage_notes  # noqa: E402
 from sweeps.plots import PATH_STYLES, curves_frame  # noqa: E402
 from sweeps.runs import ReportError, Run, load_runs  # noqa: E402
 from sweeps.settings import TargetSetting, expected_settings, run_keys, select  # noqa: E402
-from sweeps.tables import (  # noqa: E402
-    markdown_summary,
-    markdown_table1,
-    paths_of,
-    summary_frame,
-    table1_frame,
-    write_table,
-)
-from sweeps.targets import TABLE1_ROWS, TARGETS, Target  # noqa: E402
+from sweeps.table1 import markdown_table1, table1_frame, table1_rows  # noqa: E402
+from sweeps.tables import markdown_summary, paths_of, summary_frame, write_table  # noqa: E402
+from sweeps.targets import TARGETS, Target  # noqa: E402
 
 TABLE1 = "table1"
 SCALES = ("full", "smoke")
@@ -56,8 +50,9 @@ def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFra
 def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) -> None:
     """Mean over seeds with a +-1 std band; a row per sweep, loss left, accuracy right.
 
-    One setting: a colour per path. Several: a colour per setting, and only the full path
-    where there is one (a line style per path otherwise); the table keeps every path.
+    One setting: a colour per path. Several: a colour per setting and a line style per
+    whole-model path (full, towards a new init); unit and group paths of many settings are
+    in the table (and the `unit_paths` panel).
     """
     frame = seed_curves(settings, target)
     panels = list(dict.fromkeys(frame["panel"]))
@@ -66,8 +61,9 @@ def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) ->
     for row, panel in zip(axes, panels):
         data = frame[frame["panel"] == panel]
         several = data["setting"].nunique() > 1
-        if several and "full" in set(data["path"]):
-            data = data[data["path"] == "full"]  # unit paths of many settings: in the table
+        whole_model = ~data["path"].str.startswith(("unit/", "group/"))
+        if several and whole_model.any():
+            data = data[whole_model]
         style = "path" if several and data["path"].nunique() > 1 else None
         split = next(s for s in settings if s.panel == panel).runs[0].results
         split = next(iter(split["paths"].values())).get("split", "test")
@@ -145,7 +141,8 @@ def report(
             for s in settings
         ]
         used += [(f"control of {row.intervention}", control) for row, _, control in rows]
-        markdown = markdown_table1(frame) + runs_used(used)
+        intervened = [s for _, settings, _ in rows for s in settings]
+        markdown = markdown_table1(frame) + prestage_notes(intervened) + runs_used(used)
         return write_table(frame, markdown, out / TABLE1)
     settings = collect(spec, by_key, scale, mnist)
     stem = out / spec.stem
@@ -158,19 +155,6 @@ def report(
     markdown += extra_panels(spec, settings, stem, written)
     markdown += runs_used([(s.label, s.runs) for s in settings])
     return [*written, *write_table(frame, markdown, stem)]
-
-
-def table1_rows(by_key: dict[str, list[Run]], scale: str, mnist: bool):
-    """Per Table 1 row: its intervention settings found, and its control's runs (pooled)."""
-    rows = []
-    for row in TABLE1_ROWS:
-        settings = select(by_key, expected_settings(row.settings, scale, mnist))
-        control = [
-            r for s in select(by_key, expected_settings(row.control, scale, mnist)) for r in s.runs
-        ]
-        if settings and control:
-            rows.append((row, settings, control))
-    return rows
 
 
 def runs_used(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:

@@ -1,4 +1,4 @@
-"""Seed-aggregated tables: one row per (setting, path), and the paper's Table 1."""
+"""Seed-aggregated tables: one row per (setting, path), with the paper's numbers beside."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from statistics import mean, stdev
 
 import pandas as pd
 
-from sweeps.runs import Run, Setting
-from sweeps.targets import PaperRow, Table1Row, Target
+from sweeps.runs import Setting
+from sweeps.targets import PaperRow, Target
 
 SHAPES = ("NB", "B", "P")
 # per-run numbers: (column, how to read it from results.json, scale for the table)
@@ -24,10 +24,6 @@ RUN_METRICS = {
     "distance": (lambda r: r.get("distance"), 1.0),
 }
 PATH_METRICS = ("max_rise", "barrier_height")
-# Table 1: unit barriers count as higher / lower than the control's beyond this relative
-# margin, and test accuracy as better / worse beyond this many percentage points
-UNIT_BARRIER_MARGIN = 0.1
-ACC_MARGIN_PP = 0.1
 
 
 def last(values: Sequence[float | None] | None) -> float | None:
@@ -131,114 +127,6 @@ def markdown_summary(frame: pd.DataFrame, title: str) -> str:
             _pm(row["barrier_height_mean"], row["barrier_height_std"], 4),
         ]
         cells += ["-" if math.isnan(row[c]) else f"{row[c]:g}" for c in paper_columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-# ---- Table 1 -------------------------------------------------------------------------------
-
-
-def unit_max_rise(runs: Sequence[Run]) -> float:
-    """Mean over runs and unit paths of max_rise: the height of the unit barriers."""
-    rises = [
-        entry["max_rise"]
-        for run in runs
-        for path, entry in run.results["paths"].items()
-        if path.startswith("unit/") and entry.get("max_rise") is not None
-    ]
-    return mean(rises) if rises else math.nan
-
-
-def unit_barriers(rise: float, control_rise: float) -> str:
-    """H-LB / L-LB when the unit barriers differ from the control's beyond the margin."""
-    if math.isnan(rise) or math.isnan(control_rise):
-        return "-"
-    if rise > (1 + UNIT_BARRIER_MARGIN) * control_rise:
-        return "H-LB"
-    if rise < control_rise / (1 + UNIT_BARRIER_MARGIN):
-        return "L-LB"
-    return "="
-
-
-def accuracy_verdict(delta_pp: float) -> str:
-    if math.isnan(delta_pp):
-        return "-"
-    if abs(delta_pp) <= ACC_MARGIN_PP:
-        return "Same"
-    return "Better" if delta_pp > 0 else "Worse"
-
-
-def full_shapes(runs: Sequence[Run]) -> list[str]:
-    return [r.results["paths"]["full"]["shape"] for r in runs if "full" in r.results["paths"]]
-
-
-def test_acc_pp(runs: Sequence[Run]) -> float:
-    return 100 * mean_std([r.results["final"].get("test_acc") for r in runs])[0]
-
-
-def table1_frame(
-    rows: Sequence[tuple[Table1Row, Sequence[Setting], Sequence[Run]]],
-) -> pd.DataFrame:
-    """Table 1: each intervention setting against its row's matched control (pooled runs):
-    full-path shape, unit barriers higher / lower (H-LB / L-LB) and test accuracy."""
-    frame = []
-    for row, settings, control in rows:
-        control_rise, control_acc = unit_max_rise(control), test_acc_pp(control)
-        for setting in settings:
-            acc = test_acc_pp(setting.runs)
-            rise = unit_max_rise(setting.runs)
-            shapes = full_shapes(setting.runs)
-            counts = shape_counts(shapes)
-            frame.append(
-                {
-                    "category": row.category,
-                    "intervention": row.intervention,
-                    "figure": row.figure,
-                    "setting": setting.label,
-                    "control": row.control_label,
-                    "seeds": len(setting.runs),
-                    "control_seeds": len(control),
-                    "full_shape": majority_shape(shapes),
-                    "full_NB_B_P": "/".join(str(counts[s]) for s in SHAPES),
-                    "control_full_shape": majority_shape(full_shapes(control)),
-                    "unit_barriers": unit_barriers(rise, control_rise),
-                    "unit_max_rise": rise,
-                    "control_unit_max_rise": control_rise,
-                    "test_acc": acc,
-                    "control_test_acc": control_acc,
-                    "delta_test_acc": acc - control_acc,
-                    "test_acc_vs_control": accuracy_verdict(acc - control_acc),
-                    "paper_shape": row.paper_shape,
-                    "paper_test_acc": row.paper_acc,
-                }
-            )
-    return pd.DataFrame(frame)
-
-
-def markdown_table1(frame: pd.DataFrame) -> str:
-    header = ["intervention", "figure", "setting", "control", "seeds (control)"]
-    header += ["full path (NB/B/P)", "control full path", "unit barriers vs control"]
-    header += ["test acc (%)", "control test acc (%)", "Δ (pp)", "test acc vs control"]
-    header += ["paper: shape", "paper: test acc"]
-    lines = [
-        "# Table 1: interventions against their matched controls",
-        "",
-        "Each row compares an intervention with its own control (named in the row): the",
-        "paper's entries only read right so (Table A3's barrier init, 91.12%, is better than",
-        "its no-weight-decay scratch, 90.01%, not than the 92.2% base). Shapes use the",
-        "tolerant thresholds of `interpolation.thresholds`.",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + " --- |" * len(header),
-    ]
-    number = lambda v, fmt: "-" if math.isnan(v) else format(v, fmt)  # noqa: E731
-    for row in frame.to_dict("records"):
-        cells = [row["intervention"], row["figure"], row["setting"], row["control"]]
-        cells += [f"{row['seeds']} ({row['control_seeds']})"]
-        cells += [f"{row['full_shape']} ({row['full_NB_B_P']})", row["control_full_shape"]]
-        cells += [row["unit_barriers"], number(row["test_acc"], ".2f")]
-        cells += [number(row["control_test_acc"], ".2f"), number(row["delta_test_acc"], "+.2f")]
-        cells += [row["test_acc_vs_control"], row["paper_shape"], row["paper_test_acc"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

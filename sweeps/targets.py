@@ -63,7 +63,7 @@ class Target:
     `trains=False`: the target reads the runs another make target makes (its
     prerequisite in the Makefile) and only writes its report; `also_reports` are report
     targets written after this one's sweeps; `panels` names extra figures
-    (`sweeps.panels`: training_speed, accuracy_per_unit).
+    (`sweeps.panels`: training_speed, accuracy_per_unit, unit_paths).
     """
 
     name: str
@@ -282,6 +282,7 @@ TARGETS = {
             "Fig. A17: 8-layer MLP width on spiral (left: layer-wise paths of 50 all)",
             (Sweep("mlp_width"),),
             ("full", "unit/*"),
+            panels=("unit_paths",),
         ),
         Target(
             "figA18",
@@ -318,117 +319,3 @@ TARGETS = {
         ),
     )
 }
-
-
-# ---- Table 1 ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Table1Row:
-    """One row of the paper's Table 1: the settings of the intervention, each compared with
-    its matched control (settings pooled), and the paper's entries for the row.
-
-    The caption says "compared to the baseline provided in Section 3", but the entries only
-    read right against each intervention's own control: "Height of the barrier
-    initialization ... Better" is Table A3's 91.12% against 90.01% for scratch without
-    weight decay, not against the 92.2% base.
-    """
-
-    category: str
-    intervention: str
-    figure: str
-    settings: tuple[Sweep, ...]
-    control: tuple[Sweep, ...]
-    control_label: str
-    paper_shape: str
-    paper_acc: str
-
-
-BASE = (Sweep("blockwise"),)
-NO_WD = (Sweep("blockwise", ("optimizer.weight_decay=0",)),)
-
-
-def _each(experiment: str, key: str, values: str, *fixed: str) -> tuple[Sweep, ...]:
-    return tuple(Sweep(experiment, (*fixed, f"{key}={v}")) for v in values.split(","))
-
-
-TABLE1_ROWS = (
-    Table1Row(
-        "Initialization", "Pre-train full model", "Fig. 2A",
-        (Sweep("pretrained", ("start=imagenet",)),), BASE, "scratch (base)", "NB", "Better",
-    ),
-    Table1Row(
-        "Initialization", "Pre-train on random labels (no weight decay)", "Fig. 2B",
-        (Sweep("random_labels", ("init=random_labels",)),), NO_WD, "scratch, no WD",
-        "H-LB", "Worse",
-    ),
-    Table1Row(
-        "Initialization", "Height of the barrier initialization", "Fig. 3",
-        (Sweep("barrier_init", ("init.offset=0",)),), NO_WD, "scratch, no WD", "NB", "Better",
-    ),
-    Table1Row(
-        "Initialization", "Partial (pre-)training", "Fig. 4",
-        (Sweep("partial_pretraining"),), BASE, "base", "B/NB/P", "Often worse",
-    ),
-    # Fig. 5's weight decays each against scratch at the same weight decay
-    *(
-        Table1Row(
-            "Initialization", f"Partial random label pre-training (WD {wd})", "Fig. 5",
-            (Sweep("blockwise_adversarial", (f"optimizer.weight_decay={wd}",)),),
-            (Sweep("blockwise", (f"optimizer.weight_decay={wd}",)),), f"scratch, WD {wd}",
-            "B/NB", "Often worse",
-        )
-        for wd in ("0.0", "1.0e-4", "5.0e-4")
-    ),
-    Table1Row(
-        "Data", "Less data", "Fig. 6",
-        _each("data_fraction", "data.train_fraction", "0.1,0.25,0.5", "data.augment=standard"),
-        BASE, "base (all data)", "NB / L-LB", "Worse",
-    ),
-    # the no-augmentation row is Fig. 6's full-data setting; Fig. A15 has no row of its own
-    Table1Row(
-        "Data", "No data augmentation", "Fig. 6",
-        (Sweep("data_fraction", ("data.train_fraction=1.0", "data.augment=none")),),
-        BASE, "base (augmented)", "L-LB", "Worse",
-    ),
-    Table1Row(
-        "Optimizer", "Less weight decay", "Fig. 7",
-        _each("weight_decay", "optimizer.weight_decay", "0.0,1.0e-5,1.0e-4"),
-        BASE, "base (WD 5e-4)", "NB / B", "Worse",
-    ),
-    Table1Row(
-        "Optimizer", "More weight decay", "Fig. 7",
-        _each("weight_decay", "optimizer.weight_decay", "1.0e-3,5.0e-3"),
-        BASE, "base (WD 5e-4)", "P", "Worse",
-    ),
-    # "Better" and "worse" compare the fixed rates with each other (Fig. 8)
-    Table1Row(
-        "Optimizer", "Fixed learning rate h = 0.01", "Fig. 8",
-        _each("fixed_lr", "optimizer.lr", "0.01"),
-        _each("fixed_lr", "optimizer.lr", "0.1,0.001"), "fixed lr 0.1 and 0.001", "P", "Better",
-    ),
-    Table1Row(
-        "Optimizer", "Fixed learning rate h != 0.01", "Fig. 8",
-        _each("fixed_lr", "optimizer.lr", "0.1,0.001"),
-        _each("fixed_lr", "optimizer.lr", "0.01"), "fixed lr 0.01", "NB", "Worse",
-    ),
-    Table1Row(
-        "Optimizer", "Smaller initial h for conv blocks with barriers", "Fig. 9",
-        (Sweep("layer_lr", ("optim.groups.B.lr=0.01",)),), BASE, "lr 0.1 everywhere (base)",
-        "NB", "Worse",
-    ),
-    Table1Row(
-        "Model", "Depth", "Fig. 10",
-        _each("depth", "model", "resnet34,resnet50"), BASE, "ResNet-18 (base)", "H-LB", "Better",
-    ),
-    Table1Row(
-        "Model", "No batch normalization", "App. F",
-        NO_BN, BASE, "the same ResNet-18 with BN (base)", "NB", "Worse",
-    ),
-    Table1Row(
-        "Model", "MLPs: overparameterize", "App. F",
-        (Sweep("mlp_width", ("model.hidden=[500,500,500,500,500,500,500]",)),),
-        (Sweep("mlp_width", ("model.hidden=[50,50,50,50,50,50,50]",)),), "8-layer MLP, width 50",
-        "NB", "Often better",
-    ),
-)  # fmt: skip
