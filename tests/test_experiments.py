@@ -3,7 +3,6 @@ the bias view measures what it says, and (slow) every experiment runs at smoke s
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ from omegaconf import OmegaConf
 from landscape import interpolate_state
 from landscape.biases import last_layer_bias_spread
 from lightning_modules.models import MLP, resnet
+from sweeps import settings
 from tests.conftest import EXPERIMENTS, REPO, compose_config, read_results, run_linpath
 
 # seeds of the intervention, optimizer and MLP rows: the paper's 10, 5 for barrier_init
@@ -30,23 +30,17 @@ SEEDS = {
 }
 
 
-def sweep_points(experiment: str) -> tuple[list[list[str]], int | None]:
-    """The overrides of every point of the experiment's sweep (seed aside), and its seeds."""
+def sweep_points(experiment: str) -> tuple[list[tuple[str, ...]], int | None]:
+    """The overrides of every point of the experiment's smoke sweep (seed aside), and its
+    number of seeds."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    cfg = compose_config(f"experiment={experiment}", "scale=smoke")
-    params = cfg.hydra.sweeper.get("params")
-    params = OmegaConf.to_container(params) if params else {}
-    parser = OverridesParser.create()
-    seeds = None
-    axes = []
-    for key, value in params.items():
-        values = list(parser.parse_overrides([f"{key}={value}"])[0].sweep_string_iterator())
-        if key == "seed":
-            seeds = len(values)
-        else:
-            axes.append([f"{key}={v}" for v in values])
-    return [list(point) for point in itertools.product(*axes)], seeds
+    params = OmegaConf.load(REPO / "conf" / "experiment" / f"{experiment}.yaml").hydra.sweeper
+    seeds = params.params.get("seed")
+    if seeds is not None:
+        seed_axis = OverridesParser.create().parse_overrides([f"seed={seeds}"])[0]
+        seeds = len(list(seed_axis.sweep_string_iterator()))
+    return settings.sweep_points([f"experiment={experiment}", "scale=smoke"]), seeds
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -55,7 +49,7 @@ def test_every_sweep_point_composes(experiment, tmp_path):
     if experiment in SEEDS:
         assert seeds == SEEDS[experiment]
     for point in points:
-        cfg = compose_config(f"experiment={experiment}", "scale=smoke", *point)
+        cfg = compose_config(*point)
         assert cfg.experiment_name == experiment
 
 
@@ -75,10 +69,10 @@ def test_table_a4_narrows_exactly_the_captions_layers():
     halve conv 1, 2, 8 (no barrier), then conv 3, conv 3-4, conv 3-7 (barriers)."""
     from hydra.utils import instantiate
 
-    points, _ = sweep_points("narrowing")
+    points = settings.sweep_points(["experiment=narrowing"])  # full width
     rows = []
     for point in points:
-        cfg = compose_config("experiment=narrowing", *point)
+        cfg = compose_config(*point)
         net = instantiate(cfg.model)(input_shape=(3, 32, 32), num_outputs=10)
         convs = [m.out_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
         linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
