@@ -5,12 +5,13 @@ sweep, composed as run.py would compose it, is one expected setting; a finished 
 belongs to it when its own composed config (`.hydra/config.yaml`) trains the same way,
 seed aside (`sweeps.identity`). So a run counts wherever its training fits, whatever
 experiment made it, and a run of another training never enters a report by its name.
-The earlier run a staged run started from (`init.from_run`) is no part of the setting:
-staged runs pair with their earlier runs by seed.
+The earlier run a staged run started from (`init.from_run`, `optim.groups_from`) is no
+part of the setting: staged runs pair with their earlier runs by seed.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import json
@@ -56,7 +57,7 @@ def compose_point(point: Sequence[str]) -> DictConfig:
     if any(o.is_add() or o.is_delete() or o.is_force_add() for o in plain):
         return _composed(tuple(point))
     groups = tuple(o.input_line for o in parsed if o not in plain)
-    cfg = _composed(groups).copy()
+    cfg = copy.deepcopy(_composed(groups))
     for override in plain:
         OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
     return cfg

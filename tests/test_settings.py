@@ -49,3 +49,9 @@ def test_every_target_point_composes_quickly_as_hydra_does():
                 overrides = [f"experiment={sweep.experiment}", *sweep_overrides(sweep, scale)]
                 for point in sweep_points(overrides):
                     assert setting_key(compose_point(point)) == setting_key(compose(point)[0])
+
+
+def test_quick_composition_leaves_its_cache_alone():
+    first = compose_point(["experiment=weight_decay", "optimizer.weight_decay=0.0"])
+    second = compose_point(["experiment=weight_decay"])
+    assert (first.optimizer.weight_decay, second.optimizer.weight_decay) == (0.0, 5e-4)
