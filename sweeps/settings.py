@@ -178,26 +178,33 @@ def select(by_key: dict[str, list[Run]], expected: Sequence[Expected]) -> list[T
     """The runs of each expected setting, newest run per seed; a run fits every expected
     setting with its key, and settings without runs are left out. Of an earlier sweep that
     a staged sweep starts from, only the runs a staged run started from count."""
+    chosen = [newest_per_seed(by_key.get(wanted.key, [])) for wanted in expected]
+    sources: dict[str, set[Path | None]] = {}
+    for wanted, runs in zip(expected, chosen):
+        if wanted.sweep.from_sweep:
+            found = sources.setdefault(wanted.sweep.from_sweep, set())
+            found.update(_resolved(r.results["init"].get("from_run")) for r in runs)
     settings = []
-    for wanted in expected:
-        newest: dict[object, Run] = {}
-        for run in sorted(by_key.get(wanted.key, []), key=lambda r: r.modified):
-            newest[run.seed] = run
-        if newest:
-            runs = sorted(newest.values(), key=lambda r: (r.seed is None, r.seed))
+    for wanted, runs in zip(expected, chosen):
+        if wanted.sweep.name in sources:
+            started = sources[wanted.sweep.name]
+            runs = newest_per_seed(
+                [r for r in by_key.get(wanted.key, []) if _resolved(r.directory) in started]
+            )
+        if runs:
             label = " ".join(wanted.overrides) or wanted.sweep.experiment
             settings.append(
                 TargetSetting(wanted.sweep.experiment, wanted.overrides, runs, label, wanted.sweep)
             )
-    sources: dict[str, set[Path | None]] = {}
-    for staged in [s for s in settings if s.sweep.from_sweep]:
-        found = sources.setdefault(staged.sweep.from_sweep, set())
-        found.update(_resolved(r.results["init"].get("from_run")) for r in staged.runs)
-    for earlier in [s for s in settings if s.sweep.name in sources]:
-        earlier.runs = [
-            r for r in earlier.runs if r.directory.resolve() in sources[earlier.sweep.name]
-        ]
-    return [s for s in settings if s.runs]
+    return settings
+
+
+def newest_per_seed(runs: Iterable[Run]) -> list[Run]:
+    """Of runs with the same seed the newest, in seed order."""
+    newest: dict[object, Run] = {}
+    for run in sorted(runs, key=lambda r: r.modified):
+        newest[run.seed] = run
+    return sorted(newest.values(), key=lambda r: (r.seed is None, r.seed))
 
 
 def _resolved(path: str | Path | None) -> Path | None:

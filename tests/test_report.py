@@ -270,17 +270,21 @@ def test_fig3_pairs_each_barrier_run_with_its_own_scratch_run(tmp_path: Path):
                       [f"init.from_run={source}", f"init.offset={offset}"], 0.91,
                       paths={"full": ("NB", 0.0)}, history=history(0.6),
                       init={"name": "barrier", "from_run": str(source), "alpha": 0.5})  # fmt: skip
+    # a newer run of the same training (Fig. 2B's scratch line), no barrier run's source
+    write_run(root / "fig2b" / "0", "random_labels", 0, ["init=random"], 0.50,
+              paths={"full": ("B", 0.3)}, mtime=4_000_000_000)  # fmt: skip
     out = tmp_path / "reports"
     assert report_main(["fig3", str(root), "--out", str(out)]) == 0
     stem = out / "fig3" / "fig3_blockwise_barrier_init"
     assert stem.with_name(stem.name + "_training_speed.png").stat().st_size > 10_000
     rows = {r["setting"]: r for r in read_csv(stem.with_suffix(".csv"))}
-    assert rows["optimizer.weight_decay=0"]["seeds"] == "2"
+    scratch = rows["optimizer.weight_decay=0"]
+    assert scratch["seeds"] == "2" and float(scratch["test_acc_mean"]) == pytest.approx(90.0)
     assert float(rows["init.offset=0"]["paper_test_acc"]) == 91.12
     markdown = stem.with_suffix(".md").read_text()
     for seed in (0, 1):
         assert f"| init.offset=0 | {seed} | `{root / 'scratch' / str(seed)}` | 0.50 |" in markdown
-    assert str(root / "scratch" / "2") not in markdown
+    assert str(root / "scratch" / "2") not in markdown and str(root / "fig2b") not in markdown
     # Table A3: clean eval-mode train accuracy beside the last epoch's running one
     assert report_main(["tableA3", str(root), "--out", str(out)]) == 0
     a3 = read_csv(out / "tableA3" / "tableA3_blockwise_barrier_init.csv")
