@@ -16,13 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from landscape.errors import LinpathError
-from sweeps.runs import ReportError, Run, load_runs
+from sweeps.runs import Run, load_runs
 from sweeps.settings import compose_point, sweep_overrides, unswept
 from sweeps.targets import MNIST_STAND_IN, TARGETS, Sweep, Target
 
 SCALES = ("full", "smoke")
 SMOKE_SEEDS = "seed=0,1"
 REPO = Path(__file__).resolve().parents[1]
+
+
+class LaunchError(LinpathError):
+    """A target that cannot run: unknown, a failed multirun, or no run to start a stage from."""
 
 
 def data_location(sweep: Sweep, overrides: Sequence[str], data_root: str | None) -> list[str]:
@@ -55,7 +59,7 @@ def earlier_runs(sweep: Sweep, folders: Sequence[Path]) -> list[Run]:
         runs = [r for r in runs if r.results["paths"].get("full", {}).get("shape") == sweep.shape]
     if not runs:
         having = f" whose full path has shape {sweep.shape}" if sweep.shape else ""
-        raise ReportError(
+        raise LaunchError(
             f"no run of sweep {sweep.from_sweep!r}{having} under {[str(f) for f in folders]}; "
             f"{sweep.experiment} has nothing to start from (more seeds may find one)"
         )
@@ -85,25 +89,18 @@ def launch(
             staged = [*overrides, f"{sweep.option}=RUN_DIR"]
             jobs = [(multirun_command(sweep, staged, "seed=RUN_SEED", folder / "RUN"), None)]
         else:
-            jobs = [
-                (
-                    multirun_command(
-                        sweep,
-                        [*overrides, f"{sweep.option}={run.directory}"],
-                        f"seed={run.seed}",
-                        folder / f"from_{run.directory.name}_seed{run.seed}",
-                    ),
-                    folder / f"from_{run.directory.name}_seed{run.seed}",
-                )
-                for run in earlier_runs(sweep, folders[sweep.from_sweep])
-            ]
+            jobs = []
+            for run in earlier_runs(sweep, folders[sweep.from_sweep]):
+                made = folder / f"from_{run.directory.name}_seed{run.seed}"
+                staged = [*overrides, f"{sweep.option}={run.directory}"]
+                jobs.append((multirun_command(sweep, staged, f"seed={run.seed}", made), made))
         for command, made in jobs:
             commands.append(command)
             if dry_run:
                 continue
             print("+ " + " ".join(command[1:]), flush=True)
-            if subprocess.run(command, cwd=Path.cwd()).returncode != 0:
-                raise ReportError(f"a multirun of {sweep.experiment} failed (see above)")
+            if subprocess.run(command).returncode != 0:
+                raise LaunchError(f"a multirun of {sweep.experiment} failed (see above)")
             folders.setdefault(sweep.name, []).append(made)
     return commands
 
@@ -120,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.target not in TARGETS:
-            raise ReportError(f"unknown target {args.target!r}; expected one of {list(TARGETS)}")
+            raise LaunchError(f"unknown target {args.target!r}; expected one of {list(TARGETS)}")
         target = TARGETS[args.target]
         commands = launch(target, args.scale, args.data_root, args.mnist, args.dry_run)
         if args.dry_run:

@@ -402,3 +402,17 @@ def test_smoke_all_writes_every_figure_and_table(tmp_path: Path):
             assert stem.with_suffix(suffix).is_file(), stem.with_suffix(suffix)
     table1 = (copy / "reports" / "table1" / "table1.md").read_text()
     assert "| Height of the barrier initialization | Fig. 3 |" in table1
+
+
+def test_a_staged_sweep_starts_from_each_earlier_run_with_a_barrier(tmp_path: Path):
+    from sweeps.launch import LaunchError, earlier_runs
+
+    folder = tmp_path / "scratch"
+    for seed, shape in enumerate(["B", "NB", "B"]):
+        write_run(folder / str(seed), "blockwise", seed, [], 0.9, paths={"full": (shape, 0.1)})
+    barrier = TARGETS["fig3"].sweeps[1]
+    assert [r.seed for r in earlier_runs(barrier, [folder])] == [0, 2]
+    (folder / "0" / "results.json").unlink()
+    (folder / "2" / "results.json").unlink()
+    with pytest.raises(LaunchError, match="no run of sweep 'scratch' whose full path has shape B"):
+        earlier_runs(barrier, [folder])
