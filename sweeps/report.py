@@ -98,7 +98,7 @@ def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) ->
 
 def collect(target: Target, by_key: dict[str, list[Run]], scale: str, mnist: bool):
     """The settings of `target` among the runs; none at all is bad input."""
-    settings = select(by_key, expected_settings(target.sweeps, scale, mnist))
+    settings = select(by_key, expected_settings(target.sweeps, scale, mnist), target.shows)
     if not settings:
         raise ReportError(
             f"no run trained as {target.name}'s settings at scale={scale} "

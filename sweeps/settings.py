@@ -15,7 +15,7 @@ import copy
 import functools
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,11 +174,15 @@ def run_keys(runs: Iterable[Run]) -> dict[str, list[Run]]:
     return by_key
 
 
-def select(by_key: dict[str, list[Run]], expected: Sequence[Expected]) -> list[TargetSetting]:
-    """The runs of each expected setting, newest run per seed; a run fits every expected
-    setting with its key, and settings without runs are left out. Of an earlier sweep that
-    a staged sweep starts from, only the runs a staged run started from count."""
-    chosen = [newest_per_seed(by_key.get(wanted.key, [])) for wanted in expected]
+def select(
+    by_key: dict[str, list[Run]],
+    expected: Sequence[Expected],
+    shows: Callable[[str], bool] = lambda path: True,
+) -> list[TargetSetting]:
+    """The runs of each expected setting, one per seed (`best_per_seed`); a run fits every
+    expected setting with its key, and settings without runs are left out. Of an earlier
+    sweep that a staged sweep starts from, only the runs a staged run started from count."""
+    chosen = [best_per_seed(by_key.get(wanted.key, []), shows) for wanted in expected]
     sources: dict[str, set[Path | None]] = {}
     for wanted, runs in zip(expected, chosen):
         if wanted.sweep.from_sweep:
@@ -188,8 +192,8 @@ def select(by_key: dict[str, list[Run]], expected: Sequence[Expected]) -> list[T
     for wanted, runs in zip(expected, chosen):
         if wanted.sweep.name in sources:
             started = sources[wanted.sweep.name]
-            runs = newest_per_seed(
-                [r for r in by_key.get(wanted.key, []) if _resolved(r.directory) in started]
+            runs = best_per_seed(
+                [r for r in by_key.get(wanted.key, []) if _resolved(r.directory) in started], shows
             )
         if runs:
             label = " ".join(wanted.overrides) or wanted.sweep.experiment
@@ -199,12 +203,13 @@ def select(by_key: dict[str, list[Run]], expected: Sequence[Expected]) -> list[T
     return settings
 
 
-def newest_per_seed(runs: Iterable[Run]) -> list[Run]:
-    """Of runs with the same seed the newest, in seed order."""
-    newest: dict[object, Run] = {}
-    for run in sorted(runs, key=lambda r: r.modified):
-        newest[run.seed] = run
-    return sorted(newest.values(), key=lambda r: (r.seed is None, r.seed))
+def best_per_seed(runs: Iterable[Run], shows: Callable[[str], bool]) -> list[Run]:
+    """Of runs with the same seed (the same training), the one with the most of the paths
+    a report `shows`, then the newest; in seed order."""
+    best: dict[object, Run] = {}
+    for run in sorted(runs, key=lambda r: (sum(map(shows, r.results["paths"])), r.modified)):
+        best[run.seed] = run
+    return sorted(best.values(), key=lambda r: (r.seed is None, r.seed))
 
 
 def _resolved(path: str | Path | None) -> Path | None:

@@ -132,14 +132,18 @@ TABLE1_ROWS = (
 )  # fmt: skip
 
 
+def shows(path: str) -> bool:
+    """The paths Table 1 reads: the full path and the unit paths."""
+    return path == "full" or path.startswith("unit/")
+
+
 def table1_rows(by_key: dict[str, list[Run]], scale: str, mnist: bool = False):
     """Per Table 1 row: its intervention settings found, and its control's runs (pooled)."""
     rows = []
     for row in TABLE1_ROWS:
-        settings = select(by_key, expected_settings(row.settings, scale, mnist))
-        control = [
-            r for s in select(by_key, expected_settings(row.control, scale, mnist)) for r in s.runs
-        ]
+        settings = select(by_key, expected_settings(row.settings, scale, mnist), shows)
+        controls = select(by_key, expected_settings(row.control, scale, mnist), shows)
+        control = [run for setting in controls for run in setting.runs]
         if settings and control:
             rows.append((row, settings, control))
     return rows
