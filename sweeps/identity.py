@@ -29,9 +29,9 @@ NON_TRAINING_KEYS = (
     "steps_per_call",
     "hydra",
 )
-# Top-level values that reach training only through the init and model configs: dropped
-# after interpolations are resolved (the init and model values they filled in stay).
-INTERPOLATED_ONLY_KEYS = (
+# Top-level values that reach training only through the init and model configs, which are
+# compared after interpolations are resolved: dropped once resolved.
+RESOLVED_ONLY_KEYS = (
     "pretrained_weights",
     "random_label_max_epochs",
     "random_label_lr",
@@ -72,7 +72,7 @@ def training_config(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> dic
     if not with_seed:
         raw["seed"] = None
     config = OmegaConf.to_container(OmegaConf.create(raw), resolve=True)
-    for key in INTERPOLATED_ONLY_KEYS:
+    for key in RESOLVED_ONLY_KEYS:
         config.pop(key, None)
     for section, key in PATH_KEYS:
         value = (config.get(section) or {}).get(key)
