@@ -32,12 +32,13 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 	$(PY) -m pip install -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# Rows a-e of issue 5, each a ratio measured side by side; about 5-10 min on a 2-core CPU.
+# Rows a-e of issue 5 and f (loss planes), each a ratio measured side by side; about 6-12 min
+# on a 2-core CPU.
 bench: $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m benchmarks
 
 # ---- paper figures and tables ----------------------------------------------------------
-# `make fig7` runs `python -m sweeps.launch fig7`: the target's sweeps as sweeps/targets.py
+# `make fig7` runs `python -m sweeps.run_target fig7`: the target's sweeps as sweeps/targets.py
 # lists them (staged ones once per earlier run), then its report, which writes
 # reports/fig7/ (figure, CSV, Markdown) from the runs whose training matches the target's
 # settings. `SCALE=smoke` runs the same code in seconds (two seeds, tiny data, CIFAR and
@@ -55,14 +56,14 @@ export TORCH_HOME := $(abspath $(SMOKE_DATA)/torch)
 endif
 # MNIST is not on disk here: scikit-learn's digits stands in (`make fig1a MNIST=--mnist`).
 MNIST ?=
-LAUNCH = $(PY) -m sweeps.launch --scale $(SCALE) $(DATA_ARGS_$(SCALE)) $(MNIST)
+RUN_TARGET = $(PY) -m sweeps.run_target --scale $(SCALE) $(DATA_ARGS_$(SCALE)) $(MNIST)
 
 $(SMOKE_DATA)/.written: | install
 	$(PY) -m sweeps.smoke_data $(SMOKE_DATA)
 	touch $@
 
 $(PAPER_TARGETS): install $(DATA_DEPS_$(SCALE))
-	$(LAUNCH) $@
+	$(RUN_TARGET) $@
 
 # Table A3 is Fig. 3's runs; Table 1 reads every run the other targets made.
 tableA3: fig3
@@ -70,3 +71,22 @@ tableA3: fig3
 smoke-all:
 	$(MAKE) SCALE=smoke $(filter-out table1,$(PAPER_TARGETS))
 	$(MAKE) SCALE=smoke table1
+
+# ---- beyond the straight line (not in the paper) ----------------------------------------
+# The training trajectory against the path with two loss planes (spiral_mlp, 10 seeds), and
+# the ICLR 2023 biased view: every bias_view run's (alpha_w, alpha_b) grid and the correlation
+# of plateau length with the class-bias spread. Reports: reports/trajectory, reports/biased_view.
+# Their multiruns: `$(call sweep,EXPERIMENT,OVERRIDES)` at $(SCALE) (bias_view on digits).
+.PHONY: trajectory biased_view
+ARGS_bias_view := data=digits
+sweep = $(PY) run.py -m experiment=$(1) $(if $(filter smoke,$(SCALE)),scale=smoke seed=0$(comma)1) \
+	$(ARGS_$(1)) $(2)
+comma := ,
+REPORT = $(PY) -m sweeps.report --scale $(SCALE)
+trajectory: install
+	$(call sweep,spiral_mlp,beyond=trajectory)
+	$(REPORT) trajectory
+
+biased_view: install
+	$(call sweep,bias_view,beyond=weights_biases)
+	$(REPORT) biased_view

@@ -22,6 +22,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from landscape.errors import LinpathError  # noqa: E402
+from sweeps.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
+from sweeps.beyond_report import report as report_beyond  # noqa: E402
 from sweeps.panels import extra_panels, prestage_notes  # noqa: E402
 from sweeps.plots import PATH_STYLES, curves_frame  # noqa: E402
 from sweeps.runs import ReportError, Run, load_runs  # noqa: E402
@@ -121,13 +123,18 @@ def report(
     target: str,
     run_dirs: Sequence[str] = (),
     out_root: Path = Path("reports"),
-    scale: str = "full",
+    scale: str | None = None,
     mnist: bool = False,
 ) -> list[Path]:
     """Writes the target's figure and tables; returns the files written."""
+    if target in BEYOND_REPORTS:  # off the straight line: trajectory, biased_view
+        return report_beyond(target, run_dirs, out_root, scale)
     if target not in TARGETS:
-        raise ReportError(f"unknown report target {target!r}; expected one of {list(TARGETS)}")
+        raise ReportError(
+            f"unknown report target {target!r}; expected one of {[*TARGETS, *BEYOND_REPORTS]}"
+        )
     spec = TARGETS[target]
+    scale = scale or "full"
     by_key = load(run_dirs)
     out = out_root / target
     if target == TABLE1:
@@ -169,10 +176,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sweeps.report", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("target", help=f"one of {', '.join(TARGETS)}")
+    parser.add_argument("target", help=f"one of {', '.join([*TARGETS, *BEYOND_REPORTS])}")
     parser.add_argument("run_dirs", nargs="*", help="directories searched for results.json")
     parser.add_argument("--out", default="reports", help="reports root (default: reports)")
-    parser.add_argument("--scale", choices=SCALES, default="full", help="the runs' scale")
+    parser.add_argument("--scale", choices=SCALES, help="the runs' scale (paper targets: full)")
     parser.add_argument("--mnist", action="store_true", help="MNIST runs, not the digits stand-in")
     args = parser.parse_args(argv)
     try:

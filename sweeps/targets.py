@@ -1,6 +1,6 @@
 """Every paper figure and table as a target: the sweeps that make it, its paths, its numbers.
 
-This is the one table of what each `make TARGET` runs: `python -m sweeps.launch TARGET`
+This is the one table of what each `make TARGET` runs: `python -m sweeps.run_target TARGET`
 runs its sweeps in order and then its report, and the report takes the runs whose
 training matches those sweeps' settings (`sweeps.settings`). `TARGETS[name].sweeps` lists
 them. A paper row names the overrides a setting must have (`key=value`, numbers compared

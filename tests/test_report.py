@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from sweeps.launch import main as launch_main
 from sweeps.report import main as report_main
+from sweeps.run_target import main as run_target_main
 from sweeps.settings import compose
 from sweeps.targets import TARGETS
 from tests.conftest import REPO
@@ -357,14 +357,15 @@ def test_every_catalogue_target_has_a_report_and_a_make_target(tmp_path: Path):
     )
     assert dry.returncode == 0, dry.stderr
     assert "pip install" not in dry.stdout
+    command = "sweeps.run_target --scale smoke --data-root data/smoke "
     for target in expected:
-        assert dry.stdout.count(f"sweeps.launch --scale smoke --data-root data/smoke  {target}\n")
+        assert dry.stdout.count(f"{command} {target}\n")
 
 
 def test_the_target_table_is_what_launch_runs(capsys):
     """Every target's sweeps, as `launch --dry-run` prints them, from sweeps/targets.py."""
     for name, target in TARGETS.items():
-        assert launch_main([name, "--scale", "smoke", "--data-root", "D", "--dry-run"]) == 0
+        assert run_target_main([name, "--scale", "smoke", "--data-root", "D", "--dry-run"]) == 0
         printed = capsys.readouterr().out.splitlines()
         assert len(printed) == (len(target.sweeps) if target.trains else 0), name
         for sweep, line in zip(target.sweeps, printed):
@@ -410,7 +411,7 @@ def test_smoke_all_writes_every_figure_and_table(tmp_path: Path):
 
 
 def test_a_staged_sweep_starts_from_each_earlier_run_with_a_barrier(tmp_path: Path):
-    from sweeps.launch import LaunchError, earlier_runs
+    from sweeps.run_target import TargetError, earlier_runs
 
     folder = tmp_path / "scratch"
     for seed, shape in enumerate(["B", "NB", "B"]):
@@ -419,5 +420,5 @@ def test_a_staged_sweep_starts_from_each_earlier_run_with_a_barrier(tmp_path: Pa
     assert [r.seed for r in earlier_runs(barrier, [folder])] == [0, 2]
     (folder / "0" / "results.json").unlink()
     (folder / "2" / "results.json").unlink()
-    with pytest.raises(LaunchError, match="no run of sweep 'scratch' whose full path has shape B"):
+    with pytest.raises(TargetError, match="no run of sweep 'scratch' whose full path has shape B"):
         earlier_runs(barrier, [folder])

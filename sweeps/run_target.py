@@ -1,4 +1,4 @@
-"""`python -m sweeps.launch TARGET --scale SCALE`: run a target's sweeps, then its report.
+"""`python -m sweeps.run_target TARGET --scale SCALE`: run a target's sweeps, then its report.
 
 What each target runs is `sweeps.targets.TARGETS` (the Makefile's paper targets call
 this). Each sweep is one `run.py -m` multirun into its own folder under
@@ -25,7 +25,7 @@ SMOKE_SEEDS = "seed=0,1"
 REPO = Path(__file__).resolve().parents[1]
 
 
-class LaunchError(LinpathError):
+class TargetError(LinpathError):
     """A target that cannot run: unknown, a failed multirun, or no run to start a stage from."""
 
 
@@ -59,7 +59,7 @@ def earlier_runs(sweep: Sweep, folders: Sequence[Path]) -> list[Run]:
         runs = [r for r in runs if r.results["paths"].get("full", {}).get("shape") == sweep.shape]
     if not runs:
         having = f" whose full path has shape {sweep.shape}" if sweep.shape else ""
-        raise LaunchError(
+        raise TargetError(
             f"no run of sweep {sweep.from_sweep!r}{having} under {[str(f) for f in folders]}; "
             f"{sweep.experiment} has nothing to start from (more seeds may find one)"
         )
@@ -100,14 +100,14 @@ def launch(
                 continue
             print("+ " + " ".join(command[1:]), flush=True)
             if subprocess.run(command).returncode != 0:
-                raise LaunchError(f"a multirun of {sweep.experiment} failed (see above)")
+                raise TargetError(f"a multirun of {sweep.experiment} failed (see above)")
             folders.setdefault(sweep.name, []).append(made)
     return commands
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sweeps.launch", description=__doc__.split("\n")[0]
+        prog="python -m sweeps.run_target", description=__doc__.split("\n")[0]
     )
     parser.add_argument("target", help=f"one of {', '.join(TARGETS)}")
     parser.add_argument("--scale", choices=SCALES, default="full")
@@ -117,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.target not in TARGETS:
-            raise LaunchError(f"unknown target {args.target!r}; expected one of {list(TARGETS)}")
+            raise TargetError(f"unknown target {args.target!r}; expected one of {list(TARGETS)}")
         target = TARGETS[args.target]
         commands = launch(target, args.scale, args.data_root, args.mnist, args.dry_run)
         if args.dry_run:
