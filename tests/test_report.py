@@ -362,8 +362,8 @@ def test_every_catalogue_target_has_a_report_and_a_make_target(tmp_path: Path):
         assert dry.stdout.count(f"{command} {target}\n")
 
 
-def test_the_target_table_is_what_launch_runs(capsys):
-    """Every target's sweeps, as `launch --dry-run` prints them, from sweeps/targets.py."""
+def test_the_target_table_is_what_run_target_runs(capsys):
+    """Every target's sweeps, as `run_target --dry-run` prints them, from sweeps/targets.py."""
     for name, target in TARGETS.items():
         assert run_target_main([name, "--scale", "smoke", "--data-root", "D", "--dry-run"]) == 0
         printed = capsys.readouterr().out.splitlines()
