@@ -29,6 +29,7 @@ READ_FROM_END = ("final_to_new_init",)
 RESULTS_SCHEMA = 1
 # What a finished run leaves beside theta_i.pt; a new run into its folder removes them first.
 STALE_OUTPUTS = ("results.json", "theta_f.pt", "interpolation.png")
+HISTORY_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
 # Measurements of the two end states beside the paths: name -> f(net, theta_i, theta_f)
 EXTRAS = {"last_layer_bias_spread": last_layer_bias_spread}
 
@@ -94,14 +95,18 @@ class InterpolationCallback(pl.Callback):
         self.init = dict(init or {"name": "random"})  # what the init intervention did
         self.identity = dict(identity or {})  # training_id and setting_id (sweeps.identity)
         self.theta_init: dict[str, torch.Tensor] | None = None
+        # per epoch: train/acc is the running mean over the epoch's (augmented) batches,
+        # val/acc the validation split (CIFAR's is the test set: Fig. 3's middle panel)
+        self.history: dict[str, list[float | None]] = {k: [] for k in HISTORY_METRICS}
         self._fit_started = 0.0
 
     # ---- state that survives a resume -------------------------------------------------
     def state_dict(self) -> dict:
-        return {"theta_init": self.theta_init}
+        return {"theta_init": self.theta_init, "history": self.history}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.theta_init = state_dict["theta_init"]
+        self.history = state_dict.get("history", self.history)
 
     # ---- hooks ------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -121,6 +126,12 @@ class InterpolationCallback(pl.Callback):
             for name in STALE_OUTPUTS:  # an earlier run's, in this folder: never mix two runs
                 (self.output_dir / name).unlink(missing_ok=True)
             save_torch_atomic(self.theta_init, self.output_dir / "theta_i.pt")
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        for name in HISTORY_METRICS:
+            value = metrics.get(name)
+            self.history[name].append(None if value is None else finite_or_none(float(value)))
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Every rank evaluates its share of the paths; global rank zero writes the run."""
@@ -221,6 +232,7 @@ class InterpolationCallback(pl.Callback):
             "init": self.init,
             "final": {k: finite_or_none(v) for k, v in final.items()},
             "diverged": diverged,  # theta_f holds NaN or inf: the paths through it say so
+            "history": self.history,
             "distance": finite_or_none(distance(self.theta_init, theta_f, parameter_names)),
             "alphas": self.alphas,
             "units": self.units_of(net),

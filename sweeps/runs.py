@@ -6,11 +6,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
-
 from landscape.errors import LinpathError
 from landscape.state_files import load_results_file
-from sweeps.identity import setting_id
 
 RESULTS_FILE = "results.json"
 
@@ -37,47 +34,17 @@ class Run:
 
     @property
     def setting(self) -> tuple[str, ...]:
-        """The run's overrides minus `seed=`, as typed: for labels, not for grouping."""
+        """The run's overrides minus `seed=`: runs that differ only by seed share a setting."""
         return tuple(o for o in self.results.get("overrides", []) if not _is_seed(o))
 
     @property
-    def setting_id(self) -> str:
-        """What runs differing only by seed share (`sweeps.identity`): from results.json, or
-        for a run written before it was recorded, from the run's composed config."""
-        if self.results.get("setting_id"):
-            return self.results["setting_id"]
-        config = self.directory / ".hydra" / "config.yaml"
-        if not config.is_file():
-            raise ReportError(
-                f"{self.directory / RESULTS_FILE} has no setting_id and {config} is missing: "
-                "cannot tell which runs are its seeds"
-            )
-        return setting_id(read_yaml(config))
-
-    @property
     def scale(self) -> str:
-        """The run's `scale` choice (Hydra's record of it, else its overrides; default full)."""
-        hydra_record = self.directory / ".hydra" / "hydra.yaml"
-        if hydra_record.is_file():
-            choices = read_yaml(hydra_record).hydra.runtime.choices
-            if choices.get("scale"):
-                return choices["scale"]
+        """`scale=` from the overrides; a run without one ran at full scale."""
         for override in self.results.get("overrides", []):
             key, _, value = override.partition("=")
             if key.lstrip("+~") == "scale":
                 return value
         return "full"
-
-
-def read_yaml(path: Path) -> DictConfig:
-    """A YAML file a run left; a corrupt one is named in one line."""
-    try:
-        config = OmegaConf.load(path)
-    except Exception as error:  # yaml's ScannerError, ParserError, UnicodeDecodeError, ...
-        raise ReportError(f"{path} is not readable YAML ({type(error).__name__})") from error
-    if not isinstance(config, DictConfig):
-        raise ReportError(f"{path} is not a mapping")
-    return config
 
 
 @dataclass
@@ -134,22 +101,15 @@ def load_runs(directories: Iterable[Path | str]) -> list[Run]:
 
 
 def group_settings(runs: Sequence[Run]) -> list[Setting]:
-    """Runs grouped by their setting_id, however their overrides were spelled or ordered; of
-    repeated seeds the newest counts. Runs of both scales are never mixed: bad input.
+    """Runs grouped by (experiment, overrides minus seed); of repeated seeds the newest counts.
 
     Settings keep the order in which they first appear among the runs sorted by directory
     (job 2 before job 10), and each gets a short label: its overrides minus those every
     setting of its experiment shares.
     """
-    scales = sorted({run.scale for run in runs})
-    if len(scales) > 1:
-        raise ReportError(
-            f"the runs found are of scales {scales}; a report averages one: pass --scale "
-            f"{'|'.join(scales)}"
-        )
     settings: dict[tuple, Setting] = {}
     for run in sorted(runs, key=lambda r: _natural_key(r.directory)):
-        key = (run.experiment, run.setting_id)
+        key = (run.experiment, run.setting)
         settings.setdefault(key, Setting(run.experiment, run.setting))
         setting = settings[key]
         same_seed = [r for r in setting.runs if r.seed == run.seed]
