@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 
 import lightning.pytorch as pl
@@ -13,6 +14,12 @@ from landscape.evaluate import LOSSES, batch_loss_and_correct
 NetFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[[Iterable], torch.optim.Optimizer]
 ParamGroups = Callable[[nn.Module], list[dict]]
+
+# Lightning sets this on import so that asking whether CUDA is there never initialises CUDA
+# before a fork. With it set, torch.cuda.is_available() loads NVML afresh on every call until
+# CUDA is initialised, and Adam asks once per step (its graph-capture check): on a CPU run
+# that costs more than a small MLP's whole step. A CPU fit forks nothing that uses CUDA.
+NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
 class Classifier(pl.LightningModule):
@@ -27,6 +34,9 @@ class Classifier(pl.LightningModule):
     Lightning's per-step cost paid once per list. It optimizes manually, so Trainer-level
     gradient clipping and accumulation are not available with it. `compile=True` runs the
     network's forward through `torch.compile` (`trainer.compile=true` in the config).
+
+    On a CPU the fit runs with torch's own CUDA check (`NVML_CUDA_CHECK` lifted, then put
+    back at fit end), so optimizer steps cost what they cost in a plain PyTorch loop.
     """
 
     def __init__(
@@ -54,6 +64,16 @@ class Classifier(pl.LightningModule):
         self.loss_name = loss
         # a compiled function, not a submodule: state_dict keys (theta_i, theta_f) stay the same
         self.compiled_forward = torch.compile(self.net.forward) if compile else None
+        self.lifted_nvml_check: str | None = None
+
+    def on_fit_start(self) -> None:
+        if self.trainer.strategy.root_device.type == "cpu":
+            self.lifted_nvml_check = os.environ.pop(NVML_CUDA_CHECK, None)
+
+    def on_fit_end(self) -> None:
+        if self.lifted_nvml_check is not None:
+            os.environ[NVML_CUDA_CHECK] = self.lifted_nvml_check
+            self.lifted_nvml_check = None
 
     def fresh_net(self, seed: int) -> nn.Module:
         """A new draw from the network's own initialiser under `seed`; global RNG untouched."""
