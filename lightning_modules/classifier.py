@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 
 import lightning.pytorch as pl
 import torch
@@ -22,6 +23,18 @@ ParamGroups = Callable[[nn.Module], list[dict]]
 NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
+@contextmanager
+def torch_cuda_check() -> Iterator[None]:
+    """The block runs with torch's own CUDA check: Lightning's `NVML_CUDA_CHECK` lifted, then
+    put back. For CPU training, where nothing forked afterwards uses CUDA."""
+    lifted = os.environ.pop(NVML_CUDA_CHECK, None)
+    try:
+        yield
+    finally:
+        if lifted is not None:
+            os.environ[NVML_CUDA_CHECK] = lifted
+
+
 class Classifier(pl.LightningModule):
     """Wraps a network built by `net_factory` (so a fresh draw from the same initialiser is
     one call away: theta_i' and unit resets use it). Binary cross entropy on one logit when
@@ -35,8 +48,8 @@ class Classifier(pl.LightningModule):
     gradient clipping and accumulation are not available with it. `compile=True` runs the
     network's forward through `torch.compile` (`trainer.compile=true` in the config).
 
-    On a CPU the fit runs with torch's own CUDA check (`NVML_CUDA_CHECK` lifted, then put
-    back at fit end), so optimizer steps cost what they cost in a plain PyTorch loop.
+    On a CPU the fit runs under `torch_cuda_check()`, so an optimizer step costs what it
+    costs in a plain PyTorch loop.
     """
 
     def __init__(
@@ -64,16 +77,14 @@ class Classifier(pl.LightningModule):
         self.loss_name = loss
         # a compiled function, not a submodule: state_dict keys (theta_i, theta_f) stay the same
         self.compiled_forward = torch.compile(self.net.forward) if compile else None
-        self.lifted_nvml_check: str | None = None
+        self.fit_context = ExitStack()  # closed at fit end
 
     def on_fit_start(self) -> None:
         if self.trainer.strategy.root_device.type == "cpu":
-            self.lifted_nvml_check = os.environ.pop(NVML_CUDA_CHECK, None)
+            self.fit_context.enter_context(torch_cuda_check())
 
     def on_fit_end(self) -> None:
-        if self.lifted_nvml_check is not None:
-            os.environ[NVML_CUDA_CHECK] = self.lifted_nvml_check
-            self.lifted_nvml_check = None
+        self.fit_context.close()
 
     def fresh_net(self, seed: int) -> nn.Module:
         """A new draw from the network's own initialiser under `seed`; global RNG untouched."""
