@@ -18,6 +18,7 @@ from landscape.evaluate import evaluate_state
 from landscape.paths import UNIT_GRANULARITIES, PathError, check_units, moving_keys
 from landscape.sharded import evaluate_paths_sharded
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
+from sweeps.devices import describe_device
 
 NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
 NEW_INIT_SEED_OFFSET = 1_000_003
@@ -134,6 +135,7 @@ class InterpolationCallback(pl.Callback):
         save_torch_atomic(theta_f, self.output_dir / "theta_f.pt")
         results = self.results(pl_module, trainer.datamodule, theta_f, curves)
         results["timing"] = {"fit_s": fit_s, "interpolation_s": time.perf_counter() - started}
+        results["device"] = describe_device(pl_module.device, trainer.world_size)
         save_json_atomic(results, self.output_dir / "results.json")
         figure = self.output_dir / "interpolation.png" if self.figure else None
         if figure is not None:
