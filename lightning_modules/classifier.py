@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 
 import lightning.pytorch as pl
 import torch
@@ -13,6 +15,24 @@ from landscape.evaluate import LOSSES, batch_loss_and_correct
 NetFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[[Iterable], torch.optim.Optimizer]
 ParamGroups = Callable[[nn.Module], list[dict]]
+
+# Lightning sets this on import so that asking whether CUDA is there never initialises CUDA
+# before a fork. With it set, torch.cuda.is_available() loads NVML afresh on every call until
+# CUDA is initialised, and Adam asks once per step (its graph-capture check): on a CPU run
+# that costs more than a small MLP's whole step. A CPU fit forks nothing that uses CUDA.
+NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+@contextmanager
+def torch_cuda_check() -> Iterator[None]:
+    """The block runs with torch's own CUDA check: Lightning's `NVML_CUDA_CHECK` lifted, then
+    put back. For CPU training, where nothing forked afterwards uses CUDA."""
+    lifted = os.environ.pop(NVML_CUDA_CHECK, None)
+    try:
+        yield
+    finally:
+        if lifted is not None:
+            os.environ[NVML_CUDA_CHECK] = lifted
 
 
 class Classifier(pl.LightningModule):
@@ -27,6 +47,9 @@ class Classifier(pl.LightningModule):
     Lightning's per-step cost paid once per list. It optimizes manually, so Trainer-level
     gradient clipping and accumulation are not available with it. `compile=True` runs the
     network's forward through `torch.compile` (`trainer.compile=true` in the config).
+
+    On a CPU the fit runs under `torch_cuda_check()`, so an optimizer step costs what it
+    costs in a plain PyTorch loop.
     """
 
     def __init__(
@@ -54,6 +77,14 @@ class Classifier(pl.LightningModule):
         self.loss_name = loss
         # a compiled function, not a submodule: state_dict keys (theta_i, theta_f) stay the same
         self.compiled_forward = torch.compile(self.net.forward) if compile else None
+        self.fit_context = ExitStack()  # closed at fit end
+
+    def on_fit_start(self) -> None:
+        if self.trainer.strategy.root_device.type == "cpu":
+            self.fit_context.enter_context(torch_cuda_check())
+
+    def on_fit_end(self) -> None:
+        self.fit_context.close()
 
     def fresh_net(self, seed: int) -> nn.Module:
         """A new draw from the network's own initialiser under `seed`; global RNG untouched."""

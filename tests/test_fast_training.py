@@ -1,18 +1,33 @@
-"""steps_per_call: several optimizer steps per Lightning step, the same training as one."""
+"""Fast training: several optimizer steps per Lightning step, the same training as one, as
+a plain PyTorch loop; validation as often as the config says; torch's own CUDA check."""
 
 from __future__ import annotations
 
 import csv
+import os
 
 import lightning.pytorch as pl
 import pytest
 import torch
+import torch.nn.functional as F
 
+from lightning_modules.classifier import NVML_CUDA_CHECK
+from lightning_modules.data import SpiralDataModule
 from lightning_modules.data.tensor_data import BatchGroups, TensorBatchLoader
 from run import compose_config
 
 
-def fit(steps_per_call: int, tmp_path, *extra: str):
+class CudaCheckProbe(pl.Callback):
+    """Records Lightning's NVML_CUDA_CHECK setting as each training epoch starts."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.seen.append(os.environ.get(NVML_CUDA_CHECK))
+
+
+def fit(steps_per_call: int, tmp_path, *extra: str, callbacks=()):
     """A smoke spiral run (8 batches an epoch) with an lr drop after epochs 1 and 2."""
     from run import build
 
@@ -32,6 +47,7 @@ def fit(steps_per_call: int, tmp_path, *extra: str):
     )
     pl.seed_everything(cfg.seed, verbose=False)
     datamodule, module, trainer = build(cfg)
+    trainer.callbacks.extend(callbacks)
     trainer.fit(module, datamodule=datamodule)
     with open(run_dir / "csv" / "metrics.csv") as handle:
         logged = [{k: v for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
@@ -53,6 +69,53 @@ def test_grouped_steps_train_exactly_as_single_steps(tmp_path):
         for metric in ("train/loss", "train/acc"):
             assert float(other[metric]) == pytest.approx(float(one[metric]), abs=1e-6)
         assert other["step"] == one["step"]
+
+
+def plain_loop(epochs: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """fit()'s training written out: the MLP's layers drawn in order under the seed, Adam,
+    mean BCE, batches of 64 in the documented order (a permutation drawn from a generator
+    seeded with seed * 1000003 + epoch), lr times 0.1 after epochs 1 and 2."""
+    inputs, targets = SpiralDataModule(train_size=512).load_splits()["train"]
+    inputs, targets = inputs[:512], targets[:512]
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(2, 50),
+        torch.nn.ReLU(),
+        torch.nn.Linear(50, 50),
+        torch.nn.ReLU(),
+        torch.nn.Linear(50, 1),
+    )
+    optimizer = torch.optim.Adam(net.parameters(), lr=5e-4, fused=True)
+    for epoch in range(epochs):
+        order = torch.randperm(
+            512, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        )
+        for batch in order.split(64):
+            loss = F.binary_cross_entropy_with_logits(net(inputs[batch]), targets[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        if epoch in (0, 1):
+            optimizer.param_groups[0]["lr"] *= 0.1
+    layers = {"fc1": net[0], "fc2": net[2], "fc3": net[4]}
+    return {f"{n}.{k}": v for n, layer in layers.items() for k, v in layer.state_dict().items()}
+
+
+def test_fit_trains_as_a_plain_loop_and_validates_as_configured(tmp_path):
+    probe = CudaCheckProbe()
+    os.environ[NVML_CUDA_CHECK] = "1"  # as Lightning's import sets it
+    state, steps, _, logged = fit(
+        20, tmp_path, "trainer.check_val_every_n_epoch=2", callbacks=[probe]
+    )
+    assert steps == 3 * 8
+    expected = plain_loop(epochs=3)
+    assert list(state) == list(expected)
+    for key, value in expected.items():
+        assert torch.allclose(state[key], value, rtol=0, atol=1e-6), key
+    validated = [int(row["epoch"]) for row in logged if "val/loss" in row]
+    assert validated == [1]  # the second of three epochs, and only it
+    assert probe.seen == [None, None, None]  # torch's own CUDA check on every CPU epoch
+    assert os.environ[NVML_CUDA_CHECK] == "1"  # put back at fit end
 
 
 def test_batch_groups_keep_order_and_partial_last_group():
