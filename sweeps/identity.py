@@ -18,9 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-# Top-level keys that never change training. `pretrained_weights`, `random_label_max_epochs`
-# and `width_factor` reach training only through the init and model configs, which are
-# compared after interpolations are resolved.
+# Top-level keys that never change training (`reuse` only decides whether to train).
 NON_TRAINING_KEYS = (
     "interpolation",
     "logger",
@@ -30,10 +28,11 @@ NON_TRAINING_KEYS = (
     "experiment_name",
     "steps_per_call",
     "hydra",
-    "pretrained_weights",
-    "random_label_max_epochs",
-    "width_factor",
+    "reuse",
 )
+# Top-level values that reach training only through the init and model configs: dropped after
+# interpolations are resolved, so those configs are compared with the values filled in.
+RESOLVED_INTO_OTHERS = ("pretrained_weights", "random_label_max_epochs", "width_factor")
 NON_TRAINING_TRAINER_KEYS = (
     "accelerator",
     "compile",
@@ -69,6 +68,8 @@ def training_config(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> dic
     if not with_seed:
         raw["seed"] = None
     config = OmegaConf.to_container(OmegaConf.create(raw), resolve=True)
+    for key in RESOLVED_INTO_OTHERS:
+        config.pop(key, None)
     for section, key in PATH_KEYS:
         value = (config.get(section) or {}).get(key)
         if isinstance(value, str):

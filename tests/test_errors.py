@@ -119,7 +119,7 @@ def test_units_must_be_modules(tmp_path):
         setup_with(tmp_path, paths=["unit/fc1.weight"])
 
 
-def test_nonfinite_losses_are_null_and_the_shape_uses_the_finite_part(tmp_path):
+def test_nonfinite_losses_are_null_and_the_shape_says_so(tmp_path):
     torch.manual_seed(0)
     module = Classifier(lambda: MLP((2,), 1, hidden=[4]), torch.optim.SGD, loss="bce")
     data = SpiralDataModule(train_size=32, test_size=16, val_size=8)
@@ -129,12 +129,14 @@ def test_nonfinite_losses_are_null_and_the_shape_uses_the_finite_part(tmp_path):
     theta = {k: v.clone() for k, v in module.net.state_dict().items()}
     callback.theta_init = {k: v * math.nan for k, v in theta.items()}  # distance is NaN
     curves = {"full": {"loss": [1.0, math.inf, math.nan, 0.5, 0.2], "acc": [0.5] * 5}}
-    results = callback.results(module, data, theta, curves)
+    results = callback.evaluation.results(
+        module.net, "bce", data, callback.theta_init, theta, {"test/interpolate": curves}, {}
+    )
     save_json_atomic(results, tmp_path / "results.json")  # strict JSON: would fail on NaN
     written = json.loads((tmp_path / "results.json").read_text())
     full = written["paths"]["full"]
     assert full["loss"] == [1.0, None, None, 0.5, 0.2]
-    assert full["nonfinite"] == 2 and full["shape"] == "NB"
+    assert full["nonfinite"] == 2 and full["shape"] == full["strict_shape"] == "nonfinite"
     assert written["distance"] is None
     plot_run(written, tmp_path / "interpolation.png")  # the figure skips the gaps
     assert (tmp_path / "interpolation.png").stat().st_size > 0
