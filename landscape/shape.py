@@ -64,7 +64,7 @@ def shape_metrics(
     `read_from_end` reads the curve from alpha = 1 back to 0, for a path that starts at a
     trained state (theta_f -> theta_i'): its shape is then judged from the untrained end,
     as the paper reads every path, instead of as one long climb. `alpha_max` stays in the
-    path's own alphas.
+    path's own alphas. Points outside [0, 1] (extrapolation) are plotted, not judged.
     """
     nonfinite = sum(v is None or not math.isfinite(v) for v in losses)
     if nonfinite or len(losses) < 2:
@@ -77,8 +77,7 @@ def shape_metrics(
             "plateau_fraction": None,
             "nonfinite": nonfinite,
         }
-    grid = [float(a) for a in alphas]
-    curve = [float(v) for v in losses]
+    grid, curve = between_ends([float(a) for a in alphas], [float(v) for v in losses])
     if read_from_end:
         grid, curve = grid[::-1], curve[::-1]
     first, last = curve[0], curve[-1]
@@ -113,6 +112,14 @@ def shape_metrics(
         "plateau_fraction": plateau_fraction,
         "nonfinite": nonfinite,
     }
+
+
+def between_ends(grid: list[float], curve: list[float]) -> tuple[list[float], list[float]]:
+    """The points with 0 <= alpha <= 1, when at least two are: the path between its ends."""
+    inside = [(a, v) for a, v in zip(grid, curve) if 0.0 <= a <= 1.0]
+    if len(inside) < 2:
+        return grid, curve
+    return [a for a, _ in inside], [v for _, v in inside]
 
 
 def path_metrics(

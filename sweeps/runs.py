@@ -10,6 +10,8 @@ from pathlib import Path
 from landscape.errors import LinpathError
 
 RESULTS_FILE = "results.json"
+# a run's later evaluations live in RUN/evaluations/NAME/ (sweeps.reevaluate): not runs
+EVALUATIONS = "evaluations"
 
 
 class ReportError(LinpathError):
@@ -79,7 +81,8 @@ def _same_value(a: str, b: str) -> bool:
 
 
 def find_results(directories: Iterable[Path | str]) -> list[Path]:
-    """Every results.json under the given directories (recursively), each file once."""
+    """Every run's results.json under the given directories (recursively), each file once;
+    later evaluations of a run (under its `evaluations/`) are not runs."""
     found: dict[Path, None] = {}
     for directory in directories:
         directory = Path(directory)
@@ -87,21 +90,31 @@ def find_results(directories: Iterable[Path | str]) -> list[Path]:
             found[directory.resolve()] = None
         elif directory.is_dir():
             for path in sorted(directory.rglob(RESULTS_FILE)):
-                found[path.resolve()] = None
+                if EVALUATIONS not in path.relative_to(directory).parts[:-1]:
+                    found[path.resolve()] = None
     return list(found)
 
 
-def load_runs(directories: Iterable[Path | str]) -> list[Run]:
-    """The runs under `directories`; a results.json that is not valid JSON is bad input."""
+def load_runs(directories: Iterable[Path | str], evaluation: str | None = None) -> list[Run]:
+    """The runs under `directories`; a results.json that is not valid JSON is bad input.
+
+    `evaluation` reads each run's evaluation of that name (RUN/evaluations/NAME/) in place
+    of its own results, and leaves out runs that lack it.
+    """
     runs = []
     for path in find_results(directories):
+        if evaluation is not None:
+            path = path.parent / EVALUATIONS / evaluation / RESULTS_FILE
+            if not path.is_file():
+                continue
         try:
             results = json.loads(path.read_text())
         except json.JSONDecodeError as error:
             raise ReportError(f"{path} is not valid JSON ({error})") from error
         if not isinstance(results, dict) or "paths" not in results:
             raise ReportError(f"{path} is not a linpath results.json (no 'paths')")
-        runs.append(Run(path.parent, results, path.stat().st_mtime))
+        run_dir = path.parent if evaluation is None else path.parents[2]
+        runs.append(Run(run_dir, results, path.stat().st_mtime))
     return runs
 
 

@@ -118,3 +118,11 @@ def test_the_same_definitions_on_accuracy_read_the_error():
     # chord of the error at 0.5 is 0.5; the error there is 0.7
     assert m["error_barrier_height"] == pytest.approx(0.2)
     assert path_metrics(ALPHAS, losses, [None] + accs[1:])["error_shape"] == "nonfinite"
+
+
+def test_points_outside_the_ends_are_not_judged():
+    alphas = [-0.5, *ALPHAS, 1.5]
+    losses = [9.0, *[2.0 * (1 - a) for a in ALPHAS], 5.0]  # climbs beyond both ends
+    m = shape_metrics(alphas, losses)
+    assert m["shape"] == "NB" and m["max_rise"] == 0.0
+    assert m["barrier_height"] == pytest.approx(0.0, abs=1e-12)
