@@ -105,12 +105,15 @@ def default_dirs(target: str) -> list[Path]:
     return [Path(root) / e for e in experiments for root in ("multirun", "outputs")]
 
 
-def collect(target: str, run_dirs: Sequence[str], scale: str | None) -> list[Setting]:
-    """The settings a report is made of; no runs at all is bad input."""
+def collect(
+    target: str, run_dirs: Sequence[str], scale: str | None, evaluation: str | None = None
+) -> list[Setting]:
+    """The settings a report is made of; no runs at all is bad input. `evaluation` takes each
+    run's re-evaluation of that name (sweeps.reevaluate) instead of its own results."""
     if target != TABLE1 and target not in TARGETS:
         raise ReportError(f"unknown report target {target!r}; expected one of {[*TARGETS, TABLE1]}")
     dirs = [Path(d) for d in run_dirs] or default_dirs(target)
-    runs = load_runs(dirs)
+    runs = load_runs(dirs, evaluation)
     if target != TABLE1:
         runs = [r for r in runs if r.experiment in TARGETS[target].experiments]
     if scale:
@@ -118,6 +121,7 @@ def collect(target: str, run_dirs: Sequence[str], scale: str | None) -> list[Set
     if not runs:
         wanted = "any experiment" if target == TABLE1 else f"{list(TARGETS[target].experiments)}"
         scale_note = f" at scale={scale}" if scale else ""
+        scale_note += f" with an evaluation {evaluation!r}" if evaluation else ""
         raise ReportError(
             f"no results.json of {wanted}{scale_note} under {[str(d) for d in dirs]}; "
             f"run the experiment first (make {target})"
@@ -126,10 +130,10 @@ def collect(target: str, run_dirs: Sequence[str], scale: str | None) -> list[Set
 
 
 def report(target: str, run_dirs: Sequence[str] = (), out_root: Path = Path("reports"),
-           scale: str | None = None) -> list[Path]:  # fmt: skip
+           scale: str | None = None, evaluation: str | None = None) -> list[Path]:  # fmt: skip
     """Writes the target's figure and tables; returns the files written."""
-    settings = collect(target, run_dirs, scale)
-    out = out_root / target
+    settings = collect(target, run_dirs, scale, evaluation)
+    out = out_root / (target if evaluation is None else f"{target}_{evaluation}")
     if target == TABLE1:
         frame = table1_frame(settings)
         if frame.empty:
@@ -155,9 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dirs", nargs="*", help="directories searched for results.json")
     parser.add_argument("--out", default="reports", help="reports root (default: reports)")
     parser.add_argument("--scale", choices=SCALES, help="only runs at this scale (scale=...)")
+    parser.add_argument(
+        "--evaluation",
+        metavar="NAME",
+        help="each run's re-evaluation NAME (RUN/evaluations/NAME) instead of its own results",
+    )
     args = parser.parse_args(argv)
     try:
-        written = report(args.target, args.run_dirs, Path(args.out), args.scale)
+        written = report(args.target, args.run_dirs, Path(args.out), args.scale, args.evaluation)
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)
         return 2

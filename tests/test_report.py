@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sweeps.report import main as report_main
 from sweeps.stage import main as stage_main
+from sweeps.tables import bootstrap_interval
 from sweeps.targets import TARGETS
 from tests.conftest import REPO
 
@@ -321,3 +324,38 @@ def test_smoke_all_writes_every_figure_and_table(tmp_path: Path):
         for suffix in (".png", ".csv", ".md"):
             assert stem.with_suffix(suffix).is_file(), stem.with_suffix(suffix)
     assert "| blockwise |" in (copy / "reports" / "table1" / "table1.md").read_text()
+
+
+def test_bootstrap_interval_on_known_samples():
+    # [0, 1]: resampled means are 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4 -> (0, 1)
+    assert bootstrap_interval([0.0, 1.0]) == (0.0, 1.0)
+    assert all(math.isnan(v) for v in bootstrap_interval([0.3]))
+    assert bootstrap_interval([0.2, 0.2, None]) == (0.2, 0.2)
+    # a large normal sample: the normal-theory interval mean +- 1.96 s / sqrt(n)
+    sample = np.random.default_rng(1).normal(5.0, 2.0, 400)
+    half = 1.96 * sample.std(ddof=1) / math.sqrt(len(sample))
+    low, high = bootstrap_interval(list(sample))
+    assert low == pytest.approx(sample.mean() - half, abs=0.1 * half)
+    assert high == pytest.approx(sample.mean() + half, abs=0.1 * half)
+
+
+def test_strict_and_tolerant_shapes_side_by_side(tmp_path: Path):
+    """Curves with a rise of 1% of the drop: tolerant NB, strict B; older runs without the
+    strict label get it from their curves."""
+    root = tmp_path / "multirun" / "weight_decay" / "x"
+    for seed in range(3):
+        run = write_run(root / str(seed), "weight_decay", seed, [], 0.9, paths={"full": ("NB", 0)})
+        results = json.loads((run / "results.json").read_text())
+        results["alphas"] = [0.0, 0.25, 0.5, 0.75, 1.0]
+        results["paths"]["full"]["loss"] = [2.0, 1.0, 1.0 + 0.01 * seed, 0.5, 0.0]
+        results["paths"]["full"]["acc"] = [0.1, 0.5, 0.5, 0.7, 0.9]
+        (run / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "reports"
+    assert report_main(["fig7", str(tmp_path / "multirun"), "--out", str(out)]) == 0
+    [row] = read_csv(out / "fig7" / "fig7_weight_decay.csv")
+    assert (row["NB"], row["B"], row["P"]) == ("3", "0", "0")
+    assert (row["strict_NB"], row["strict_B"], row["strict_P"]) == ("1", "2", "0")
+    assert float(row["max_rise_mean"]) == 0.0  # the stored numbers win over recomputed ones
+    assert float(row["error_max_rise_mean"]) == 0.0
+    markdown = (out / "fig7" / "fig7_weight_decay.md").read_text()
+    assert "tolerant NB/B/P | strict NB/B/P" in markdown and "| 3/0/0 | 1/2/0 |" in markdown
