@@ -42,7 +42,7 @@ bench: $(BENCH_STAMP)
 # (two seeds, tiny data, CIFAR and ImageNet-weight stand-ins in data/smoke); `make smoke-all` runs every target so.
 PAPER_TARGETS := fig1a fig1b fig2a fig2b fig3 tableA3 fig4 fig5 fig6 figA15 fig7 fig8 fig9 \
 	table2 fig10 figA17 figA18 figA19 table1 tableA4 bias_view
-.PHONY: $(PAPER_TARGETS) smoke-all
+.PHONY: $(PAPER_TARGETS) smoke-all plan
 
 # Experiments of the one-stage targets; staged targets are written out below.
 EXPERIMENTS_fig1a := mnist_mlp spiral_mlp
@@ -76,8 +76,11 @@ DATA_DEPS_smoke := $(SMOKE_DATA)/.written
 ifeq ($(SCALE),smoke)
 export TORCH_HOME := $(abspath $(SMOKE_DATA)/torch)
 endif
+# A run whose training config matches a finished run's (outputs/, multirun/, stages/) is
+# evaluated from that run instead of trained again; REUSE=false trains everything anew.
+REUSE ?= true
 # the experiment's own overrides at $(SCALE): scale, data (CIFAR experiments), MNIST stand-in
-scaled = experiment=$(1) $(SCALE_ARGS_$(SCALE)) $(ARGS_$(1)) \
+scaled = experiment=$(1) reuse=$(REUSE) $(SCALE_ARGS_$(SCALE)) $(ARGS_$(1)) \
 	$(if $(filter $(1),$(DATA_FREE_EXPERIMENTS)),,$(DATA_ARGS_$(SCALE)))
 # $(call sweep,EXPERIMENT[,OVERRIDES]): the experiment's multirun over its seeds and axes
 sweep = $(PY) run.py -m $(call scaled,$(1)) $(SEEDS_$(SCALE)) $(2)
@@ -141,6 +144,11 @@ table1:
 	$(call sweep,no_bn)
 	$(REPORT) appF
 	$(REPORT) table1
+
+# What the targets cost: runs needed, distinct trainings, how many exist, epochs left.
+# `make plan` for every target, `make plan TARGET="fig7 table2"` for some, SCALE=smoke.
+plan: install
+	$(PY) -m sweeps.plan --scale $(SCALE) $(TARGET)
 
 # Table 1 last: it reads every run the other targets made.
 smoke-all:
