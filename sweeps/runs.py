@@ -36,8 +36,9 @@ class Run:
 
     @property
     def setting(self) -> tuple[str, ...]:
-        """The run's overrides minus `seed=`: runs that differ only by seed share a setting."""
-        return tuple(o for o in self.results.get("overrides", []) if not _is_seed(o))
+        """The run's overrides minus `seed=` and `reuse=`: runs that differ only by seed (or
+        by whether they were reused) share a setting."""
+        return tuple(o for o in self.results.get("overrides", []) if not _is_seed_or_reuse(o))
 
     @property
     def scale(self) -> str:
@@ -69,8 +70,8 @@ class Setting:
         )
 
 
-def _is_seed(override: str) -> bool:
-    return override.partition("=")[0].lstrip("+~") == "seed"
+def _is_seed_or_reuse(override: str) -> bool:
+    return override.partition("=")[0].lstrip("+~") in ("seed", "reuse")
 
 
 def _same_value(a: str, b: str) -> bool:

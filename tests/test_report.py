@@ -359,3 +359,13 @@ def test_strict_and_tolerant_shapes_side_by_side(tmp_path: Path):
     assert float(row["error_max_rise_mean"]) == 0.0
     markdown = (out / "fig7" / "fig7_weight_decay.md").read_text()
     assert "tolerant NB/B/P | strict NB/B/P" in markdown and "| 3/0/0 | 1/2/0 |" in markdown
+
+
+def test_a_reused_run_belongs_to_the_setting_it_reused(tmp_path: Path):
+    root = tmp_path / "multirun" / "weight_decay"
+    write_run(root / "a" / "0", "weight_decay", 0, ["optimizer.weight_decay=0"], 0.9)
+    write_run(root / "b" / "0", "weight_decay", 1, ["reuse=true", "optimizer.weight_decay=0"], 0.8)
+    out = tmp_path / "reports"
+    assert report_main(["fig7", str(tmp_path / "multirun"), "--out", str(out)]) == 0
+    [row] = read_csv(out / "fig7" / "fig7_weight_decay.csv")
+    assert row["seeds"] == "2" and float(row["test_acc_mean"]) == pytest.approx(85.0)
