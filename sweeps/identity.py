@@ -30,9 +30,9 @@ NON_TRAINING_KEYS = (
     "hydra",
     "reuse",
 )
-# Top-level values that reach training only through the init and model configs: dropped after
-# interpolations are resolved, so those configs are compared with the values filled in.
-RESOLVED_INTO_OTHERS = ("pretrained_weights", "random_label_max_epochs", "width_factor")
+# Top-level values that reach training only through the init and model configs, which are
+# compared after interpolations are resolved: dropped once resolved.
+RESOLVED_ONLY_KEYS = ("pretrained_weights", "random_label_max_epochs", "width_factor")
 NON_TRAINING_TRAINER_KEYS = (
     "accelerator",
     "compile",
@@ -70,7 +70,7 @@ def training_config(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> dic
     if not with_seed:
         raw["seed"] = None
     config = OmegaConf.to_container(OmegaConf.create(raw), resolve=True)
-    for key in RESOLVED_INTO_OTHERS:
+    for key in RESOLVED_ONLY_KEYS:
         config.pop(key, None)
     for section, key in PATH_KEYS:
         value = (config.get(section) or {}).get(key)

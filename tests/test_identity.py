@@ -77,3 +77,12 @@ def test_the_base_run_is_one_run_across_experiments():
     assert identity("experiment=blockwise", "scale=smoke") == identity(
         "experiment=bn_groups", "scale=smoke"
     )
+
+
+def test_top_level_init_options_count_only_where_the_init_reads_them():
+    scratch = ("experiment=pretrained", "scale=smoke", "start=scratch")
+    imagenet = ("experiment=pretrained", "scale=smoke", "start=imagenet")
+    assert identity(*scratch, "pretrained_weights=/a.pt") == identity(*scratch)
+    assert identity(*imagenet, "pretrained_weights=/a.pt") != identity(
+        *imagenet, "pretrained_weights=/b.pt"
+    )
