@@ -40,8 +40,6 @@ def view_name(split: str, bn: str) -> str:
 
 
 VIEWS = [view_name(split, bn) for split in SPLITS for bn in BN_POLICIES]
-# results.json keys an evaluation writes; the rest (who trained what, how long) is the run's
-EVALUATION_KEYS = ("alphas", "units", "paths", "views", "extras", "thresholds", "final")
 
 State = dict[str, torch.Tensor]
 Curves = dict[str, dict[str, list[float]]]

@@ -109,7 +109,7 @@ def existing_runs(roots: Sequence[str | Path] = ROOTS) -> dict[str, Path]:
     return found
 
 
-def plan_rows(targets: Sequence[str], scale: str, existing: dict[str, Path]):
+def plan_rows(targets: Sequence[str], scale: str) -> list[tuple[str, list[Job]]]:
     """(name, jobs) per target, then ('all', every experiment's jobs once)."""
     from hydra import initialize_config_dir
 
@@ -156,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     existing = existing_runs()
-    rows = plan_rows(args.targets or list(TARGETS), args.scale, existing)
+    rows = plan_rows(args.targets or list(TARGETS), args.scale)
     columns = ("runs", "distinct", "exist", "to_train", "staged", "epochs")
     print(f"{'target':<10}" + "".join(f"{c:>10}" for c in columns) + f"   (scale={args.scale})")
     for name, jobs in rows:

@@ -8,7 +8,7 @@ from sweeps.plan import plan_rows, summary
 
 def test_runs_that_train_the_same_way_count_once():
     """fig1b's base runs are fig7's weight decay 5e-4 runs: 2 + 12 runs, 12 trainings."""
-    rows = dict(plan_rows(["fig1b", "fig7"], "smoke", {}))
+    rows = dict(plan_rows(["fig1b", "fig7"], "smoke"))
     fig1b, fig7, everything = (summary(rows[n], {}) for n in ("fig1b", "fig7", "all"))
     assert (fig1b["runs"], fig1b["distinct"]) == (2, 2)
     assert (fig7["runs"], fig7["distinct"], fig7["to_train"]) == (12, 12, 12)
@@ -20,7 +20,7 @@ def test_runs_that_train_the_same_way_count_once():
 
 
 def test_staged_runs_are_counted_as_to_train(capsys):
-    rows = dict(plan_rows(["fig3"], "smoke", {}))
+    rows = dict(plan_rows(["fig3"], "smoke"))
     jobs = rows["fig3"]
     assert sum(j.staged for j in jobs) == 6  # barrier_init: offsets -1, 0, 1 x 2 seeds
     assert summary(jobs, {j.training_id: "x" for j in jobs})["to_train"] == 6
