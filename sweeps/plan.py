@@ -110,21 +110,24 @@ def existing_runs(roots: Sequence[str | Path] = ROOTS) -> dict[str, Path]:
 
 
 def plan_rows(targets: Sequence[str], scale: str) -> list[tuple[str, list[Job]]]:
-    """(name, jobs) per target, then ('all', every experiment's jobs once)."""
+    """(name, jobs) per target, then ('all', every sweep's jobs once)."""
     from hydra import initialize_config_dir
 
-    by_experiment: dict[str, list[Job]] = {}
+    sweeps: dict[tuple, list[Job]] = {}  # (experiment, extra overrides) -> its jobs
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         for name in targets:
-            for experiment in TARGETS[name].experiments:
-                if experiment not in by_experiment:
-                    by_experiment[experiment] = [
-                        job_of(experiment, job) for job in sweep_jobs(experiment, scale)
-                    ]
-    rows = [
-        (name, [j for e in TARGETS[name].experiments for j in by_experiment[e]]) for name in targets
-    ]
-    return [*rows, ("all", [j for jobs in by_experiment.values() for j in jobs])]
+            for experiment, extra in target_sweeps(name):
+                if (experiment, extra) not in sweeps:
+                    jobs = sweep_jobs(experiment, scale, extra)
+                    sweeps[(experiment, extra)] = [job_of(experiment, job) for job in jobs]
+    rows = [(name, [j for key in target_sweeps(name) for j in sweeps[key]]) for name in targets]
+    return [*rows, ("all", [j for jobs in sweeps.values() for j in jobs])]
+
+
+def target_sweeps(name: str) -> list[tuple[str, tuple[str, ...]]]:
+    """(experiment, extra overrides) of every sweep `make NAME` runs, its stages first."""
+    stages = [(e, tuple(extra)) for e, extra in STAGE_JOBS.get(name, [])]
+    return [*stages, *((e, ()) for e in TARGETS[name].experiments)]
 
 
 def summary(jobs: Sequence[Job], existing: dict[str, Path]) -> dict[str, int]:

@@ -22,7 +22,8 @@ def test_runs_that_train_the_same_way_count_once():
 def test_staged_runs_are_counted_as_to_train(capsys):
     rows = dict(plan_rows(["fig3"], "smoke"))
     jobs = rows["fig3"]
-    assert sum(j.staged for j in jobs) == 6  # barrier_init: offsets -1, 0, 1 x 2 seeds
+    assert len(jobs) == 2 + 6  # its no-WD base sweep first, then barrier_init
+    assert sum(j.staged for j in jobs) == 6  # barrier_init: 3 offsets x 2 seeds
     assert summary(jobs, {j.training_id: "x" for j in jobs})["to_train"] == 6
     assert plan_main(["nonsense"]) == 2
     assert "unknown target 'nonsense'" in capsys.readouterr().err
