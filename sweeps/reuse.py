@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sweeps.identity import REUSED_FROM, run_config, trained_by, training_config
@@ -61,8 +61,35 @@ def link_or_copy(source: Path, target: Path) -> None:
 
 
 def reuse_run(cfg: DictConfig, source: Path, out_dir: Path) -> dict:
-    """Evaluate the trained `source` run into `out_dir` as if `cfg` had just trained it."""
+    """Evaluate the trained `source` run into `out_dir` as if `cfg` had just trained it.
+
+    When `cfg` asks for the evaluation `source` already made (the same interpolation config),
+    its results are taken over instead: the evaluation is deterministic, so it would give
+    the same numbers again.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("theta_i.pt", "theta_f.pt"):
         link_or_copy(source / name, out_dir / name)
-    return evaluate_run(source, cfg, out_dir, {REUSED_FROM: str(source)})
+    if evaluation_config(cfg) != evaluation_config(run_config(source)):
+        return evaluate_run(source, cfg, out_dir, {REUSED_FROM: str(source)})
+    from callbacks.evaluation import write_results
+
+    results = json.loads((source / "results.json").read_text())
+    callback = cfg.interpolation
+    results.update(
+        experiment=cfg.get("experiment_name", results.get("experiment")),
+        seed=cfg.seed,
+        overrides=list(callback.overrides),
+        **{REUSED_FROM: str(source)},
+    )
+    write_results(results, out_dir, callback.get("figure", True))
+    return results
+
+
+def evaluation_config(cfg: DictConfig) -> dict:
+    """What decides a run's evaluation: its interpolation config, minus where it is written,
+    what it is called and how it shows progress."""
+    config = OmegaConf.to_container(cfg.interpolation, resolve=False)
+    for key in ("output_dir", "experiment", "overrides", "figure", "progress"):
+        config.pop(key, None)
+    return config

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -175,14 +174,19 @@ def test_reuse_refuses_a_run_that_differs_in_any_training_key(finished):
 
 def test_a_reused_run_is_evaluated_not_trained(finished, tmp_path):
     source = (finished / "first").resolve()
-    cfg = compose_config(*RUN, output_dir=tmp_path)
-    results = reuse_run(cfg, source, tmp_path)
-    assert_same_curves(results, read_results(source))
-    assert results["reused_from"] == str(source)
-    assert json.loads((tmp_path / "results.json").read_text())["reused_from"] == str(source)
-    assert (tmp_path / "theta_f.pt").stat().st_ino == (source / "theta_f.pt").stat().st_ino
-    assert results["timing"]["fit_s"] == read_results(source)["timing"]["fit_s"]
+    # the evaluation the run already has: taken over as it is
+    same = reuse_run(compose_config(*RUN, output_dir=tmp_path), source, tmp_path / "same")
+    assert_same_curves(same, read_results(source))
+    assert same["reused_from"] == str(source)
+    assert read_results(tmp_path / "same")["reused_from"] == str(source)
+    assert (tmp_path / "same" / "theta_f.pt").stat().st_ino == (source / "theta_f.pt").stat().st_ino
+    # another evaluation: computed on the reused run's files
+    cfg = compose_config(*RUN, *LOOK, output_dir=tmp_path)
+    other = reuse_run(cfg, source, tmp_path / "other")
+    assert other["alphas"][0] == -0.25 and other["paths"]["full"]["split"] == "train"
+    assert set(other["paths"]) == {"full", "unit/fc1", "unit/fc2", "unit/fc3", "final_to_new_init"}
+    assert other["timing"]["fit_s"] == read_results(source)["timing"]["fit_s"]
     # a reused folder given as an earlier stage names the run that trained
-    staged = training_config(compose_config(*RUN, f"+init.from_run={tmp_path}"))
+    staged = training_config(compose_config(*RUN, f"+init.from_run={tmp_path / 'other'}"))
     assert staged["init"]["from_run"] == str(source)
     assert training_config(run_config(source)) == training_config(cfg)
