@@ -32,7 +32,8 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 	$(PY) -m pip install -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# Rows a-e of issue 5, each a ratio measured side by side; about 5-10 min on a 2-core CPU.
+# Rows a-e of issue 5 and f (loss planes), each a ratio measured side by side; about 6-12 min
+# on a 2-core CPU.
 bench: $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m benchmarks
 
@@ -154,3 +155,16 @@ plan: install
 smoke-all:
 	$(MAKE) SCALE=smoke $(filter-out table1,$(PAPER_TARGETS))
 	$(MAKE) SCALE=smoke table1
+
+# ---- beyond the straight line (not in the paper) ----------------------------------------
+# The training trajectory against the path with two loss planes (spiral_mlp, 10 seeds), and
+# the ICLR 2023 biased view: every bias_view run's (alpha_w, alpha_b) grid and the correlation
+# of plateau length with the class-bias spread. Reports: reports/trajectory, reports/biased_view.
+.PHONY: trajectory biased_view
+trajectory: install
+	$(call sweep,spiral_mlp,beyond=trajectory)
+	$(REPORT) trajectory
+
+biased_view: install
+	$(call sweep,bias_view,beyond=weights_biases)
+	$(REPORT) biased_view

@@ -30,12 +30,17 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
 )
 
 CONFIG_DIR = Path(__file__).resolve().parent / "conf"
+# trainer.* keys that run.py reads itself; the rest are Lightning Trainer arguments
+RUN_PY_TRAINER_KEYS = ("compile", "channels_last")
 
 
-def build(cfg: DictConfig):
-    """Data, model, callbacks, logger and trainer from a composed config."""
+def build(cfg: DictConfig, strategy: str | None = None):
+    """Data, model, callbacks, logger and trainer from a composed config; `strategy`, when
+    given, replaces trainer.strategy (how ranks start, not what they compute)."""
     from hydra.utils import instantiate
 
+    from callbacks.memory_format import ChannelsLast
+    from callbacks.progress import EpochLines, progress_mode
     from lightning_modules import Classifier
     from lightning_modules.param_groups import build_param_groups
     from sweeps.build import data_and_net_factory, device_of
@@ -58,8 +63,16 @@ def build(cfg: DictConfig):
     identity = {"training_id": training_id(cfg), "setting_id": setting_id(cfg)}
     callbacks = [instantiate(cfg.interpolation, init=init, identity=identity, _convert_="all")]
     callbacks += [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    progress = progress_mode(cfg.get("progress", "auto"))
+    if progress == "lines":
+        callbacks.append(EpochLines())
+    if cfg.trainer.get("channels_last"):
+        callbacks.append(ChannelsLast())
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer_kwargs = {k: v for k, v in cfg.trainer.items() if k != "compile"}
+    trainer_kwargs = {k: v for k, v in cfg.trainer.items() if k not in RUN_PY_TRAINER_KEYS}
+    trainer_kwargs["enable_progress_bar"] = progress == "bar"
+    if strategy is not None:
+        trainer_kwargs["strategy"] = strategy
     trainer = instantiate(trainer_kwargs, callbacks=callbacks, logger=logger)
     return datamodule, module, trainer
 
@@ -68,13 +81,13 @@ def train(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    check_ddp_launch(cfg.trainer, HydraConfig.get().mode == RunMode.MULTIRUN)
+    strategy = sweep_strategy(cfg.trainer, HydraConfig.get().mode == RunMode.MULTIRUN)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     if cfg.get("reuse") and reuse_finished_run(cfg, Path(HydraConfig.get().runtime.output_dir)):
         return
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
-    datamodule, module, trainer = build(cfg)
+    datamodule, module, trainer = build(cfg, strategy)
     if cfg.get("ckpt_path") not in (None, "last", "hpc", "best"):  # Lightning's own keywords
         from callbacks.interpolation import check_checkpoint
 
@@ -99,10 +112,16 @@ def reuse_finished_run(cfg: DictConfig, output_dir: Path) -> bool:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
+    from hydra.errors import InstantiationException
+
     try:
         train(cfg)
     except LinpathError as error:
         fail(error)
+    except InstantiationException as error:  # a callback refusing its options: our one line
+        if not isinstance(error.__cause__, LinpathError):
+            raise
+        fail(error.__cause__)
     except SIGTERMException:  # Lightning stopped cleanly; it exits 0, a preempted run must not
         from hydra.core.hydra_config import HydraConfig
 
@@ -122,14 +141,14 @@ def fail(error: LinpathError) -> None:
     sys.exit(2)
 
 
-def check_ddp_launch(trainer_cfg: DictConfig, multirun: bool) -> None:
-    """Lightning starts DDP ranks on one machine by re-running this command line; under `-m`
-    each rank would re-run the whole sweep. On SLURM the ranks are SLURM's tasks instead."""
+def sweep_strategy(trainer_cfg: DictConfig, multirun: bool) -> str | None:
+    """Lightning starts local DDP ranks by re-running this command line, which under `-m`
+    would re-run the whole sweep; a sweep job starts its ranks as spawned processes instead
+    (ddp_spawn: the same training, the job's own config and run directory). On SLURM the
+    ranks are SLURM's tasks, started by the launcher."""
     if multirun and trainer_cfg.get("strategy") == "ddp" and "SLURM_NTASKS" not in os.environ:
-        raise LinpathError(
-            "trainer=ddp cannot run inside a local multirun (-m): run each setting on its own, "
-            "or sweep with hydra/launcher=submitit_slurm (one SLURM task per rank)"
-        )
+        return "ddp_spawn"
+    return None
 
 
 def check_config_choices(arguments: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""`python -m benchmarks` (`make bench`): rows a-e, each a ratio of two ways measured side by
+"""`python -m benchmarks` (`make bench`): rows a-f, each a ratio of two ways measured side by
 side in this one run, printed as one table and written to bench_results/bench.json."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.engine import row_a, row_b, row_c
+from benchmarks.planes import row_f
 from benchmarks.training import row_d
 
 OUTPUT = Path(__file__).resolve().parents[1] / "bench_results" / "bench.json"
@@ -51,7 +52,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", default="abcde", help="which rows to run, e.g. 'ad'")
+    parser.add_argument("--rows", default="abcdef", help="which rows to run, e.g. 'ad'")
     parser.add_argument("--repeats", type=int, default=2, help="timed rounds per row")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--output", type=Path, default=OUTPUT)
@@ -64,6 +65,7 @@ def main() -> None:
         "c": lambda: row_c(examples=512, alphas=4, repeats=args.repeats),
         "d": lambda: row_d(epochs=200, repeats=args.repeats),
         "e": lambda: row_e(repeats=args.repeats),
+        "f": lambda: row_f(examples=64, points=21, repeats=args.repeats),
     }
     rows = []
     for name in args.rows:

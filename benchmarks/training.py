@@ -28,6 +28,7 @@ def lightning_fit(epochs: int, extra: list[str]) -> tuple[float, dict]:
             "experiment=spiral_mlp",
             f"trainer.max_epochs={epochs}",
             "logger=none",
+            "progress=none",  # the fit alone: no bar, no per-epoch lines
             "interpolation.paths=[]",
             "interpolation.figure=false",
             *extra,

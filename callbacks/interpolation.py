@@ -25,6 +25,7 @@ from callbacks.evaluation import (
 from landscape import expand_paths
 from landscape.paths import UNIT_GRANULARITIES, PathError, check_units, moving_keys
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
+from sweeps.devices import describe_device
 
 
 class InterpolationCallback(pl.Callback):
@@ -156,6 +157,7 @@ class InterpolationCallback(pl.Callback):
             net, pl_module.loss_name, datamodule, self.theta_init, theta_f, views, self.header()
         )
         results["timing"] = {"fit_s": fit_s, "interpolation_s": time.perf_counter() - started}
+        results["device"] = describe_device(pl_module.device, trainer.world_size)
         figure = write_results(results, self.output_dir, self.figure)
         self.log_results(trainer, results, figure)
         rank_zero_info(summary_table(results))

@@ -48,6 +48,14 @@ def batch_loss_and_correct(
     return summed, correct
 
 
+def as_fp32(state: Mapping[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """`state` on `device` with its floating entries in float32 (integer buffers as they are)."""
+    return {
+        k: v.to(device, torch.float32) if v.is_floating_point() else v.to(device)
+        for k, v in state.items()
+    }
+
+
 def as_batches(data, device: torch.device) -> list[Batch]:
     """One (inputs, targets) pair or an iterable of them, moved to `device` once."""
     if (
@@ -59,17 +67,26 @@ def as_batches(data, device: torch.device) -> list[Batch]:
     return [(x.to(device), y.to(device)) for x, y in data]
 
 
+def without_autocast(device: torch.device):
+    """Evaluation in the model's own precision even inside a caller's autocast region (bf16
+    mixed-precision training): the curves must not depend on how the model was trained."""
+    return torch.autocast(device.type, enabled=False)
+
+
 @torch.no_grad()
 def evaluate_state(model: nn.Module, batches: Sequence[Batch], loss: str) -> tuple[float, float]:
-    """Mean loss and accuracy of `model` (as it stands, in eval mode) over every example."""
-    total_loss = torch.zeros((), dtype=torch.float64, device=batches[0][0].device)
-    total_correct = torch.zeros((), dtype=torch.int64, device=total_loss.device)
+    """Mean loss and accuracy of `model` (as it stands, in eval mode, no autocast) over
+    every example."""
+    device = batches[0][0].device
+    total_loss = torch.zeros((), dtype=torch.float64, device=device)
+    total_correct = torch.zeros((), dtype=torch.int64, device=device)
     count = 0
-    for inputs, targets in batches:
-        summed, correct = batch_loss_and_correct(model(inputs), targets, loss)
-        total_loss += summed.double()
-        total_correct += correct
-        count += targets.shape[0]
+    with without_autocast(device):
+        for inputs, targets in batches:
+            summed, correct = batch_loss_and_correct(model(inputs), targets, loss)
+            total_loss += summed.double()
+            total_correct += correct
+            count += targets.shape[0]
     return float(total_loss) / count, float(total_correct) / count
 
 
@@ -110,6 +127,27 @@ def chunks(batches: Sequence[Batch], bytes_per_example: int, budget: int) -> Ite
             size += piece[1].shape[0]
     if chunk:
         yield chunk
+
+
+def model_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
+    """`device`, or where `model`'s parameters are when it is None."""
+    if device is None:
+        first = next(iter(model.parameters()), None)
+        device = first.device if first is not None else torch.device("cpu")
+    return torch.device(device)
+
+
+def working_copy(
+    model: nn.Module, state: Mapping[str, torch.Tensor], recompute_batches: Sequence[Batch] | None
+) -> nn.Module:
+    """A float32 copy of `model` in eval mode holding `state` (on `state`'s device), with BN
+    statistics re-estimated on `recompute_batches` when given; `model` stays untouched."""
+    device = next(iter(state.values())).device
+    work = copy.deepcopy(model).to(device).float().eval()
+    work.load_state_dict(state)
+    if recompute_batches is not None:
+        recompute_bn_statistics(work, recompute_batches)
+    return work
 
 
 @torch.no_grad()
@@ -263,6 +301,10 @@ def evaluate_paths(
     pass (`landscape.stages`) starts from their cached output at theta_b. The cache holds at
     most `cache_bytes`; more data than fits is evaluated in chunks.
 
+    Always in fp32: floating states are cast to float32 and any autocast region of the
+    caller (bf16-mixed training) is switched off, so a curve does not depend on the
+    training precision.
+
     `progress` (e.g. a tqdm bar's `update`) is called as the (path, alpha) points are done:
     the calls add up to one per point.
     """
@@ -270,32 +312,25 @@ def evaluate_paths(
         raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
     if cache_bytes < 0:
         raise ValueError(f"cache_bytes must be >= 0, got {cache_bytes}")
-    if device is None:
-        first = next(iter(model.parameters()), None)
-        device = first.device if first is not None else torch.device("cpu")
-    device = torch.device(device)
+    device = model_device(model, device)
     units = dict(units) if units is not None else discover_units(model)
     moving = {path: moving_keys(model, theta_b, path, units) for path in paths}
     batches = as_batches(data, device)
     recompute_batches = as_batches(bn_data, device) if bn_data is not None else None
-    theta_a = {k: v.to(device) for k, v in theta_a.items()}
-    theta_b = {k: v.to(device) for k, v in theta_b.items()}
-
-    work = copy.deepcopy(model).to(device).eval()
-    work.load_state_dict(theta_b)
-    if recompute_batches is not None:
-        recompute_bn_statistics(work, recompute_batches)
-    stages = stages_to_use(work, batches[0][0], moving.values())
-    alphas = [float(a) for a in alphas]
-    evaluator = PathEvaluator(
-        work, stages, theta_a, theta_b, alphas, loss, recompute_batches, progress
-    )
-    starts = {path: first_stage_reading(stages, keys) for path, keys in moving.items()}
-    boundaries = sorted({s for s in starts.values() if s > 0})
-    per_example = evaluator.cached_bytes_per_example(batches[0][0], boundaries)
-    work_chunks = list(chunks(batches, per_example, cache_bytes))
-    for chunk in work_chunks:
-        cached = evaluator.endpoint_pass(chunk, boundaries)
-        for path, keys in moving.items():
-            evaluator.evaluate_path(path, keys, starts[path], cached, 1 / len(work_chunks))
-    return evaluator.curves(list(paths))
+    theta_a, theta_b = as_fp32(theta_a, device), as_fp32(theta_b, device)
+    with without_autocast(device):
+        work = working_copy(model, theta_b, recompute_batches)
+        stages = stages_to_use(work, batches[0][0], moving.values())
+        alphas = [float(a) for a in alphas]
+        evaluator = PathEvaluator(
+            work, stages, theta_a, theta_b, alphas, loss, recompute_batches, progress
+        )
+        starts = {path: first_stage_reading(stages, keys) for path, keys in moving.items()}
+        boundaries = sorted({s for s in starts.values() if s > 0})
+        per_example = evaluator.cached_bytes_per_example(batches[0][0], boundaries)
+        work_chunks = list(chunks(batches, per_example, cache_bytes))
+        for chunk in work_chunks:
+            cached = evaluator.endpoint_pass(chunk, boundaries)
+            for path, keys in moving.items():
+                evaluator.evaluate_path(path, keys, starts[path], cached, 1 / len(work_chunks))
+        return evaluator.curves(list(paths))

@@ -2,10 +2,10 @@
 
 Two runs with the same `training_id` trained the same network the same way: same data,
 model, optimiser, schedule, init, seed and the trainer settings that change the numbers.
-Evaluation (`interpolation`), logging, checkpointing, output folders, progress bars and
-settings that give the same updates (`steps_per_call`, `threads`, `compile`) are left out.
-Runs that differ only by seed share a `setting_id`. Reports group seeds into settings by
-it, targets find their runs by it, and reuse skips training by it.
+Evaluation (`interpolation`), logging, checkpointing, output folders, progress and settings
+that give the same updates (`steps_per_call`, `threads`, `compile`, `channels_last`) are
+left out. Runs that differ only by seed share a `setting_id`. Reports group seeds into
+settings by it, targets find their runs by it, and reuse skips training by it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ NON_TRAINING_KEYS = (
     "callbacks",
     "ckpt_path",
     "threads",
+    "progress",
     "experiment_name",
     "steps_per_call",
     "hydra",
@@ -36,6 +37,7 @@ RESOLVED_ONLY_KEYS = ("pretrained_weights", "random_label_max_epochs", "width_fa
 NON_TRAINING_TRAINER_KEYS = (
     "accelerator",
     "compile",
+    "channels_last",
     "default_root_dir",
     "deterministic",
     "enable_checkpointing",

@@ -21,6 +21,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from landscape.errors import LinpathError  # noqa: E402
+from sweeps.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
+from sweeps.beyond_report import report as report_beyond  # noqa: E402
 from sweeps.plots import PATH_STYLES, curves_frame  # noqa: E402
 from sweeps.runs import ReportError, Setting, group_settings, load_runs  # noqa: E402
 from sweeps.tables import (  # noqa: E402
@@ -132,6 +134,8 @@ def collect(
 def report(target: str, run_dirs: Sequence[str] = (), out_root: Path = Path("reports"),
            scale: str | None = None, evaluation: str | None = None) -> list[Path]:  # fmt: skip
     """Writes the target's figure and tables; returns the files written."""
+    if target in BEYOND_REPORTS:  # off the straight line: trajectory, biased_view
+        return report_beyond(target, run_dirs, out_root, scale)
     settings = collect(target, run_dirs, scale, evaluation)
     out = out_root / (target if evaluation is None else f"{target}_{evaluation}")
     if target == TABLE1:
@@ -155,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sweeps.report", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("target", help=f"one of {', '.join([*TARGETS, TABLE1])}")
+    parser.add_argument("target", help=f"one of {', '.join([*TARGETS, TABLE1, *BEYOND_REPORTS])}")
     parser.add_argument("run_dirs", nargs="*", help="directories searched for results.json")
     parser.add_argument("--out", default="reports", help="reports root (default: reports)")
     parser.add_argument("--scale", choices=SCALES, help="only runs at this scale (scale=...)")

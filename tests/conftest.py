@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_modules.models import MLP
+from lightning_modules.models import MLP, resnet
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -120,6 +120,21 @@ def bn_setup():
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
     theta_b = trained_copy(model, inputs)
     return model, theta_a, theta_b, (inputs, targets)
+
+
+@pytest.fixture(scope="module")
+def small_resnet():
+    """A ResNet-18 at 1/8 width on 8x8 inputs, its two states and two batches."""
+    torch.manual_seed(0)
+    model = resnet((3, 8, 8), 5, depth=18, width=0.125)
+    inputs, targets = torch.randn(24, 3, 8, 8), torch.randint(0, 5, (24,))
+    with torch.no_grad():
+        model.train()
+        model(inputs)
+    theta_a = {k: v.clone() for k, v in model.state_dict().items()}
+    theta_b = trained_copy(model, inputs, scale=0.05)
+    batches = [(inputs[:10], targets[:10]), (inputs[10:], targets[10:])]
+    return model, theta_a, theta_b, batches
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from callbacks import InterpolationCallback
 from callbacks.artifacts import save_json_atomic
@@ -20,7 +19,7 @@ from landscape.state_files import StateFileError, check_state_fits, load_state_f
 from lightning_modules import Classifier
 from lightning_modules.data import SpiralDataModule
 from lightning_modules.models import MLP
-from run import check_config_choices, check_ddp_launch
+from run import check_config_choices
 from sweeps.plots import plot_run
 from tests.conftest import run_linpath
 
@@ -56,17 +55,6 @@ def test_unknown_group_choices(override, message):
 
 def test_known_choices_and_globs_pass():
     check_config_choices(["experiment=glob(*)", "model=mlp", "seed=1,2", "hydra/launcher=joblib"])
-
-
-def test_ddp_inside_a_local_multirun_is_refused(monkeypatch):
-    ddp = OmegaConf.create({"strategy": "ddp", "devices": 2})
-    monkeypatch.delenv("SLURM_NTASKS", raising=False)
-    check_ddp_launch(ddp, multirun=False)
-    check_ddp_launch(OmegaConf.create({"devices": 1}), multirun=True)
-    with pytest.raises(LinpathError, match="trainer=ddp cannot run inside a local multirun"):
-        check_ddp_launch(ddp, multirun=True)
-    monkeypatch.setenv("SLURM_NTASKS", "2")
-    check_ddp_launch(ddp, multirun=True)
 
 
 def test_truncated_checkpoint(tmp_path):

@@ -32,20 +32,6 @@ RESNET_PATHS = [
 MLP_PATHS = ["full", "unit/fc1", "unit/fc2", "unit/fc3", "group/fc2/weights", "weights", "biases"]
 
 
-@pytest.fixture(scope="module")
-def small_resnet():
-    torch.manual_seed(0)
-    model = resnet((3, 8, 8), 5, depth=18, width=0.125)
-    inputs, targets = torch.randn(24, 3, 8, 8), torch.randint(0, 5, (24,))
-    with torch.no_grad():
-        model.train()
-        model(inputs)
-    theta_a = {k: v.clone() for k, v in model.state_dict().items()}
-    theta_b = trained_copy(model, inputs, scale=0.05)
-    batches = [(inputs[:10], targets[:10]), (inputs[10:], targets[10:])]
-    return model, theta_a, theta_b, batches
-
-
 def assert_matches_plain(model, theta_a, theta_b, batches, paths, **options):
     curves = evaluate_paths(model, theta_a, theta_b, batches, alphas=ALPHAS, paths=paths, **options)
     bn_batches = options.get("bn_data")
