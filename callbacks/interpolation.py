@@ -19,6 +19,7 @@ from callbacks.evaluation import (
     VIEWS,
     PathEvaluation,
     clone_state,
+    finite_or_none,
     summary_table,
     write_results,
 )
@@ -26,6 +27,8 @@ from landscape import expand_paths
 from landscape.paths import UNIT_GRANULARITIES, PathError, check_units, moving_keys
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
 from sweeps.devices import describe_device
+
+HISTORY_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
 
 
 class InterpolationCallback(pl.Callback):
@@ -96,6 +99,9 @@ class InterpolationCallback(pl.Callback):
         self.init = dict(init or {"name": "random"})  # what the init intervention did
         self.identity = dict(identity or {})  # training_id and setting_id (sweeps.identity)
         self.theta_init: dict[str, torch.Tensor] | None = None
+        # per epoch: train/acc is the running mean over the epoch's (augmented) batches,
+        # val/acc the validation split (CIFAR's is the test set: Fig. 3's middle panel)
+        self.history: dict[str, list[float | None]] = {k: [] for k in HISTORY_METRICS}
         self._fit_started = 0.0
         self.evaluation = PathEvaluation(
             alphas=self.alphas,
@@ -115,10 +121,11 @@ class InterpolationCallback(pl.Callback):
 
     # ---- state that survives a resume -------------------------------------------------
     def state_dict(self) -> dict:
-        return {"theta_init": self.theta_init}
+        return {"theta_init": self.theta_init, "history": self.history}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.theta_init = state_dict["theta_init"]
+        self.history = state_dict.get("history", self.history)
 
     # ---- hooks ------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -136,6 +143,12 @@ class InterpolationCallback(pl.Callback):
             self.theta_init = clone_state(pl_module.net)
         if trainer.is_global_zero:
             save_torch_atomic(self.theta_init, self.output_dir / "theta_i.pt")
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        metrics = trainer.callback_metrics
+        for name in HISTORY_METRICS:
+            value = metrics.get(name)
+            self.history[name].append(None if value is None else finite_or_none(float(value)))
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Every rank evaluates its share of the paths; global rank zero writes the run."""
@@ -171,6 +184,7 @@ class InterpolationCallback(pl.Callback):
             "overrides": self.overrides,
             **self.identity,
             "init": self.init,
+            "history": self.history,
         }
 
     def log_results(self, trainer: pl.Trainer, results: dict, figure: Path | None) -> None:

@@ -15,9 +15,10 @@ from torch import nn
 
 from landscape import discover_units, interpolate_state, moving_keys
 from landscape.errors import LinpathError
-from landscape.evaluate import batch_loss_and_correct
+from landscape.evaluate import batch_loss_and_correct, evaluate_state
 from landscape.state_files import load_state_file
 from lightning_modules.data.images import randomize_labels
+from lightning_modules.data.tensor_data import TensorBatchLoader
 from lightning_modules.earlier_run import check_same_architecture, find_run
 
 # torchvision ResNets by (block type, blocks per stage) -> their ImageNet weights
@@ -103,42 +104,59 @@ def load_pretrained(
 
 
 def train_on_random_labels(
-    module, datamodule, seed: int, device: str = "cpu", max_epochs: int = 100
+    module,
+    datamodule,
+    seed: int,
+    device: str = "cpu",
+    max_epochs: int = 100,
+    lr: float | None = None,
 ) -> dict:
-    """Fig. 2B: fit 100% random labels (with the run's optimizer and augmentation) until the
-    epoch's training accuracy is 100% or `max_epochs` have run; the main fit starts there.
+    """Fig. 2B, 5: "training on 100% random labels until 100% training accuracy is reached".
+
+    The paper gives no recipe for this stage. Here it trains without augmentation (a crop
+    or flip of a memorised image is a new image: 100% may never come), with the run's
+    optimizer at a constant learning rate (`lr`, or the optimizer's), and stops when the
+    eval-mode accuracy over the whole random-labelled training set is 100%, or after
+    `max_epochs`. The main fit starts from that state.
     """
     if max_epochs < 1:
         raise InitError(f"init.max_epochs must be >= 1, got {max_epochs}")
-    loader = datamodule.loader("train", device)  # the main fit's augmentation and batches
-    targets = loader.targets
+    if lr is not None and not lr > 0:
+        raise InitError(f"init.lr must be > 0 (or null: the optimizer's), got {lr}")
+    inputs, targets = datamodule.split("train", device)  # model-ready, not augmented
     classes = 2 if datamodule.num_outputs == 1 else datamodule.num_outputs  # bce: 0/1 floats
     label_seed = seed + RANDOM_LABEL_SEED_OFFSET
-    labels = randomize_labels(targets.long().flatten(), 1.0, classes, label_seed)
-    loader.targets = labels.reshape(targets.shape).to(targets.dtype)
-    loader.seed = label_seed
-    net = module.net.to(device).train()
+    labels = randomize_labels(targets.long().flatten().cpu(), 1.0, classes, label_seed)
+    labels = labels.reshape(targets.shape).to(device=targets.device, dtype=targets.dtype)
+    loader = TensorBatchLoader(inputs, labels, datamodule.batch_size, True, label_seed)
+    whole_set = [
+        (inputs[i : i + datamodule.eval_batch_size], labels[i : i + datamodule.eval_batch_size])
+        for i in range(0, len(labels), datamodule.eval_batch_size)
+    ]
+    net = module.net.to(device)
     optimizer = module.make_optimizer()
-    accuracy = 0.0
+    for group in optimizer.param_groups if lr is not None else ():
+        group["lr"] = lr
     for epoch in range(1, max_epochs + 1):
         loader.set_epoch(epoch)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
+        net.train()
         for x, y in loader:
-            x, y = x.to(device), y.to(device)
-            summed, right = batch_loss_and_correct(net(x), y, module.loss_name)
+            summed, _ = batch_loss_and_correct(net(x), y, module.loss_name)
             optimizer.zero_grad(set_to_none=True)
             (summed / y.shape[0]).backward()
             optimizer.step()
-            correct += right
-        accuracy = float(correct) / len(loader.targets)
+        with torch.no_grad():
+            _, accuracy = evaluate_state(net.eval(), whole_set, module.loss_name)
         if accuracy == 1.0:
             break
-    module.net.to("cpu")
+    module.net.train().to("cpu")
     return {
         "name": "random_labels",
         "epochs": epoch,
         "max_epochs": max_epochs,
-        "train_acc": accuracy,
+        "lr": optimizer.param_groups[0]["lr"],
+        "augment": "none",
+        "train_acc": accuracy,  # eval mode, every random-labelled training example
         "reached_100": accuracy == 1.0,
     }
 
@@ -195,12 +213,16 @@ def reset_unit(
     from_run: str | None = None,
     weights_path: str | None = None,
 ) -> dict:
-    """Fig. 4 (RI-k): everything from a trained run's theta_f (`source=trained`) or ImageNet
-    (`source=pretrained`), except unit k, which keeps this seed's fresh random init."""
+    """Fig. 4 (RI-k): "re-set a specific convolutional block to its initial (random) state".
+
+    `source=trained`: the trained run's theta_f, with unit k at that run's own theta_i.
+    `source=pretrained`: ImageNet weights, with unit k at this seed's fresh random init
+    (a pre-trained network has no initial state of its own on CIFAR).
+    """
     if source not in PARTIAL_SOURCES:
         raise InitError(f"unknown init.source {source!r}; expected one of {list(PARTIAL_SOURCES)}")
     net = module.net
-    fresh = {k: v.clone() for k, v in net.state_dict().items()}
+    initial = {k: v.clone() for k, v in net.state_dict().items()}  # this seed's draw
     keys = unit_entries(net, unit)
     record = {"name": "partial", "unit": unit, "source": source}
     if source == "trained":
@@ -208,13 +230,14 @@ def reset_unit(
         trained = run.state("f")
         check_same_architecture(net, trained, run.path)
         net.load_state_dict(trained)
+        initial = run.state("i")
         record["from_run"] = str(run.path)
     else:
         record["weights"] = load_pretrained(module, datamodule, seed, device, weights_path)[
             "weights"
         ]
     state = net.state_dict()
-    state.update({k: fresh[k] for k in keys})
+    state.update({k: initial[k] for k in keys})
     net.load_state_dict(state)
     return {**record, "entries": keys}
 
@@ -242,4 +265,5 @@ def adversarial_unit(
         "unit": unit,
         "from_run": str(run.path),
         "entries": keys,
+        "pre_stage": run.results["init"],  # epochs taken and accuracy reached on random labels
     }

@@ -33,7 +33,12 @@ NON_TRAINING_KEYS = (
 )
 # Top-level values that reach training only through the init and model configs, which are
 # compared after interpolations are resolved: dropped once resolved.
-RESOLVED_ONLY_KEYS = ("pretrained_weights", "random_label_max_epochs", "width_factor")
+RESOLVED_ONLY_KEYS = (
+    "pretrained_weights",
+    "random_label_max_epochs",
+    "random_label_lr",
+    "width_factor",
+)
 NON_TRAINING_TRAINER_KEYS = (
     "accelerator",
     "compile",

@@ -93,7 +93,7 @@ def evaluate_run(
         theta_i,
         theta_f,
         views,
-        {**carried, **callback.header(), **dict(header)},
+        {**carried, **training_free(callback.header()), **dict(header)},
     )
     results["timing"] = {
         "fit_s": source.get("timing", {}).get("fit_s"),
@@ -101,6 +101,11 @@ def evaluate_run(
     }
     write_results(results, out_dir, callback.figure)
     return results
+
+
+def training_free(header: dict) -> dict:
+    """A new callback's header without its (empty) training history: the run's own stays."""
+    return {k: v for k, v in header.items() if k != "history"}
 
 
 def interpolation_overrides(task_overrides: Sequence[str]) -> list[str]:

@@ -1,9 +1,10 @@
 """`python -m sweeps.report TARGET [RUN_DIRS...]`: a paper figure and table from finished runs.
 
-Reads every results.json under RUN_DIRS (default: multirun/<experiment> and
-outputs/<experiment> for the target's experiments), groups runs by setting (overrides minus
-seed), and writes reports/<target>/<target>_<experiment>.{png,csv,md}. `table1` reads every
-run under RUN_DIRS (default: multirun/ and outputs/) and writes reports/table1/table1.{csv,md}.
+Reads every results.json under RUN_DIRS (default: multirun/ and outputs/), takes the runs
+whose training matches the target's settings at `--scale` (`sweeps.settings`: whatever
+experiment made them), newest run per seed, and writes
+reports/<target>/<target>_<experiment>.{png,csv,md}; the Markdown lists the run
+directories used. `table1` writes reports/table1/table1.{csv,md}.
 """
 
 from __future__ import annotations
@@ -23,53 +24,50 @@ import seaborn as sns  # noqa: E402
 from landscape.errors import LinpathError  # noqa: E402
 from sweeps.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from sweeps.beyond_report import report as report_beyond  # noqa: E402
+from sweeps.panels import extra_panels, prestage_notes  # noqa: E402
 from sweeps.plots import PATH_STYLES, curves_frame  # noqa: E402
-from sweeps.runs import ReportError, Setting, group_settings, load_runs  # noqa: E402
-from sweeps.tables import (  # noqa: E402
-    markdown_summary,
-    markdown_table1,
-    paths_of,
-    summary_frame,
-    table1_frame,
-    write_table,
-)
+from sweeps.runs import ReportError, Run, load_runs  # noqa: E402
+from sweeps.settings import TargetSetting, expected_settings, run_keys, select  # noqa: E402
+from sweeps.table1 import markdown_table1, table1_frame, table1_rows  # noqa: E402
+from sweeps.tables import markdown_summary, paths_of, summary_frame, write_table  # noqa: E402
 from sweeps.targets import TARGETS, Target  # noqa: E402
 
 TABLE1 = "table1"
 SCALES = ("full", "smoke")
+DEFAULT_DIRS = [Path("multirun"), Path("outputs")]
 
 
-def seed_curves(settings: Sequence[Setting], target: Target) -> pd.DataFrame:
-    """Every shown path of every run, one row per alpha, tagged with experiment and setting."""
+def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFrame:
+    """Every shown path of every run, one row per alpha, tagged with panel and setting."""
     frames = []
     for setting in settings:
         shown = set(paths_of(setting, target))
         for run in setting.runs:
             frame = curves_frame(run.results)
             frame = frame[frame["path"].isin(shown)]
-            frames.append(
-                frame.assign(experiment=setting.experiment, setting=setting.label, seed=run.seed)
-            )
+            frames.append(frame.assign(panel=setting.panel, setting=setting.label, seed=run.seed))
     return pd.concat(frames, ignore_index=True)
 
 
-def plot_target(settings: Sequence[Setting], target: Target, out: Path) -> None:
-    """Mean over seeds with a +-1 std band; a row per experiment, loss left, accuracy right.
+def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) -> None:
+    """Mean over seeds with a +-1 std band; a row per sweep, loss left, accuracy right.
 
-    One setting: a colour per path. Several: a colour per setting, and only the full path
-    where there is one (a line style per path otherwise); the table keeps every path.
+    One setting: a colour per path. Several: a colour per setting and a line style per
+    whole-model path (full, towards a new init); unit and group paths of many settings are
+    in the table (and the `unit_paths` panel).
     """
     frame = seed_curves(settings, target)
-    experiments = list(dict.fromkeys(frame["experiment"]))
+    panels = list(dict.fromkeys(frame["panel"]))
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(len(experiments), 2, figsize=(12, 4 * len(experiments)), squeeze=False)
-    for row, experiment in zip(axes, experiments):
-        data = frame[frame["experiment"] == experiment]
+    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4 * len(panels)), squeeze=False)
+    for row, panel in zip(axes, panels):
+        data = frame[frame["panel"] == panel]
         several = data["setting"].nunique() > 1
-        if several and "full" in set(data["path"]):
-            data = data[data["path"] == "full"]  # unit paths of many settings: in the table
+        whole_model = ~data["path"].str.startswith(("unit/", "group/"))
+        if several and whole_model.any():
+            data = data[whole_model]
         style = "path" if several and data["path"].nunique() > 1 else None
-        split = next(s for s in settings if s.experiment == experiment).runs[0].results
+        split = next(s for s in settings if s.panel == panel).runs[0].results
         split = next(iter(split["paths"].values())).get("split", "test")
         for ax, metric in zip(row, ("loss", "acc")):
             sns.lineplot(
@@ -88,7 +86,7 @@ def plot_target(settings: Sequence[Setting], target: Target, out: Path) -> None:
                     line.set_label(path)
             ax.set_xlabel(r"$\alpha$")
             ax.set_ylabel(f"{split} {metric}")
-            ax.set_title(f"{experiment}  (seeds: {data['seed'].nunique()})", fontsize="medium")
+            ax.set_title(f"{panel}  (seeds: {data['seed'].nunique()})", fontsize="medium")
         handles = None if several else row[-1].get_lines()[: data["path"].nunique()]
         row[-1].legend(
             handles=handles, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small"
@@ -100,69 +98,92 @@ def plot_target(settings: Sequence[Setting], target: Target, out: Path) -> None:
     plt.close(fig)
 
 
-def default_dirs(target: str) -> list[Path]:
-    if target == TABLE1:
-        return [Path("multirun"), Path("outputs")]
-    experiments = TARGETS[target].experiments
-    return [Path(root) / e for e in experiments for root in ("multirun", "outputs")]
-
-
-def collect(
-    target: str, run_dirs: Sequence[str], scale: str | None, evaluation: str | None = None
-) -> list[Setting]:
-    """The settings a report is made of; no runs at all is bad input. `evaluation` takes each
-    run's re-evaluation of that name (sweeps.reevaluate) instead of its own results."""
-    if target != TABLE1 and target not in TARGETS:
-        raise ReportError(f"unknown report target {target!r}; expected one of {[*TARGETS, TABLE1]}")
-    dirs = [Path(d) for d in run_dirs] or default_dirs(target)
-    runs = load_runs(dirs, evaluation)
-    if target != TABLE1:
-        runs = [r for r in runs if r.experiment in TARGETS[target].experiments]
-    if scale:
-        runs = [r for r in runs if r.scale == scale]
-    if not runs:
-        wanted = "any experiment" if target == TABLE1 else f"{list(TARGETS[target].experiments)}"
-        scale_note = f" at scale={scale}" if scale else ""
-        scale_note += f" with an evaluation {evaluation!r}" if evaluation else ""
+def collect(target: Target, by_key: dict[str, list[Run]], scale: str, mnist: bool):
+    """The settings of `target` among the runs; none at all is bad input."""
+    settings = select(by_key, expected_settings(target.sweeps, scale, mnist), target.shows)
+    if not settings:
         raise ReportError(
-            f"no results.json of {wanted}{scale_note} under {[str(d) for d in dirs]}; "
-            f"run the experiment first (make {target})"
+            f"no run trained as {target.name}'s settings at scale={scale} "
+            f"(experiments {list(target.experiments)}); run them first (make {target.name})"
         )
-    return group_settings(runs)
+    return settings
 
 
-def report(target: str, run_dirs: Sequence[str] = (), out_root: Path = Path("reports"),
-           scale: str | None = None, evaluation: str | None = None) -> list[Path]:  # fmt: skip
+def load(run_dirs: Sequence[str], evaluation: str | None = None) -> dict[str, list[Run]]:
+    """Runs by key; `evaluation` takes each run's re-evaluation of that name
+    (sweeps.reevaluate) instead of its own results."""
+    dirs = [Path(d) for d in run_dirs] or DEFAULT_DIRS
+    runs = load_runs(dirs, evaluation)
+    if not runs:
+        raise ReportError(
+            f"no results.json under {[str(d) for d in dirs]}; run an experiment first"
+        )
+    return run_keys(runs)
+
+
+def report(
+    target: str,
+    run_dirs: Sequence[str] = (),
+    out_root: Path = Path("reports"),
+    scale: str | None = None,
+    mnist: bool = False,
+    evaluation: str | None = None,
+) -> list[Path]:
     """Writes the target's figure and tables; returns the files written."""
     if target in BEYOND_REPORTS:  # off the straight line: trajectory, biased_view
         return report_beyond(target, run_dirs, out_root, scale)
-    settings = collect(target, run_dirs, scale, evaluation)
+    if target not in TARGETS:
+        raise ReportError(
+            f"unknown report target {target!r}; expected one of {[*TARGETS, *BEYOND_REPORTS]}"
+        )
+    spec = TARGETS[target]
+    scale = scale or "full"
+    by_key = load(run_dirs, evaluation)
     out = out_root / (target if evaluation is None else f"{target}_{evaluation}")
     if target == TABLE1:
-        frame = table1_frame(settings)
+        rows = table1_rows(by_key, scale, mnist)
+        frame = table1_frame(rows)
         if frame.empty:
             raise ReportError("none of the runs found is an intervention of Table 1")
-        return write_table(frame, markdown_table1(frame), out / TABLE1)
-    spec = TARGETS[target]
+        used = [
+            (f"{row.intervention}: {s.label}", s.runs)
+            for row, settings, _ in rows
+            for s in settings
+        ]
+        used += [(f"control of {row.intervention}", control) for row, _, control in rows]
+        intervened = [s for _, settings, _ in rows for s in settings]
+        markdown = markdown_table1(frame) + prestage_notes(intervened) + runs_used(used)
+        return write_table(frame, markdown, out / TABLE1)
+    settings = collect(spec, by_key, scale, mnist)
     stem = out / spec.stem
     frame = summary_frame(settings, spec)
     if frame.empty:
         raise ReportError(f"the runs found have none of the paths {list(spec.paths)}")
     plot_target(settings, spec, stem.with_suffix(".png"))
-    return [
-        stem.with_suffix(".png"),
-        *write_table(frame, markdown_summary(frame, spec.title), stem),
-    ]
+    written = [stem.with_suffix(".png")]
+    markdown = markdown_summary(frame, spec.title) + prestage_notes(settings)
+    markdown += extra_panels(spec, settings, stem, written)
+    markdown += runs_used([(s.label, s.runs) for s in settings])
+    return [*written, *write_table(frame, markdown, stem)]
+
+
+def runs_used(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:
+    """The run directories a report used, per setting."""
+    lines = ["", "## Runs used", ""]
+    for label, runs in groups:
+        lines.append(f"- {label}: " + ", ".join(f"`{r.directory}`" for r in runs))
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m sweeps.report", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("target", help=f"one of {', '.join([*TARGETS, TABLE1, *BEYOND_REPORTS])}")
+    parser.add_argument("target", help=f"one of {', '.join([*TARGETS, *BEYOND_REPORTS])}")
     parser.add_argument("run_dirs", nargs="*", help="directories searched for results.json")
     parser.add_argument("--out", default="reports", help="reports root (default: reports)")
-    parser.add_argument("--scale", choices=SCALES, help="only runs at this scale (scale=...)")
+    parser.add_argument("--scale", choices=SCALES, help="the runs' scale (paper targets: full)")
+    parser.add_argument("--mnist", action="store_true", help="MNIST runs, not the digits stand-in")
     parser.add_argument(
         "--evaluation",
         metavar="NAME",
@@ -170,7 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        written = report(args.target, args.run_dirs, Path(args.out), args.scale, args.evaluation)
+        written = report(
+            args.target, args.run_dirs, Path(args.out), args.scale, args.mnist, args.evaluation
+        )
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)
         return 2

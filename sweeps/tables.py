@@ -1,4 +1,4 @@
-"""Seed-aggregated tables: one row per (setting, path), and the paper's Table 1."""
+"""Seed-aggregated tables: one row per (setting, path), with the paper's numbers beside."""
 
 from __future__ import annotations
 
@@ -14,13 +14,15 @@ from scipy import stats
 
 from landscape.shape import DEFINITIONS, NONFINITE, path_metrics
 from sweeps.runs import Run, Setting
-from sweeps.targets import TABLE1_BASE, TABLE1_PAPER, PaperRow, Target
+from sweeps.targets import PaperRow, Target
 
 SHAPES = ("NB", "B", "P")
 # per-run numbers: (column, how to read it from results.json, scale for the table)
 RUN_METRICS = {
     "test_acc": (lambda r: r["final"].get("test_acc"), 100.0),
-    "train_acc": (lambda r: r["final"].get("train_acc"), 100.0),
+    "train_acc": (lambda r: r["final"].get("train_acc"), 100.0),  # eval mode, clean images
+    # the last epoch's running mean over its augmented batches, as a training log shows it
+    "running_train_acc": (lambda r: last(r.get("history", {}).get("train/acc")), 100.0),
     "test_loss": (lambda r: r["final"].get("test_loss"), 1.0),
     "distance": (lambda r: r.get("distance"), 1.0),
 }
@@ -30,8 +32,10 @@ PATH_METRICS = ("max_rise", "barrier_height", "error_max_rise", "error_barrier_h
 SHAPE_READINGS = {"": "shape", "strict_": "strict_shape"}
 CONFIDENCE = 0.95
 BOOTSTRAP_RESAMPLES = 9999
-# Table 1: unit barriers count as higher / lower than the base beyond this relative margin
-UNIT_BARRIER_MARGIN = 0.1
+
+
+def last(values: Sequence[float | None] | None) -> float | None:
+    return values[-1] if values else None
 
 
 def mean_std(values: Sequence[float | None]) -> tuple[float, float, int]:
@@ -181,7 +185,8 @@ def markdown_summary(frame: pd.DataFrame, title: str) -> str:
     """The summary as a Markdown table: 'mean ± std' for accuracy, loss and distance, shape
     counts as 'NB/B/P' (tolerant and strict), each barrier number as 'mean [95% interval]'."""
     header = ["experiment", "setting", "path", "seeds", "test acc (%)", "test acc 95% CI"]
-    header += ["train acc (%)", "test loss", "distance", "tolerant NB/B/P", "strict NB/B/P"]
+    header += ["train acc, eval (%)", "train acc, last epoch running (%)"]
+    header += ["test loss", "distance", "tolerant NB/B/P", "strict NB/B/P"]
     header += ["largest bump", "chord barrier", "error bump", "error chord barrier"]
     paper_columns = [c for c in frame.columns if c.startswith("paper_") and c != "paper_row"]
     header += [f"paper {c.removeprefix('paper_').replace('_', ' ')}" for c in paper_columns]
@@ -193,6 +198,7 @@ def markdown_summary(frame: pd.DataFrame, title: str) -> str:
             _pm(row["test_acc_mean"], row["test_acc_std"], 2),
             _ci(row, "test_acc", 2).partition(" ")[2] or "-",
             _pm(row["train_acc_mean"], row["train_acc_std"], 2),
+            _pm(row["running_train_acc_mean"], row["running_train_acc_std"], 2),
             _pm(row["test_loss_mean"], row["test_loss_std"], 4),
             _pm(row["distance_mean"], row["distance_std"], 3),
             _counts(row, ""),
@@ -200,87 +206,6 @@ def markdown_summary(frame: pd.DataFrame, title: str) -> str:
             *(_ci(row, metric, 4) for metric in PATH_METRICS),
         ]
         cells += ["-" if math.isnan(row[c]) else f"{row[c]:g}" for c in paper_columns]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-# ---- Table 1 -------------------------------------------------------------------------------
-
-
-def unit_max_rise(setting: Setting) -> float:
-    """Mean over seeds and unit paths of max_rise: the height of the unit barriers."""
-    rises = [
-        entry["max_rise"]
-        for run in setting.runs
-        for path, entry in run.results["paths"].items()
-        if path.startswith("unit/")
-    ]
-    return mean(rises) if rises else math.nan
-
-
-def table1_frame(settings: Sequence[Setting]) -> pd.DataFrame:
-    """Table 1: per intervention, shape of the full path, unit barriers and test acc vs base.
-
-    The base is the plain `blockwise` setting (the one with the fewest overrides: not the
-    no-WD runs that Fig. 3 starts from). Unit barriers are higher (H-LB) or lower
-    (L-LB) when the mean unit max_rise differs from the base's by more than
-    UNIT_BARRIER_MARGIN; '-' where a
-    side has no unit paths.
-    """
-    blockwise = [s for s in settings if s.experiment == TABLE1_BASE]
-    fewest = min((len(s.overrides) for s in blockwise), default=0)
-    base = [s for s in blockwise if len(s.overrides) == fewest]
-    base_runs = [run for s in base for run in s.runs]
-    base_acc = mean_std([r.results["final"].get("test_acc") for r in base_runs])[0]
-    base_rise = unit_max_rise(Setting(TABLE1_BASE, (), base_runs)) if base_runs else math.nan
-    rows = []
-    for setting in settings:
-        if setting.experiment != TABLE1_BASE and setting.experiment not in TABLE1_PAPER:
-            continue
-        figure, paper_shape, paper_acc = TABLE1_PAPER.get(setting.experiment, ("Fig. 1B", "", ""))
-        full = [path_entry(r, "full") for r in setting.runs if "full" in r.results["paths"]]
-        rise = unit_max_rise(setting)
-        if math.isnan(rise) or math.isnan(base_rise):
-            unit_barriers = "-"
-        elif rise > (1 + UNIT_BARRIER_MARGIN) * base_rise:
-            unit_barriers = "H-LB"
-        elif rise < base_rise / (1 + UNIT_BARRIER_MARGIN):
-            unit_barriers = "L-LB"
-        else:
-            unit_barriers = "="
-        acc = mean_std([r.results["final"].get("test_acc") for r in setting.runs])[0]
-        rows.append(
-            {
-                "experiment": setting.experiment,
-                "setting": setting.label,
-                "figure": figure,
-                "seeds": len(setting.runs),
-                "full_shape": majority_shape([entry["shape"] for entry in full]),
-                "full_shape_strict": majority_shape([entry["strict_shape"] for entry in full]),
-                "unit_barriers": unit_barriers,
-                "unit_max_rise": rise,
-                "base_unit_max_rise": base_rise,
-                "test_acc": 100 * acc,
-                "delta_test_acc": 100 * (acc - base_acc),
-                "paper_shape": paper_shape,
-                "paper_test_acc": paper_acc,
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def markdown_table1(frame: pd.DataFrame) -> str:
-    header = ["intervention", "setting", "figure", "seeds", "full path (tolerant)"]
-    header += ["full path (strict)", "unit barriers"]
-    header += ["test acc (%)", "Δ test acc vs base (pp)", "paper: shape", "paper: test acc"]
-    lines = ["# Table 1: interventions against the base (blockwise)", ""]
-    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    for row in frame.to_dict("records"):
-        number = lambda v, fmt: "-" if math.isnan(v) else format(v, fmt)  # noqa: E731
-        cells = [row["experiment"], row["setting"], row["figure"], str(row["seeds"])]
-        cells += [row["full_shape"], row["full_shape_strict"], row["unit_barriers"]]
-        cells += [number(row["test_acc"], ".2f")]
-        cells += [number(row["delta_test_acc"], "+.2f"), row["paper_shape"], row["paper_test_acc"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -1,8 +1,10 @@
-"""Every paper figure and table as a report target: its experiments, paths and paper numbers.
+"""Every paper figure and table as a target: the sweeps that make it, its paths, its numbers.
 
-The paper's numbers are from ../shared/PAPER.md ("Numbers the paper reports"); each row
-names the overrides a setting must have (`key=value`, numbers compared by value;
-`experiment=NAME` matches the experiment) and the values the paper gives for it.
+This is the one table of what each `make TARGET` runs: `python -m sweeps.run_target TARGET`
+runs its sweeps in order and then its report, and the report takes the runs whose
+training matches those sweeps' settings (`sweeps.settings`). `TARGETS[name].sweeps` lists
+them. A paper row names the overrides a setting must have (`key=value`, numbers compared
+by value; `experiment=NAME` matches the experiment) and the values the paper gives for it.
 """
 
 from __future__ import annotations
@@ -10,6 +12,39 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 NEW_INIT_PATHS = ("full", "final_to_new_init", "init_to_new_init")
+# MNIST is not on disk here: scikit-learn's digits stands in (`launch --mnist` uses MNIST).
+MNIST_STAND_IN = "data=digits"
+VGG11 = "model=vgg11_bn"
+# Fig. A16 reads VGG-11's barrier layers as "layers 4-10" (conf/optim/vgg11_barriers.yaml)
+VGG11_BARRIERS = (VGG11, "optim=vgg11_barriers")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One multirun of a target: `experiment` with `overrides`, over the experiment's own
+    sweep axes and any sweep in `overrides` (a comma list). `smoke` adds overrides at
+    scale=smoke; `seeds` replaces the experiment's seed axis at full scale.
+
+    A staged sweep (`from_sweep`, the `name` of an earlier sweep of the same target) runs
+    once per earlier run, at that run's seed, with `option=RUN_DIR`; `shape` keeps only the
+    earlier runs whose full path has that shape. Its report counts, of the earlier sweep,
+    only the runs a staged run started from.
+    """
+
+    experiment: str
+    overrides: tuple[str, ...] = ()
+    name: str = ""
+    title: str = ""
+    smoke: tuple[str, ...] = ()
+    seeds: str | None = None
+    from_sweep: str | None = None
+    option: str = "init.from_run"
+    shape: str | None = None
+
+    @property
+    def panel(self) -> str:
+        """The figure row of this sweep's settings."""
+        return self.title or " ".join((self.experiment, *self.overrides))
 
 
 @dataclass(frozen=True)
@@ -23,14 +58,27 @@ class PaperRow:
 
 @dataclass(frozen=True)
 class Target:
-    """One paper figure or table: which experiments feed it and which paths it shows."""
+    """One paper figure or table: its sweeps, the paths it shows, the paper's numbers.
+
+    `trains=False`: the target reads the runs another make target makes (its
+    prerequisite in the Makefile) and only writes its report; `also_reports` are report
+    targets written after this one's sweeps; `panels` names extra figures
+    (`sweeps.panels`: training_speed, accuracy_per_unit, unit_paths).
+    """
 
     name: str
     title: str
-    experiments: tuple[str, ...]
+    sweeps: tuple[Sweep, ...]
     # path keys, or prefixes ending in '*' ('unit/*' is every unit path)
     paths: tuple[str, ...] = ("full",)
     paper: tuple[PaperRow, ...] = field(default_factory=tuple)
+    trains: bool = True
+    also_reports: tuple[str, ...] = ()
+    panels: tuple[str, ...] = ()
+
+    @property
+    def experiments(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.experiment for s in self.sweeps))
 
     @property
     def stem(self) -> str:
@@ -44,8 +92,6 @@ class Target:
 def _acc(*rows: tuple[tuple[str, ...], float, str]) -> tuple[PaperRow, ...]:
     return tuple(PaperRow(match, {"test_acc": acc}, label) for match, acc, label in rows)
 
-
-VGG11 = "model=vgg11_bn"
 
 # Table 2: one `table2=ROW` config per row (conf/table2/); ResNet-18, and VGG-11 with
 # `model=vgg11_bn`. The base row (lr 0.1 and WD for all units) is the paper's "lr 0.1 all"
@@ -79,13 +125,13 @@ TABLE_A3_PAPER = (
     PaperRow(("init.offset=5",), {"train_acc": 99.88, "test_acc": 90.85}, "after barrier"),
 )
 
-# Table A4: VGG-11-BN conv widths (model.widths) as conf/experiment/narrowing.yaml sweeps them.
+# Table A4: the 8 conv widths of VGG-11-BN with one FC layer (conf/experiment/narrowing.yaml).
 TABLE_A4_PAPER = _acc(
-    (("model.widths=[64,128,256,256,512,512,512,512,512,512]",), 91.93, "standard"),
-    (("model.widths=[32,64,128,256,512,512,512,512,512,512]",), 91.73, "narrow no-barrier"),
-    (("model.widths=[64,128,256,128,512,512,512,512,512,512]",), 91.53, "narrow 1 barrier"),
-    (("model.widths=[64,128,256,128,256,512,512,512,512,512]",), 91.25, "narrow 2 barrier"),
-    (("model.widths=[64,128,256,128,256,256,256,256,256,256]",), 91.15, "narrow all barrier"),
+    (("model.widths=[64,128,256,256,512,512,512,512]",), 91.93, "standard"),
+    (("model.widths=[32,64,256,256,512,512,512,256]",), 91.73, "narrow no-barrier"),
+    (("model.widths=[64,128,128,256,512,512,512,512]",), 91.53, "narrow 1 barrier"),
+    (("model.widths=[64,128,128,128,512,512,512,512]",), 91.25, "narrow 2 barrier"),
+    (("model.widths=[64,128,128,128,256,256,256,512]",), 91.15, "narrow all barrier"),
 )
 
 FIXED_LR_PAPER = tuple(
@@ -96,124 +142,180 @@ FIXED_LR_PAPER = tuple(
 BASE_PAPER = _acc((("experiment=blockwise",), 92.2, "ResNet-18 base"))
 VGG_PAPER = _acc((("experiment=vgg_bn", "model=vgg11_bn"), 91.9, "VGG-11 base"))
 
+# Fig. 3 / Table A3: "For the runs that exhibit barriers, we save the model state at the
+# height of the barrier" of ResNet-18 without weight decay, "over 5 runs". Each such run
+# starts its own barrier-initialised runs (offsets -5, 0, +5 grid steps; +-1 on the smoke
+# scale's 11-point grid); the scratch line and Table A3's "random init" row are those runs.
+FIG3_SWEEPS = (
+    Sweep(
+        "blockwise",
+        ("optimizer.weight_decay=0",),
+        name="scratch",
+        title="scratch (no weight decay)",
+        seeds="range(5)",
+    ),
+    Sweep(
+        "barrier_init",
+        name="barrier",
+        title="init at the barrier",
+        smoke=("init.offset=-1,0,1",),
+        from_sweep="scratch",
+        shape="B",
+    ),
+)
+NO_BN = (Sweep("no_bn"),)
+
 TARGETS = {
     t.name: t
     for t in (
         Target(
             "fig1a",
             "Fig. 1A: MLP on MNIST (left) and spiral (right)",
-            ("mnist_mlp", "spiral_mlp"),
+            (Sweep("mnist_mlp", (MNIST_STAND_IN,)), Sweep("spiral_mlp")),
             NEW_INIT_PATHS,
         ),
         Target(
             "fig1b",
             "Fig. 1B / A11: ResNet-18 unit paths",
-            ("blockwise",),
+            (Sweep("blockwise"),),
             ("full", "unit/*"),
             BASE_PAPER,
         ),
-        Target("fig2a", "Fig. 2A: ImageNet pre-training", ("pretrained",)),
         Target(
-            "fig2b", "Fig. 2B: random-label pre-training", ("random_labels",), ("full", "unit/*")
+            "fig2a",
+            "Fig. 2A: ImageNet pre-training (ResNet-18 on CIFAR-10, ResNet-50 on CIFAR-100)",
+            (
+                Sweep("pretrained", title="ResNet-18, CIFAR-10"),
+                Sweep(
+                    "pretrained", ("model=resnet50", "data=cifar100"), title="ResNet-50, CIFAR-100"
+                ),
+            ),
+            ("full", "final_to_new_init"),
+        ),
+        Target(
+            "fig2b",
+            "Fig. 2B: random-label pre-training",
+            (Sweep("random_labels"),),
+            ("full", "unit/*"),
         ),
         Target(
             "fig3",
             "Fig. 3 / A12: init at the barrier",
-            ("barrier_init",),
+            FIG3_SWEEPS,
             ("full",),
             TABLE_A3_PAPER,
+            panels=("training_speed",),
         ),
         Target(
             "tableA3",
             "Table A3: init at the barrier (train / test acc)",
-            ("barrier_init", "blockwise"),
+            FIG3_SWEEPS,
             ("full",),
             TABLE_A3_PAPER,
+            trains=False,
         ),
         Target(
-            "fig4", "Fig. 4: partial (pre-)training", ("partial_pretraining",), ("full", "unit/*")
+            "fig4",
+            "Fig. 4: partial (pre-)training",
+            (
+                Sweep("blockwise", name="base", title="scratch (base)"),
+                Sweep("partial_pretraining", title="reset unit k (RI-k)", from_sweep="base"),
+            ),
+            ("full", "unit/*"),
+            panels=("accuracy_per_unit",),
         ),
         Target(
             "fig5",
             "Fig. 5 / A13: unit k from random-label training",
-            ("blockwise_adversarial",),
+            (
+                Sweep(
+                    "random_labels",
+                    ("init=random_labels",),
+                    name="random_labels",
+                    title="random-label pre-training",
+                ),
+                Sweep(
+                    "blockwise_adversarial",
+                    title="unit k from random-label training",
+                    from_sweep="random_labels",
+                ),
+            ),
             ("full", "unit/*"),
         ),
         Target(
             "fig6",
             "Fig. 6 / A14: data fraction x augmentation",
-            ("data_fraction",),
+            (Sweep("data_fraction"),),
             ("full", "unit/*"),
         ),
-        Target("figA15", "Fig. A15: augmentation", ("augmentation",), ("full", "unit/*")),
-        Target("fig7", "Fig. 7: weight decay", ("weight_decay",)),
+        Target("figA15", "Fig. A15: augmentation", (Sweep("augmentation"),), ("full", "unit/*")),
+        Target("fig7", "Fig. 7: weight decay", (Sweep("weight_decay"),)),
         Target(
-            "fig8", "Fig. 8 / App. E: fixed learning rate", ("fixed_lr",), ("full",), FIXED_LR_PAPER
+            "fig8",
+            "Fig. 8 / App. E: fixed learning rate",
+            (Sweep("fixed_lr"),),
+            ("full",),
+            FIXED_LR_PAPER,
         ),
         Target(
             "fig9",
-            "Fig. 9 / A16: smaller lr for units with barriers",
-            ("layer_lr",),
+            "Fig. 9 / A16: smaller lr for units with barriers (ResNet-18, VGG-11)",
+            (
+                Sweep("layer_lr", title="ResNet-18"),
+                Sweep("layer_lr", VGG11_BARRIERS, title="VGG-11"),
+            ),
             ("full", "unit/*"),
         ),
         Target(
             "table2",
-            "Table 2: lr and weight decay per unit group",
-            ("layer_lr_wd",),
+            "Table 2: lr and weight decay per unit group (ResNet-18, VGG-11)",
+            (
+                Sweep("layer_lr_wd", title="ResNet-18"),
+                Sweep("layer_lr_wd", VGG11_BARRIERS, title="VGG-11"),
+            ),
             ("full",),
             TABLE2_PAPER,
         ),
-        Target("fig10", "Fig. 10: depth", ("depth",), ("full", "unit/*")),
+        Target("fig10", "Fig. 10: depth", (Sweep("depth"),), ("full", "unit/*")),
         Target(
-            "figA17", "Fig. A17: 8-layer MLP width on spiral", ("mlp_width",), ("full", "unit/*")
+            "figA17",
+            "Fig. A17: 8-layer MLP width on spiral (left: layer-wise paths of 50 all)",
+            (Sweep("mlp_width"),),
+            ("full", "unit/*"),
+            panels=("unit_paths",),
         ),
         Target(
             "figA18",
             "Fig. A18: groups inside unit layer3",
-            ("bn_groups",),
+            (Sweep("bn_groups"),),
             ("full", "unit/layer3", "group/*"),
         ),
         Target(
             "figA19",
             "Fig. A19: VGG-11 with / without BN",
-            ("vgg_bn",),
+            (Sweep("vgg_bn"),),
             ("full", "unit/*"),
             VGG_PAPER,
         ),
         Target(
             "tableA4",
-            "Table A4: narrowing VGG-11-BN layers",
-            ("narrowing",),
+            "Table A4: narrowing VGG-11-BN layers (8 conv + 1 FC)",
+            (Sweep("narrowing"),),
             ("full",),
             TABLE_A4_PAPER,
         ),
-        Target("appF", "App. F: ResNet-18 without BN", ("no_bn",), ("full", "unit/*")),
+        Target("appF", "App. F: ResNet-18 without BN", NO_BN, ("full", "unit/*")),
+        Target(
+            "table1",
+            "Table 1: interventions against their matched controls",
+            NO_BN,
+            also_reports=("appF",),
+        ),
         Target(
             "bias_view",
             "ICLR 2023: weights vs biases (MLP on MNIST, ResNet-18 on CIFAR-10)",
-            ("bias_view", "bias_view_resnet"),
+            (Sweep("bias_view", (MNIST_STAND_IN,)), Sweep("bias_view_resnet")),
             ("full", "weights", "biases"),
         ),
     )
-}
-
-# Table 1: the interventions compared with the base (`blockwise`), with the paper's entry.
-TABLE1_BASE = "blockwise"
-TABLE1_PAPER = {
-    "pretrained": ("Fig. 2A", "NB", "Better"),
-    "random_labels": ("Fig. 2B", "H-LB", "Worse"),
-    "barrier_init": ("Fig. 3", "NB", "Better"),
-    "partial_pretraining": ("Fig. 4", "B/NB/P", "Often worse"),
-    "blockwise_adversarial": ("Fig. 5", "B/NB", "Often worse"),
-    "data_fraction": ("Fig. 6", "NB / L-LB", "Worse"),
-    "augmentation": ("Fig. 6", "L-LB", "Worse"),
-    "weight_decay": ("Fig. 7", "NB / B (less WD), P (more WD)", "Worse"),
-    "fixed_lr": ("Fig. 8", "P (lr 0.01), NB (lr != 0.01)", "Better (0.01), worse"),
-    "layer_lr": ("Fig. 9", "NB", "Worse"),
-    "layer_lr_wd": ("Table 2", "", ""),
-    "depth": ("Fig. 10", "H-LB", "Better"),
-    "bn_groups": ("Fig. A18", "", ""),
-    "vgg_bn": ("Fig. A19", "", ""),
-    "no_bn": ("App. F", "NB", "Worse"),
-    "narrowing": ("Table A4", "", ""),
 }

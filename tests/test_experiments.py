@@ -3,7 +3,6 @@ the bias view measures what it says, and (slow) every experiment runs at smoke s
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import subprocess
@@ -16,10 +15,10 @@ from omegaconf import OmegaConf
 from landscape import interpolate_state
 from landscape.biases import last_layer_bias_spread
 from lightning_modules.models import MLP, resnet
+from sweeps import settings
 from tests.conftest import EXPERIMENTS, REPO, compose_config, read_results, run_linpath
 
-# seeds of the intervention, optimizer and MLP rows (PAPER.md): 10, 5 for barrier_init,
-# 3 for mlp_width (a CPU's worth)
+# seeds of the intervention, optimizer and MLP rows: the paper's 10, 5 for barrier_init
 SEEDS = {
     **dict.fromkeys(
         ["pretrained", "random_labels", "partial_pretraining", "blockwise_adversarial"], 10
@@ -27,27 +26,21 @@ SEEDS = {
     **dict.fromkeys(["data_fraction", "augmentation", "weight_decay", "fixed_lr"], 10),
     **dict.fromkeys(["layer_lr", "layer_lr_wd", "narrowing", "bias_view", "bias_view_resnet"], 10),
     "barrier_init": 5,
-    "mlp_width": 3,
+    "mlp_width": 10,
 }
 
 
-def sweep_points(experiment: str) -> tuple[list[list[str]], int | None]:
-    """The overrides of every point of the experiment's sweep (seed aside), and its seeds."""
+def sweep_points(experiment: str) -> tuple[list[tuple[str, ...]], int | None]:
+    """The overrides of every point of the experiment's smoke sweep (seed aside), and its
+    number of seeds."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    cfg = compose_config(f"experiment={experiment}", "scale=smoke")
-    params = cfg.hydra.sweeper.get("params")
-    params = OmegaConf.to_container(params) if params else {}
-    parser = OverridesParser.create()
-    seeds = None
-    axes = []
-    for key, value in params.items():
-        values = list(parser.parse_overrides([f"{key}={value}"])[0].sweep_string_iterator())
-        if key == "seed":
-            seeds = len(values)
-        else:
-            axes.append([f"{key}={v}" for v in values])
-    return [list(point) for point in itertools.product(*axes)], seeds
+    params = OmegaConf.load(REPO / "conf" / "experiment" / f"{experiment}.yaml").hydra.sweeper
+    seeds = params.params.get("seed")
+    if seeds is not None:
+        seed_axis = OverridesParser.create().parse_overrides([f"seed={seeds}"])[0]
+        seeds = len(list(seed_axis.sweep_string_iterator()))
+    return settings.sweep_points([f"experiment={experiment}", "scale=smoke"]), seeds
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -56,7 +49,7 @@ def test_every_sweep_point_composes(experiment, tmp_path):
     if experiment in SEEDS:
         assert seeds == SEEDS[experiment]
     for point in points:
-        cfg = compose_config(f"experiment={experiment}", "scale=smoke", *point)
+        cfg = compose_config(*point)
         assert cfg.experiment_name == experiment
 
 
@@ -71,13 +64,26 @@ def test_table2_rows_set_b_and_the_rest():
     assert (imagenet.optimizer.lr, list(imagenet.scheduler.milestones)) == (0.001, [30])
 
 
-def test_narrowing_halves_the_listed_layers():
-    points, _ = sweep_points("narrowing")
-    widths = [compose_config("experiment=narrowing", *p).model.widths for p in points]
-    standard = widths[0]
-    halved = [[i for i, (a, b) in enumerate(zip(standard, w)) if b != a] for w in widths[1:]]
-    assert halved == [[0, 1, 2], [3], [3, 4], list(range(3, 10))]
-    assert all(w[i] * 2 == standard[i] for w, h in zip(widths[1:], halved) for i in h)
+def test_table_a4_narrows_exactly_the_captions_layers():
+    """Built from each row's config: 8 conv layers and 1 FC layer, as the caption; the rows
+    halve conv 1, 2, 8 (no barrier), then conv 3, conv 3-4, conv 3-7 (barriers)."""
+    from hydra.utils import instantiate
+
+    points = settings.sweep_points(["experiment=narrowing"])  # full width
+    rows = []
+    for point in points:
+        cfg = compose_config(*point)
+        net = instantiate(cfg.model)(input_shape=(3, 32, 32), num_outputs=10)
+        convs = [m.out_channels for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        assert len(convs) == 8 and len(linears) == 1 and linears[0].in_features == convs[-1]
+        rows.append(convs)
+    standard = [64, 128, 256, 256, 512, 512, 512, 512]  # VGG-11
+    assert rows[0] == standard
+    halved = [[i + 1 for i, (a, b) in enumerate(zip(standard, row)) if b != a] for row in rows]
+    assert halved == [[], [1, 2, 8], [3], [3, 4], [3, 4, 5, 6, 7]]
+    for row, layers in zip(rows, halved):
+        assert all(row[i - 1] * 2 == standard[i - 1] for i in layers)
 
 
 # ---- the bias view --------------------------------------------------------------------
@@ -144,12 +150,11 @@ def test_partial_init_and_groups_from_chain_through_run_py(base_spiral_run, tmp_
     )
     results = read_results(tmp_path)
     assert results["init"]["name"] == "partial" and results["init"]["unit"] == "fc2"
-    torch.manual_seed(4)
-    fresh = MLP((2,), 1, hidden=[50, 50]).state_dict()
+    initial = torch.load(base_spiral_run / "theta_i.pt")  # the trained run's own init
     trained = torch.load(base_spiral_run / "theta_f.pt")
     theta_i = torch.load(tmp_path / "theta_i.pt")
     for key, value in theta_i.items():
-        assert torch.equal(value, fresh[key] if key.startswith("fc2.") else trained[key]), key
+        assert torch.equal(value, initial[key] if key.startswith("fc2.") else trained[key]), key
 
 
 def marked_copy(run_dir, to, shape: str, alpha_max: float = 0.5):

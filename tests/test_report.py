@@ -1,8 +1,10 @@
-"""Reports from hand-made results.json files: means, stds, shapes, Table 1, bad input."""
+"""Reports from hand-made results.json files: runs taken by their training setting, means,
+stds, shapes, Table 1 against matched controls, bad input."""
 
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import math
 import os
@@ -13,14 +15,27 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf, open_dict
 
 from sweeps.report import main as report_main
-from sweeps.stage import main as stage_main
+from sweeps.run_target import main as run_target_main
+from sweeps.settings import compose
 from sweeps.tables import bootstrap_interval
 from sweeps.targets import TARGETS
 from tests.conftest import REPO
 
 ALPHAS = [0.0, 0.5, 1.0]
+# experiments whose data is generated or bundled: no data.root
+DATA_FREE = {"mnist_mlp", "spiral_mlp", "mlp_width", "bias_view"}
+
+
+@functools.cache
+def job_config(overrides: tuple[str, ...]):
+    """The job config run.py would save in .hydra/config.yaml for these overrides."""
+    (cfg,) = compose(overrides)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg
 
 
 def write_run(
@@ -33,20 +48,25 @@ def write_run(
     distance: float = 1.0,
     paths: dict[str, tuple[str, float]] | None = None,
     mtime: float | None = None,
+    init: dict | None = None,
+    history: dict | None = None,
 ) -> Path:
-    """A results.json as the InterpolationCallback writes it; paths: name -> (shape, max_rise)."""
+    """A run as run.py leaves it: results.json (paths: name -> (shape, max_rise)) and the
+    composed config in .hydra/config.yaml."""
     paths = paths or {"full": ("B", 0.1)}
     results = {
         "schema": 1,
         "experiment": experiment,
         "seed": seed,
         "overrides": [f"experiment={experiment}", *overrides, f"seed={seed}"],
+        "init": init or {"name": "random"},
         "final": {
             "test_loss": test_loss,
             "test_acc": test_acc,
             "train_loss": 0.1,
             "train_acc": 1.0,
         },
+        "history": history or {"train/acc": [0.5, 0.97]},
         "distance": distance,
         "alphas": ALPHAS,
         "paths": {
@@ -65,7 +85,10 @@ def write_run(
         },
         "timing": {"fit_s": 1.0, "interpolation_s": 0.1},
     }
-    directory.mkdir(parents=True, exist_ok=True)
+    (directory / ".hydra").mkdir(parents=True, exist_ok=True)
+    config = job_config((f"experiment={experiment}", *overrides)).copy()
+    config.seed = seed
+    OmegaConf.save(config, directory / ".hydra" / "config.yaml")
     path = directory / "results.json"
     path.write_text(json.dumps(results))
     if mtime is not None:
@@ -101,7 +124,7 @@ def weight_decay_runs(tmp_path: Path) -> Path:
             )
             job += 1
     stale = tmp_path / "multirun" / "weight_decay" / "2025-01-01" / "0"
-    write_run(stale, "weight_decay", 0, ["optimizer.weight_decay=0.0005"], 0.10, mtime=1_000_000)
+    write_run(stale, "weight_decay", 0, ["optimizer.weight_decay=5.0e-4"], 0.10, mtime=1_000_000)
     return tmp_path
 
 
@@ -111,6 +134,7 @@ def test_report_means_stds_and_shape_counts(weight_decay_runs: Path, tmp_path: P
     stem = out / "fig7" / "fig7_weight_decay"
     assert stem.with_suffix(".png").stat().st_size > 10_000
     rows = {r["setting"]: r for r in read_csv(stem.with_suffix(".csv"))}
+    # labelled by the sweep's values, whatever the runs' overrides said (5.0e-4)
     assert set(rows) == {"optimizer.weight_decay=0.0005", "optimizer.weight_decay=0.0"}
     wd = rows["optimizer.weight_decay=0.0005"]
     # by hand: acc 90, 92, 94 -> mean 92, sample std 2; loss 1, 2, 3 -> 2 +- 1;
@@ -143,78 +167,159 @@ def test_paper_numbers_sit_beside_ours(tmp_path: Path):
     assert report_main(["fig8", str(root), "--out", str(out)]) == 0
     rows = read_csv(out / "fig8" / "fig8_fixed_lr.csv")
     paper = {r["setting"]: float(r["paper_distance"]) for r in rows}
-    assert paper == {
-        "optimizer.lr=1e-1": 1.03,
+    assert paper == {  # the run spelled 1e-1 trains as the sweep's 0.1
+        "optimizer.lr=0.1": 1.03,
         "optimizer.lr=0.01": 0.88,
         "optimizer.lr=0.001": 0.22,
     }
 
 
-def test_table1_against_the_base(tmp_path: Path):
+def units(rise: float, full: str = "P") -> dict[str, tuple[str, float]]:
+    return {"full": (full, 0.0), "unit/layer1": ("B", rise), "unit/fc": ("NB", 0.0)}
+
+
+def test_reports_take_runs_by_setting_not_by_experiment(tmp_path: Path):
+    """Fig. 3's no-WD blockwise runs stay out of Fig. 1B; a weight_decay run at the base's
+    5e-4 trains as the base and counts there; the Markdown lists the directories used."""
     root = tmp_path / "multirun"
-    units = lambda rise: {"full": ("P", 0.0), "unit/layer1": ("B", rise), "unit/fc": ("NB", 0.0)}  # noqa: E731
-    # base: unit max_rise mean over (0.4, 0, 0.6, 0) = 0.25; test acc mean 0.92
-    write_run(root / "blockwise" / "0", "blockwise", 0, [], 0.91, paths=units(0.4))
-    write_run(root / "blockwise" / "1", "blockwise", 1, [], 0.93, paths=units(0.6))
-    # more WD: unit rises (1.0, 0, 1.0, 0) -> 0.5 > 0.25 -> H-LB; full P, P -> P; acc 0.90 -> -2 pp
-    for seed in (0, 1):
-        write_run(
-            root / "wd" / f"a{seed}",
-            "weight_decay",
-            seed,
-            ["optimizer.weight_decay=0.005"],
-            0.90,
-            paths=units(1.0),
-        )
-    # less WD: unit rises 0.1 -> mean 0.05 -> L-LB; full NB, NB, B -> NB; acc 0.95 -> +3 pp
-    for seed, shape in enumerate(["NB", "NB", "B"]):
-        paths = {**units(0.1), "full": (shape, 0.0)}
-        write_run(
-            root / "wd" / f"b{seed}",
-            "weight_decay",
-            seed,
-            ["optimizer.weight_decay=0"],
-            0.95,
-            paths=paths,
-        )
-    # a blockwise variant (Fig. 3's no-WD stage) is a row of its own, not part of the base
-    write_run(root / "blockwise" / "2", "blockwise", 0, ["optimizer.weight_decay=0"], 0.5,
-              paths=units(5.0))  # fmt: skip
-    # close to the base (0.26 vs 0.25, within the margin) and not a Table 1 experiment
-    write_run(root / "fixed" / "0", "fixed_lr", 0, ["optimizer.lr=0.01"], 0.92, paths=units(0.52))
+    base = write_run(root / "blockwise" / "0", "blockwise", 0, [], 0.92, paths=units(0.3))
+    no_wd = write_run(root / "blockwise" / "fig3" / "0", "blockwise", 1,
+                      ["optimizer.weight_decay=0"], 0.50, paths=units(5.0))  # fmt: skip
+    same = write_run(root / "weight_decay" / "3", "weight_decay", 1,
+                     ["optimizer.weight_decay=5e-4"], 0.94, paths=units(0.1))  # fmt: skip
+    # Table 2's "lr 0.1 all" row trains as the base too, newer, but without unit paths:
+    # of one seed's runs, the one with the most of the report's paths counts
+    newer = write_run(root / "layer_lr_wd" / "0", "layer_lr_wd", 0, ["table2=lr_all"], 0.10,
+                      paths={"full": ("P", 0.0)}, mtime=4_000_000_000)  # fmt: skip
+    out = tmp_path / "reports"
+    assert report_main(["fig1b", str(root), "--out", str(out)]) == 0
+    stem = out / "fig1b" / "fig1b_blockwise"
+    rows = read_csv(stem.with_suffix(".csv"))
+    assert {r["seeds"] for r in rows} == {"2"}
+    assert float(rows[0]["test_acc_mean"]) == pytest.approx(93.0)  # 92 and 94, not 50
+    markdown = stem.with_suffix(".md").read_text()
+    assert str(base) in markdown and str(same) in markdown
+    assert str(no_wd) not in markdown and str(newer) not in markdown
+
+
+def test_table1_compares_each_intervention_with_its_own_control(tmp_path: Path):
+    root = tmp_path / "multirun"
+    # the base (92.2%) and scratch without weight decay (90.0%): Fig. 3's control
+    for seed, acc in enumerate([0.921, 0.923]):
+        write_run(root / "base" / str(seed), "blockwise", seed, [], acc, paths=units(0.2))
+    for seed, acc in enumerate([0.899, 0.901]):
+        write_run(root / "scratch" / str(seed), "blockwise", seed, ["optimizer.weight_decay=0"],
+                  acc, paths=units(0.4, full="B"))  # fmt: skip
+    # barrier init (91.1%), each from its own scratch run: better than its control, though
+    # worse than the base
+    for seed, acc in enumerate([0.910, 0.912]):
+        source = root / "scratch" / str(seed)
+        write_run(root / "barrier" / str(seed), "barrier_init", seed,
+                  [f"init.from_run={source}", "init.offset=0"], acc, paths=units(0.4, "NB"),
+                  init={"name": "barrier", "from_run": str(source), "alpha": 0.5})  # fmt: skip
+    # more weight decay: unit barriers 0.5 > 1.1 x 0.2 (H-LB), 90.0% < 92.2% (Worse)
+    write_run(root / "wd" / "0", "weight_decay", 0, ["optimizer.weight_decay=5.0e-3"], 0.90,
+              paths=units(0.5))  # fmt: skip
+    # MLPs: width 500 against width 50
+    wide = "model.hidden=[500,500,500,500,500,500,500]"
+    narrow = "model.hidden=[50,50,50,50,50,50,50]"
+    write_run(root / "mlp" / "0", "mlp_width", 0, [wide], 1.0, paths=units(0.0, "NB"))
+    write_run(root / "mlp" / "1", "mlp_width", 0, [narrow], 0.99, paths=units(0.1, "B"))
     write_run(root / "spiral" / "0", "spiral_mlp", 0, [], 0.99)
     out = tmp_path / "reports"
     assert report_main(["table1", str(root), "--out", str(out)]) == 0
-    rows = {(r["experiment"], r["setting"]): r for r in read_csv(out / "table1" / "table1.csv")}
-    assert "spiral_mlp" not in {experiment for experiment, _ in rows}
-    base = rows[("blockwise", "blockwise")]
-    assert (base["full_shape"], base["unit_barriers"]) == ("P", "=")
-    assert float(base["delta_test_acc"]) == pytest.approx(0.0)
-    variant = rows[("blockwise", "optimizer.weight_decay=0")]
-    assert variant["unit_barriers"] == "H-LB"
-    assert float(variant["delta_test_acc"]) == pytest.approx(-42.0)
-    more = rows[("weight_decay", "optimizer.weight_decay=0.005")]
-    assert (more["full_shape"], more["unit_barriers"]) == ("P", "H-LB")
-    assert float(more["delta_test_acc"]) == pytest.approx(-2.0)
-    less = rows[("weight_decay", "optimizer.weight_decay=0")]
-    assert (less["full_shape"], less["unit_barriers"], less["seeds"]) == ("NB", "L-LB", "3")
-    assert float(less["delta_test_acc"]) == pytest.approx(3.0)
-    assert float(less["unit_max_rise"]) == pytest.approx(0.05)
-    assert rows[("fixed_lr", "fixed_lr")]["unit_barriers"] == "="
-    assert (
-        "| weight_decay | optimizer.weight_decay=0 |" in (out / "table1" / "table1.md").read_text()
+    rows = {r["intervention"]: r for r in read_csv(out / "table1" / "table1.csv")}
+    # scratch without weight decay trains as Fig. 7's WD 0 too: counted there as well
+    assert set(rows) == {
+        "Height of the barrier initialization",
+        "Less weight decay",
+        "More weight decay",
+        "MLPs: overparameterize",
+    }
+    assert rows["Less weight decay"]["setting"] == "optimizer.weight_decay=0.0"
+    barrier = rows["Height of the barrier initialization"]
+    assert barrier["control"] == "scratch, no WD" and barrier["control_seeds"] == "2"
+    assert float(barrier["test_acc"]) == pytest.approx(91.1)
+    assert float(barrier["control_test_acc"]) == pytest.approx(90.0)
+    assert float(barrier["delta_test_acc"]) == pytest.approx(1.1)
+    assert barrier["test_acc_vs_control"] == "Better" and barrier["paper_test_acc"] == "Better"
+    assert (barrier["full_shape"], barrier["control_full_shape"]) == ("NB", "B")
+    assert barrier["unit_barriers"] == "="  # 0.2 mean over (0.4, 0) each side
+    more = rows["More weight decay"]
+    assert (more["control"], more["unit_barriers"], more["test_acc_vs_control"]) == (
+        "base (WD 5e-4)",
+        "H-LB",
+        "Worse",
     )
+    assert float(more["delta_test_acc"]) == pytest.approx(-2.2)
+    mlp = rows["MLPs: overparameterize"]
+    assert (mlp["control"], mlp["test_acc_vs_control"], mlp["full_shape"]) == (
+        "8-layer MLP, width 50",
+        "Better",
+        "NB",
+    )
+    markdown = (out / "table1" / "table1.md").read_text()
+    assert "| Height of the barrier initialization | Fig. 3 | init.offset=0 | scratch, no WD |" in (
+        markdown
+    )
+    assert str(root / "barrier" / "0") in markdown  # the runs used are listed
+
+
+def test_fig3_pairs_each_barrier_run_with_its_own_scratch_run(tmp_path: Path):
+    root = tmp_path / "multirun"
+    history = lambda start: {"train/acc": [0.6, 0.99], "val/acc": [start, 0.9]}  # noqa: E731
+    for seed in (0, 1, 2):  # seed 2 has no barrier run: not on the scratch line
+        write_run(root / "scratch" / str(seed), "blockwise", seed, ["optimizer.weight_decay=0"],
+                  0.90, paths={"full": ("B", 0.3)}, history=history(0.3))  # fmt: skip
+    for seed in (0, 1):
+        source = root / "scratch" / str(seed)
+        for offset in (-5, 0, 5):
+            write_run(root / "barrier" / f"{seed}_{offset}", "barrier_init", seed,
+                      [f"init.from_run={source}", f"init.offset={offset}"], 0.91,
+                      paths={"full": ("NB", 0.0)}, history=history(0.6),
+                      init={"name": "barrier", "from_run": str(source), "alpha": 0.5})  # fmt: skip
+    # a newer run of the same training (Fig. 2B's scratch line), no barrier run's source
+    write_run(root / "fig2b" / "0", "random_labels", 0, ["init=random"], 0.50,
+              paths={"full": ("B", 0.3)}, mtime=4_000_000_000)  # fmt: skip
+    out = tmp_path / "reports"
+    assert report_main(["fig3", str(root), "--out", str(out)]) == 0
+    stem = out / "fig3" / "fig3_blockwise_barrier_init"
+    assert stem.with_name(stem.name + "_training_speed.png").stat().st_size > 10_000
+    rows = {r["setting"]: r for r in read_csv(stem.with_suffix(".csv"))}
+    scratch = rows["optimizer.weight_decay=0"]
+    assert scratch["seeds"] == "2" and float(scratch["test_acc_mean"]) == pytest.approx(90.0)
+    assert float(rows["init.offset=0"]["paper_test_acc"]) == 91.12
+    markdown = stem.with_suffix(".md").read_text()
+    for seed in (0, 1):
+        assert f"| init.offset=0 | {seed} | `{root / 'scratch' / str(seed)}` | 0.50 |" in markdown
+    assert str(root / "scratch" / "2") not in markdown and str(root / "fig2b") not in markdown
+    # Table A3: clean eval-mode train accuracy beside the last epoch's running one
+    assert report_main(["tableA3", str(root), "--out", str(out)]) == 0
+    a3 = read_csv(out / "tableA3" / "tableA3_blockwise_barrier_init.csv")
+    assert {float(r["train_acc_mean"]) for r in a3} == {100.0}
+    assert {float(r["running_train_acc_mean"]) for r in a3} == {99.0}
+
+
+def test_random_label_cap_is_said_in_the_report(tmp_path: Path):
+    root = tmp_path / "multirun"
+    capped = {"name": "random_labels", "epochs": 2, "max_epochs": 2, "train_acc": 0.31,
+              "reached_100": False}  # fmt: skip
+    write_run(root / "0", "random_labels", 0, ["init=random_labels"], 0.8, init=capped)
+    out = tmp_path / "reports"
+    assert report_main(["fig2b", str(root), "--out", str(out)]) == 0
+    markdown = (out / "fig2b" / "fig2b_random_labels.md").read_text()
+    assert "stopped at its cap of 2 epochs with 31.00%" in markdown
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
         (["fig99"], "unknown report target 'fig99'; expected one of ['fig1a'"),
-        (["fig7", "{empty}"], "no results.json of ['weight_decay'] under"),
+        (["fig7", "{empty}"], "no results.json under"),
         (["fig7", "{bad}"], "is not valid JSON"),
         (
             ["fig7", "{runs}", "--scale", "smoke"],
-            "no results.json of ['weight_decay'] at scale=smoke",
+            "no run trained as fig7's settings at scale=smoke (experiments ['weight_decay'])",
         ),
     ],
 )
@@ -229,41 +334,6 @@ def test_bad_input_is_one_clear_line(tmp_path: Path, capsys, argv: list[str], me
     err = capsys.readouterr().err.strip()
     assert err.startswith("linpath: error: ") and message in err and "\n" not in err
     assert not (tmp_path / "reports").exists()  # nothing half-written
-
-
-def test_stage_prints_the_newest_matching_run(tmp_path: Path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    root = Path("multirun") / "blockwise"
-    write_run(
-        root / "a",
-        "blockwise",
-        0,
-        ["optimizer.weight_decay=0"],
-        0.9,
-        mtime=1_000,
-        paths={"full": ("B", 0.3)},
-    )
-    write_run(
-        root / "b",
-        "blockwise",
-        1,
-        ["optimizer.weight_decay=0"],
-        0.9,
-        mtime=2_000,
-        paths={"full": ("NB", 0.0)},
-    )
-    write_run(root / "c", "blockwise", 0, [], 0.9, mtime=3_000)
-    assert stage_main(["latest", "blockwise"]) == 0
-    assert capsys.readouterr().out.strip() == str((root / "c").resolve())
-    assert stage_main(["latest", "blockwise", "--with", "optimizer.weight_decay=0.0"]) == 0
-    assert capsys.readouterr().out.strip() == str((root / "b").resolve())
-    assert (
-        stage_main(["latest", "blockwise", "--with", "optimizer.weight_decay=0", "--shape", "B"])
-        == 0
-    )
-    assert capsys.readouterr().out.strip() == str((root / "a").resolve())
-    assert stage_main(["latest", "blockwise", "--scale", "smoke"]) == 2
-    assert "no finished run of blockwise with scale=smoke" in capsys.readouterr().err
 
 
 def installed(tmp_path: Path) -> list[str]:
@@ -281,7 +351,7 @@ def test_every_catalogue_target_has_a_report_and_a_make_target(tmp_path: Path):
                 "figA15", "fig7", "fig8", "fig9", "table2", "fig10", "figA17", "figA18",
                 "figA19", "table1", "tableA4", "bias_view"}  # fmt: skip
     assert paper_targets == expected
-    assert expected - {"table1"} <= set(TARGETS)
+    assert expected <= set(TARGETS)
     dry = subprocess.run(
         ["make", "-n", "SCALE=smoke", *installed(tmp_path), *sorted(expected)],
         cwd=REPO,
@@ -290,8 +360,24 @@ def test_every_catalogue_target_has_a_report_and_a_make_target(tmp_path: Path):
     )
     assert dry.returncode == 0, dry.stderr
     assert "pip install" not in dry.stdout
+    command = "sweeps.run_target --scale smoke --data-root data/smoke "
     for target in expected:
-        assert f"sweeps.report --scale smoke {target}" in dry.stdout
+        assert dry.stdout.count(f"{command} {target}\n")
+
+
+def test_the_target_table_is_what_run_target_runs(capsys):
+    """Every target's sweeps, as `run_target --dry-run` prints them, from sweeps/targets.py."""
+    for name, target in TARGETS.items():
+        assert run_target_main([name, "--scale", "smoke", "--data-root", "D", "--dry-run"]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        assert len(printed) == (len(target.sweeps) if target.trains else 0), name
+        for sweep, line in zip(target.sweeps, printed):
+            assert f"-m experiment={sweep.experiment} scale=smoke " in line
+            assert all(o in line for o in sweep.overrides + sweep.smoke)
+            assert ("data.root=D" in line) != (sweep.experiment in DATA_FREE)
+            assert ("seed=RUN_SEED" in line) == bool(sweep.from_sweep)
+    fig3 = TARGETS["fig3"].sweeps
+    assert fig3[1].from_sweep == fig3[0].name and fig3[1].shape == "B"
 
 
 @pytest.mark.slow
@@ -320,10 +406,25 @@ def test_smoke_all_writes_every_figure_and_table(tmp_path: Path):
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for name, target in TARGETS.items():
-        stem = copy / "reports" / name / target.stem
-        for suffix in (".png", ".csv", ".md"):
+        stem = copy / "reports" / name / (name if name == "table1" else target.stem)
+        for suffix in (".csv", ".md") if name == "table1" else (".png", ".csv", ".md"):
             assert stem.with_suffix(suffix).is_file(), stem.with_suffix(suffix)
-    assert "| blockwise |" in (copy / "reports" / "table1" / "table1.md").read_text()
+    table1 = (copy / "reports" / "table1" / "table1.md").read_text()
+    assert "| Height of the barrier initialization | Fig. 3 |" in table1
+
+
+def test_a_staged_sweep_starts_from_each_earlier_run_with_a_barrier(tmp_path: Path):
+    from sweeps.run_target import TargetError, earlier_runs
+
+    folder = tmp_path / "scratch"
+    for seed, shape in enumerate(["B", "NB", "B"]):
+        write_run(folder / str(seed), "blockwise", seed, [], 0.9, paths={"full": (shape, 0.1)})
+    barrier = TARGETS["fig3"].sweeps[1]
+    assert [r.seed for r in earlier_runs(barrier, [folder])] == [0, 2]
+    (folder / "0" / "results.json").unlink()
+    (folder / "2" / "results.json").unlink()
+    with pytest.raises(TargetError, match="no run of sweep 'scratch' whose full path has shape B"):
+        earlier_runs(barrier, [folder])
 
 
 def test_bootstrap_interval_on_known_samples():

@@ -80,6 +80,17 @@ def test_vgg_widths_narrow_single_layers():
         VGG(CIFAR, 10, widths=[64, 128])
 
 
+def test_vgg_with_one_fc_layer_as_table_a4s_caption():
+    net = VGG(CIFAR, 10, widths=[64, 128, 256, 256, 512, 512, 512, 256], fc_layers=1)
+    assert [(m.in_features, m.out_features) for m in net.classifier] == [(256, 10)]
+    assert list(discover_units(net))[-1] == "classifier.0"
+    assert net(torch.randn(2, *CIFAR)).shape == (2, 10)
+    with pytest.raises(ValueError, match="8 widths"):
+        VGG(CIFAR, 10, fc_layers=1)  # ten widths are the three-FC head's
+    with pytest.raises(ValueError, match="fc_layers"):
+        VGG(CIFAR, 10, fc_layers=2)
+
+
 @pytest.fixture(scope="module")
 def resnet_ends():
     torch.manual_seed(0)

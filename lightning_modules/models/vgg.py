@@ -2,8 +2,11 @@
 
 torchvision's VGG-11 assumes 224x224 (a 7x7 average pool before a 25088 -> 4096 fc). On
 32x32 inputs the five max-pools leave 1x1x512, so the classifier here is three Linear
-layers 512 -> 512 -> 512 -> classes (the usual CIFAR VGG). Names stay `features.N` and
-`classifier.N`, so paths read `unit/features.8`, `unit/classifier.3`.
+layers 512 -> 512 -> 512 -> classes (the usual CIFAR VGG), or with `fc_layers=1` the one
+fully connected layer 512 -> classes that Table A4's caption describes ("the first two
+layers, final layer and the fully connected layer": eight conv layers and one FC layer).
+Names stay `features.N` and `classifier.N`, so paths read `unit/features.8`,
+`unit/classifier.3`.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from torch import nn
 CONV_WIDTHS = (64, 128, 256, 256, 512, 512, 512, 512)
 POOL_AFTER = (0, 1, 3, 5, 7)  # conv layers followed by a max-pool
 VGG11_WIDTHS = (*CONV_WIDTHS, 512, 512)
+FC_LAYERS = (1, 3)
 
 
 class VGG(nn.Module):
-    """`widths` lists the 8 conv widths then the 2 hidden classifier widths (Table A4
-    narrows some of them); `width` scales all of them (smoke runs)."""
+    """`widths` lists the 8 conv widths then the hidden classifier widths (two with
+    `fc_layers=3`, none with 1; Table A4 narrows some of them); `width` scales all of them
+    (smoke runs)."""
 
     def __init__(
         self,
@@ -31,12 +36,17 @@ class VGG(nn.Module):
         widths: Sequence[int] = VGG11_WIDTHS,
         width: float = 1.0,
         dropout: float = 0.5,
+        fc_layers: int = 3,
     ):
         super().__init__()
-        if len(widths) != len(VGG11_WIDTHS) or any(int(w) < 1 for w in widths):
+        if fc_layers not in FC_LAYERS:
+            raise ValueError(f"model.fc_layers must be one of {list(FC_LAYERS)}, got {fc_layers}")
+        count = len(CONV_WIDTHS) + fc_layers - 1
+        if len(widths) != count or any(int(w) < 1 for w in widths):
             raise ValueError(
-                f"model.widths must list {len(VGG11_WIDTHS)} widths >= 1 (8 conv layers, "
-                f"2 hidden classifier layers), got {list(widths)}"
+                f"model.widths must list {count} widths >= 1 (8 conv layers, "
+                f"{fc_layers - 1} hidden classifier layers with fc_layers={fc_layers}), "
+                f"got {list(widths)}"
             )
         widths = [max(1, round(int(w) * width)) for w in widths]
         layers: list[nn.Module] = []
@@ -51,16 +61,11 @@ class VGG(nn.Module):
             channels = out
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        hidden1, hidden2 = widths[len(CONV_WIDTHS) :]
-        self.classifier = nn.Sequential(
-            nn.Linear(channels, hidden1),
-            nn.ReLU(True),
-            nn.Dropout(p=dropout),
-            nn.Linear(hidden1, hidden2),
-            nn.ReLU(True),
-            nn.Dropout(p=dropout),
-            nn.Linear(hidden2, num_outputs),
-        )
+        layers = []
+        for hidden in widths[len(CONV_WIDTHS) :]:
+            layers += [nn.Linear(channels, hidden), nn.ReLU(True), nn.Dropout(p=dropout)]
+            channels = hidden
+        self.classifier = nn.Sequential(*layers, nn.Linear(channels, num_outputs))
         self._init_like_torchvision()
 
     def _init_like_torchvision(self) -> None:

@@ -1,0 +1,147 @@
+"""What a report shows beside its loss curves: the pairs of staged runs, the epoch caps of
+random-label pre-stages, Fig. 3's training speed, Fig. 4's accuracy per reset unit and
+Fig. A17's layer-wise paths."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from sweeps.plots import curves_frame  # noqa: E402
+from sweeps.settings import TargetSetting  # noqa: E402
+from sweeps.targets import Target  # noqa: E402
+
+
+def prestage_notes(settings: Sequence[TargetSetting]) -> str:
+    """One line per random-label pre-stage that its epoch cap ended before 100% accuracy
+    (the run's own, or that of the run it took a unit from)."""
+    lines = []
+    for setting in settings:
+        for run in setting.runs:
+            init = run.results.get("init", {})
+            stage = init.get("pre_stage", init)
+            if stage.get("name") == "random_labels" and not stage.get("reached_100", True):
+                lines.append(
+                    f"- {setting.label}, seed {run.seed}: the random-label pre-stage stopped at "
+                    f"its cap of {stage['max_epochs']} epochs with {100 * stage['train_acc']:.2f}% "
+                    f"eval-mode accuracy on the random labels, not 100% (`{run.directory}`)"
+                )
+    if not lines:
+        return ""
+    return "\n## Random-label pre-stages ended by the epoch cap\n\n" + "\n".join(lines) + "\n"
+
+
+def extra_panels(
+    target: Target, settings: Sequence[TargetSetting], stem: Path, written: list[Path]
+) -> str:
+    """Markdown for the target's staged pairs and extra panels; figures go to `written`."""
+    markdown = pairs(settings)
+    if "training_speed" in target.panels:
+        out = stem.with_name(stem.name + "_training_speed.png")
+        if plot_training_speed(settings, out):
+            written.append(out)
+            markdown += f"\n![test accuracy per epoch]({out.name})\n"
+    if "unit_paths" in target.panels:
+        out = stem.with_name(stem.name + "_unit_paths.png")
+        if plot_unit_paths(settings[0], out):
+            written.append(out)
+            markdown += f"\n![layer-wise paths of {settings[0].label}]({out.name})\n"
+    if "accuracy_per_unit" in target.panels:
+        out = stem.with_name(stem.name + "_accuracy_per_unit.png")
+        if plot_accuracy_per_unit(settings, out):
+            written.append(out)
+            markdown += f"\n![test accuracy per reset unit]({out.name})\n"
+    return markdown
+
+
+def pairs(settings: Sequence[TargetSetting]) -> str:
+    """Which earlier run each staged run started from."""
+    staged = [(s, r) for s in settings if s.sweep.from_sweep for r in s.runs]
+    if not staged:
+        return ""
+    lines = ["", "## Staged runs and the runs they started from", ""]
+    lines += [
+        "| setting | seed | started from | at alpha | run |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for setting, run in staged:
+        init = run.results.get("init", {})
+        alpha = init.get("alpha")
+        lines.append(
+            f"| {setting.label} | {run.seed} | `{init.get('from_run', '-')}` | "
+            f"{'-' if alpha is None else format(alpha, '.2f')} | `{run.directory}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def plot_training_speed(settings: Sequence[TargetSetting], out: Path) -> bool:
+    """Fig. 3 middle: test accuracy per epoch (the validation split, CIFAR's test set),
+    mean over seeds with a +-1 std band, per setting. False when no run has the history."""
+    rows = [
+        {"setting": s.label, "seed": r.seed, "epoch": epoch, "acc": acc}
+        for s in settings
+        for r in s.runs
+        for epoch, acc in enumerate(r.results.get("history", {}).get("val/acc", []), start=1)
+        if acc is not None
+    ]
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.lineplot(data=pd.DataFrame(rows), x="epoch", y="acc", hue="setting", errorbar="sd", ax=ax)
+    ax.set_ylabel("test accuracy")
+    ax.set_title("Training speed: init at the barrier against scratch")
+    save(fig, out)
+    return True
+
+
+def plot_unit_paths(setting: TargetSetting, out: Path) -> bool:
+    """Fig. A17 left: the loss along each unit's path of one setting, mean over seeds."""
+    frame = pd.concat([curves_frame(r.results) for r in setting.runs], ignore_index=True)
+    frame = frame[frame["path"].str.startswith("unit/")]
+    if frame.empty:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.lineplot(data=frame, x="alpha", y="loss", hue="path", errorbar="sd", ax=ax)
+    ax.set_xlabel(r"$\alpha$")
+    ax.set_title(f"Layer-wise paths: {setting.label}")
+    save(fig, out)
+    return True
+
+
+def plot_accuracy_per_unit(settings: Sequence[TargetSetting], out: Path) -> bool:
+    """Fig. 4 left: final test accuracy per reset unit and source, scratch as a line."""
+    rows = [
+        {"unit": init["unit"], "source": init["source"], "acc": r.results["final"]["test_acc"]}
+        for s in settings
+        for r in s.runs
+        for init in [r.results.get("init", {})]
+        if init.get("name") == "partial"
+    ]
+    scratch = [
+        r.results["final"]["test_acc"] for s in settings if not s.sweep.from_sweep for r in s.runs
+    ]
+    if not rows:
+        return False
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.pointplot(data=pd.DataFrame(rows), x="unit", y="acc", hue="source", errorbar="sd", ax=ax)
+    if scratch:
+        ax.axhline(sum(scratch) / len(scratch), color="black", linestyle="--", label="scratch")
+        ax.legend()
+    ax.set_xlabel("unit reset to its initial state (RI-k)")
+    ax.set_ylabel("test accuracy")
+    save(fig, out)
+    return True
+
+
+def save(fig, out: Path) -> None:
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120, bbox_inches="tight")
+    plt.close(fig)
