@@ -29,19 +29,8 @@ from sweeps.targets import TARGETS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 # What the Makefile adds to every job at each scale, and to some experiments (MNIST_ARGS)
-# and the earlier stages it makes for some targets (Makefile: STAGES, fig3), with their paths
 SCALE_OVERRIDES = {"full": ["scale=full"], "smoke": ["scale=smoke", "seed=0,1"]}
-EXPERIMENT_OVERRIDES = {
-    "mnist_mlp": ["data=digits"],
-    "bias_view": ["data=digits"],
-    "partial_pretraining": ["init.from_run=stages/{scale}/base"],
-    "blockwise_adversarial": ["init.from_run=stages/{scale}/random_labels"],
-}
-STAGE_JOBS = {
-    "fig3": [("blockwise", ["optimizer.weight_decay=0"])],
-    "fig4": [("blockwise", ["seed=0"])],
-    "fig5": [("random_labels", ["init=random_labels", "seed=0"])],
-}
+EXPERIMENT_OVERRIDES = {"mnist_mlp": ["data=digits"], "bias_view": ["data=digits"]}
 STAGED_KEYS = (("init", "from_run"), ("optim", "groups_from"))
 
 
@@ -125,9 +114,8 @@ def plan_rows(targets: Sequence[str], scale: str) -> list[tuple[str, list[Job]]]
 
 
 def target_sweeps(name: str) -> list[tuple[str, tuple[str, ...]]]:
-    """(experiment, extra overrides) of every sweep `make NAME` runs, its stages first."""
-    stages = [(e, tuple(extra)) for e, extra in STAGE_JOBS.get(name, [])]
-    return [*stages, *((e, ()) for e in TARGETS[name].experiments)]
+    """(experiment, extra overrides) of every sweep of the target (sweeps/targets.py)."""
+    return [(sweep.experiment, tuple(sweep.overrides)) for sweep in TARGETS[name].sweeps]
 
 
 def summary(jobs: Sequence[Job], existing: dict[str, Path]) -> dict[str, int]:
