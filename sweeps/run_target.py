@@ -46,10 +46,10 @@ def multirun_command(sweep: Sweep, overrides: Sequence[str], seeds: str | None, 
         str(REPO / "run.py"),
         "-m",
         f"experiment={sweep.experiment}",
-        "reuse=true",  # a training that exists is evaluated, not trained again (sweeps.reuse)
         *overrides,
         *seed,
         f"hydra.sweep.dir={folder}",
+        "reuse=true",  # a training that exists is evaluated, not trained again (sweeps.reuse)
     ]
 
 
