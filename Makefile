@@ -45,7 +45,7 @@ bench: $(BENCH_STAMP)
 # ImageNet-weight stand-ins in data/smoke); `make smoke-all` runs every target so.
 PAPER_TARGETS := fig1a fig1b fig2a fig2b fig3 tableA3 fig4 fig5 fig6 figA15 fig7 fig8 fig9 \
 	table2 fig10 figA17 figA18 figA19 table1 tableA4 bias_view
-.PHONY: $(PAPER_TARGETS) smoke-all
+.PHONY: $(PAPER_TARGETS) smoke-all plan
 
 SMOKE_DATA := data/smoke
 DATA_ARGS_smoke := --data-root $(SMOKE_DATA)
@@ -67,6 +67,11 @@ $(PAPER_TARGETS): install $(DATA_DEPS_$(SCALE))
 
 # Table A3 is Fig. 3's runs; Table 1 reads every run the other targets made.
 tableA3: fig3
+
+# What the targets cost: runs needed, distinct trainings, how many exist, epochs left.
+# `make plan` for every target, `make plan TARGET="fig7 table2"` for some, SCALE=smoke.
+plan: install
+	$(PY) -m sweeps.plan --scale $(SCALE) $(TARGET)
 
 smoke-all:
 	$(MAKE) SCALE=smoke $(filter-out table1,$(PAPER_TARGETS))

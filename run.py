@@ -44,15 +44,10 @@ def build(cfg: DictConfig, strategy: str | None = None):
     from callbacks.progress import EpochLines, progress_mode
     from lightning_modules import Classifier
     from lightning_modules.param_groups import build_param_groups
+    from sweeps.build import data_and_net_factory, device_of
     from sweeps.identity import setting_id, training_id
 
-    datamodule = instantiate(cfg.data)
-    datamodule.setup("fit")  # fail on missing data before anything is built or written
-    net_factory = functools.partial(
-        instantiate(cfg.model),
-        input_shape=datamodule.input_shape,
-        num_outputs=datamodule.num_outputs,
-    )
+    datamodule, net_factory = data_and_net_factory(cfg)
     module = Classifier(
         net_factory=net_factory,
         optimizer=instantiate(cfg.optimizer),
@@ -65,7 +60,7 @@ def build(cfg: DictConfig, strategy: str | None = None):
         else None,
     )
     datamodule.steps_per_call = module.steps_per_call
-    init = instantiate(cfg.init)(module, datamodule, seed=cfg.seed, device=init_device(cfg))
+    init = instantiate(cfg.init)(module, datamodule, seed=cfg.seed, device=device_of(cfg))
     identity = {"training_id": training_id(cfg), "setting_id": setting_id(cfg)}
     callbacks = [instantiate(cfg.interpolation, init=init, identity=identity, _convert_="all")]
     callbacks += [instantiate(c) for c in cfg.get("callbacks", {}).values()]
@@ -100,12 +95,6 @@ def compose_config(*overrides: str, output_dir: Path | None = None):
     return cfg
 
 
-def init_device(cfg: DictConfig) -> str:
-    """Where an initialisation pre-stage (random labels) trains: the trainer's accelerator."""
-    wants_gpu = cfg.trainer.get("accelerator", "auto") in ("auto", "gpu", "cuda")
-    return "cuda" if wants_gpu and torch.cuda.is_available() else "cpu"
-
-
 def train(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
@@ -116,6 +105,8 @@ def train(cfg: DictConfig) -> None:
     strategy = sweep_strategy(cfg.trainer, HydraConfig.get().mode == RunMode.MULTIRUN)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
+    if cfg.get("reuse") and reuse_finished_run(cfg, Path(HydraConfig.get().runtime.output_dir)):
+        return
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule, module, trainer = build(cfg, strategy)
     if cfg.get("ckpt_path") not in (None, "last", "hpc", "best"):  # Lightning's own keywords
@@ -125,6 +116,19 @@ def train(cfg: DictConfig) -> None:
     for logger in trainer.loggers:  # the resolved config: wandb's run config, csv's hparams.yaml
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+
+def reuse_finished_run(cfg: DictConfig, output_dir: Path) -> bool:
+    """Evaluate a finished run with this training config instead of training; False if none."""
+    from callbacks.evaluation import summary_table
+    from sweeps.reuse import find_reusable, reuse_run
+
+    source = find_reusable(cfg, exclude=output_dir)
+    if source is None:
+        return False
+    print(f"linpath: reuse: {source} trained this config already; evaluating it", file=sys.stderr)
+    print(summary_table(reuse_run(cfg, source, output_dir)))
+    return True
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

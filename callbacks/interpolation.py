@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -12,30 +11,24 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from callbacks.artifacts import save_json_atomic, save_torch_atomic
-from landscape import discover_units, distance, expand_paths, shape_metrics
-from landscape.biases import last_layer_bias_spread
-from landscape.evaluate import evaluate_state
+from callbacks.artifacts import save_torch_atomic
+from callbacks.evaluation import (
+    NEW_INIT_PATHS,
+    PathEvaluation,
+    clone_state,
+    finite_or_none,
+    summary_table,
+    write_results,
+)
+from landscape import expand_paths
 from landscape.paths import PathError, check_units, moving_keys
-from landscape.sharded import evaluate_paths_sharded
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
 from lightning_modules.config_checks import alpha_grid, check_section
 from sweeps.devices import describe_device
 
-NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
-NEW_INIT_SEED_OFFSET = 1_000_003
-# Paths that start trained and end untrained: their shape is read from the untrained end.
-READ_FROM_END = ("final_to_new_init",)
-RESULTS_SCHEMA = 1
+HISTORY_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
 # What a finished run leaves beside theta_i.pt; a new run into its folder removes them first.
 STALE_OUTPUTS = ("results.json", "theta_f.pt", "interpolation.png")
-HISTORY_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
-# Measurements of the two end states beside the paths: name -> f(net, theta_i, theta_f)
-EXTRAS = {"last_layer_bias_spread": last_layer_bias_spread}
-
-
-def clone_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
 
 
 class InterpolationCallback(pl.Callback):
@@ -65,6 +58,8 @@ class InterpolationCallback(pl.Callback):
         extras: Sequence[str] = (),
         init: Mapping | None = None,
         identity: Mapping[str, str] | None = None,
+        views: Sequence[str] = (),
+        progress: bool = True,
     ):
         super().__init__()
         check_section(  # the same rules as run.py's check of the composed config
@@ -79,6 +74,8 @@ class InterpolationCallback(pl.Callback):
                 thresholds=dict(thresholds or {}),
                 cache_mb=cache_mb,
                 extras=extras,
+                views=views,
+                progress=progress,
             ),
         )
         self.output_dir = Path(output_dir)
@@ -99,6 +96,21 @@ class InterpolationCallback(pl.Callback):
         # val/acc the validation split (CIFAR's is the test set: Fig. 3's middle panel)
         self.history: dict[str, list[float | None]] = {k: [] for k in HISTORY_METRICS}
         self._fit_started = 0.0
+        self.evaluation = PathEvaluation(
+            alphas=self.alphas,
+            paths=self.paths,
+            units=units,
+            eval_split=eval_split,
+            max_eval_examples=max_eval_examples,
+            bn=bn,
+            bn_batches=bn_batches,
+            thresholds=self.thresholds,
+            cache_bytes=self.cache_bytes,
+            extras=self.extras,
+            seed=seed,
+            views=list(views),
+            progress=progress,
+        )
 
     # ---- state that survives a resume -------------------------------------------------
     def state_dict(self) -> dict:
@@ -112,7 +124,7 @@ class InterpolationCallback(pl.Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         """Check paths and units against the model now, not after hours of training."""
         net = pl_module.net
-        units = self.units_of(net)
+        units = self.evaluation.units_of(net)
         check_units(net, units)
         for path in expand_paths(self.paths, units):
             if path not in NEW_INIT_PATHS and not moving_keys(net, net.state_dict(), path, units):
@@ -144,130 +156,32 @@ class InterpolationCallback(pl.Callback):
         theta_f = clone_state(pl_module.net)
         if trainer.is_global_zero:  # first: an interrupted evaluation keeps the trained weights
             save_torch_atomic(theta_f, self.output_dir / "theta_f.pt")
-        curves = self.evaluate_curves(pl_module, trainer.datamodule, theta_f)
+        net, datamodule = pl_module.net, trainer.datamodule
+        views = self.evaluation.all_curves(
+            net, pl_module.fresh_net, pl_module.loss_name, datamodule, self.theta_init, theta_f
+        )
         if not trainer.is_global_zero:
             return
-        results = self.results(pl_module, trainer.datamodule, theta_f, curves)
+        results = self.evaluation.results(
+            net, pl_module.loss_name, datamodule, self.theta_init, theta_f, views, self.header()
+        )
         results["timing"] = {"fit_s": fit_s, "interpolation_s": time.perf_counter() - started}
         results["device"] = describe_device(pl_module.device, trainer.world_size)
-        save_json_atomic(results, self.output_dir / "results.json")
-        figure = self.output_dir / "interpolation.png" if self.figure and curves else None
-        if figure is not None:
-            from sweeps.plots import plot_run
-
-            plot_run(results, figure)
+        figure = write_results(results, self.output_dir, self.figure)
         self.log_results(trainer, results, figure)
         rank_zero_info(summary_table(results))
 
-    # ---- the work ---------------------------------------------------------------------
-    def units_of(self, net: torch.nn.Module) -> dict[str, list[str]]:
-        if isinstance(self.units_spec, str):
-            return discover_units(net, self.units_spec)
-        if isinstance(self.units_spec, Mapping):
-            return {name: list(modules) for name, modules in self.units_spec.items()}
-        return {name: [name] for name in self.units_spec}
-
-    def eval_data(self, datamodule, split: str, limit: int | None):
-        inputs, targets = datamodule.split(split)
-        if limit is not None:
-            inputs, targets = inputs[:limit], targets[:limit]
-        size = datamodule.eval_batch_size
-        return [(inputs[i : i + size], targets[i : i + size]) for i in range(0, len(targets), size)]
-
-    def evaluate_curves(
-        self, pl_module: pl.LightningModule, datamodule, theta_f: dict[str, torch.Tensor]
-    ) -> dict[str, dict[str, list[float]]] | None:
-        """Loss and accuracy along every requested path, the points spread over the ranks
-        (`landscape.sharded`); rank 0 gets the curves, the others None."""
-        net = pl_module.net
-        theta_i = self.theta_init
-        units = self.units_of(net)
-        data = self.eval_data(datamodule, self.eval_split, self.max_eval_examples)
-        bn_data = None
-        if self.bn == "recompute":
-            train = datamodule.loader("train", sharded=False)  # the same BN batches on every rank
-            bn_data = [batch for _, batch in zip(range(self.bn_batches), train)]
-
-        requested = expand_paths(self.paths, units)
-        main_paths = [p for p in requested if p not in NEW_INIT_PATHS]
-        common = dict(
-            alphas=self.alphas,
-            loss=pl_module.loss_name,
-            units=units,
-            bn_data=bn_data,
-            cache_bytes=self.cache_bytes,
-        )
-        curves = evaluate_paths_sharded(net, theta_i, theta_f, data, paths=main_paths, **common)
-        if any(p in NEW_INIT_PATHS for p in requested):
-            theta_new = clone_state(pl_module.fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
-            ends = {
-                "final_to_new_init": (theta_f, theta_new),
-                "init_to_new_init": (theta_i, theta_new),
-            }
-            for path in (p for p in requested if p in NEW_INIT_PATHS):
-                start, end = ends[path]
-                curve = evaluate_paths_sharded(net, start, end, data, paths=["full"], **common)
-                if curves is not None:
-                    curves[path] = curve["full"]
-        return None if curves is None else {path: curves[path] for path in requested}
-
-    def results(
-        self,
-        pl_module: pl.LightningModule,
-        datamodule,
-        theta_f: dict[str, torch.Tensor],
-        curves: dict[str, dict[str, list[float]]],
-    ) -> dict:
-        """results.json (README, "Where results go"); NaN and inf become null (JSON has neither)."""
-        net = pl_module.net
-        parameter_names = [name for name, _ in net.named_parameters()]
-        final = self.final_metrics(net, datamodule, pl_module.loss_name)
-        diverged = not all(v.isfinite().all() for v in theta_f.values() if v.is_floating_point())
+    # ---- the work (callbacks.evaluation) -------------------------------------------------
+    def header(self) -> dict:
+        """Who trained what: the results.json keys that are the run's, not an evaluation's."""
         return {
-            "schema": RESULTS_SCHEMA,
             "experiment": self.experiment,
             "seed": self.seed,
             "overrides": self.overrides,
             **self.identity,
             "init": self.init,
-            "final": {k: finite_or_none(v) for k, v in final.items()},
-            "diverged": diverged,  # theta_f holds NaN or inf: the paths through it say so
             "history": self.history,
-            "distance": finite_or_none(distance(self.theta_init, theta_f, parameter_names)),
-            "alphas": self.alphas,
-            "units": self.units_of(net),
-            "paths": {
-                path: {
-                    "label": path,
-                    "split": self.eval_split,
-                    "loss": [finite_or_none(v) for v in curve["loss"]],
-                    "acc": [finite_or_none(v) for v in curve["acc"]],
-                    "read_from_end": path in READ_FROM_END,
-                    **no_finite_point_note(curve["loss"], diverged),
-                    **shape_metrics(
-                        self.alphas,
-                        curve["loss"],
-                        read_from_end=path in READ_FROM_END,
-                        **self.thresholds,
-                    ),
-                }
-                for path, curve in curves.items()
-            },
-            "extras": {name: EXTRAS[name](net, self.theta_init, theta_f) for name in self.extras},
         }
-
-    def final_metrics(self, net: torch.nn.Module, datamodule, loss: str) -> dict[str, float]:
-        was_training = net.training
-        net.eval()
-        device = next(net.parameters()).device
-        final = {}
-        for split in ("test", "train"):
-            batches = [
-                (x.to(device), y.to(device)) for x, y in self.eval_data(datamodule, split, None)
-            ]
-            final[f"{split}_loss"], final[f"{split}_acc"] = evaluate_state(net, batches, loss)
-        net.train(was_training)
-        return final
 
     def log_results(self, trainer: pl.Trainer, results: dict, figure: Path | None) -> None:
         """Curves as metrics against alpha (step = alpha index), then the summary; a wandb
@@ -314,42 +228,3 @@ def check_checkpoint(path: str, net: torch.nn.Module) -> None:
     for state in checkpoint.get("callbacks", {}).values():
         if isinstance(state, dict) and state.get("theta_init") is not None:
             check_state_fits(state["theta_init"], net, f"theta_i in checkpoint {path}")
-
-
-def finite_or_none(value: float) -> float | None:
-    """JSON has no NaN or inf: a diverged point is written as null."""
-    return value if value == value and abs(value) != float("inf") else None
-
-
-def no_finite_point_note(losses: Sequence[float], diverged: bool) -> dict[str, str]:
-    """A path without one finite loss says why, instead of leaving a curve of nulls."""
-    if any(finite_or_none(v) is not None for v in losses):
-        return {}
-    cause = "theta_f holds NaN or inf (training diverged)" if diverged else "the loss overflows"
-    return {"note": f"no finite loss on this path: {cause}"}
-
-
-def _fmt(value, spec: str) -> str:
-    """`value` in `spec`; a missing one is '-' in the same width, so columns stay aligned."""
-    if value is None:
-        return format("-", re.match(r"[<>^]?\d*", spec).group())
-    return format(value, spec)
-
-
-def summary_table(results: dict) -> str:
-    """The run's paths as a plain-text table, with test accuracy and distance below."""
-    lines = [f"{'path':<32} {'shape':>5} {'max_rise':>10} {'barrier':>10} {'alpha_max':>9}"]
-    for path, entry in results["paths"].items():
-        lines.append(
-            f"{path:<32} {_fmt(entry['shape'], '>5')} {_fmt(entry['max_rise'], '>10.4f')}"
-            f" {_fmt(entry['barrier_height'], '>10.4f')} {_fmt(entry['alpha_max'], '>9.2f')}"
-        )
-    if results.get("diverged"):
-        lines.append("training diverged: theta_f holds NaN or inf")
-    final = results["final"]
-    lines.append(
-        f"test acc {_fmt(final['test_acc'], '.4f')}  test loss {_fmt(final['test_loss'], '.4f')}"
-        f"  train acc {_fmt(final['train_acc'], '.4f')}"
-        f"  distance {_fmt(results['distance'], '.3f')}"
-    )
-    return "\n".join(lines)

@@ -10,7 +10,7 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from callbacks.artifacts import save_json_atomic, save_torch_atomic
-from callbacks.interpolation import NEW_INIT_SEED_OFFSET, clone_state, finite_or_none
+from callbacks.evaluation import NEW_INIT_SEED_OFFSET, clone_state, finite_or_none
 from landscape import discover_units, shape_metrics
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -196,8 +196,10 @@ class PathEvaluator:
         alphas: list[float],
         loss: str,
         recompute_batches: Sequence[Batch] | None = None,
+        progress: Callable[[float], object] | None = None,
     ):
         self.work, self.stages, self.alphas, self.loss = work, stages, alphas, loss
+        self.progress = progress
         self.theta_a, self.theta_b = theta_a, theta_b
         self.recompute_batches = recompute_batches
         self.live = work.state_dict(keep_vars=True)
@@ -238,14 +240,19 @@ class PathEvaluator:
         return kept
 
     @torch.no_grad()
-    def evaluate_path(self, path: str, keys: list[str], start: int, kept: list) -> None:
-        """Every alpha but 1 of one path, running the stages from `start` on."""
+    def evaluate_path(
+        self, path: str, keys: list[str], start: int, kept: list, share: float = 1.0
+    ) -> None:
+        """Every alpha but 1 of one path, running the stages from `start` on; `kept` is
+        `share` of the data, reported to `progress` per alpha."""
         if path not in self.loss_sums:
             device = self.endpoint_loss.device
             self.loss_sums[path] = torch.zeros(len(self.alphas), dtype=torch.float64, device=device)
             self.correct[path] = torch.zeros(len(self.alphas), dtype=torch.int64, device=device)
         stages = self.stages[start:]
         for index, alpha in enumerate(self.alphas):
+            if self.progress is not None:
+                self.progress(share)
             if alpha == 1.0:
                 continue
             for k in keys:
@@ -288,6 +295,7 @@ def evaluate_paths(
     bn_data=None,
     device: torch.device | str | None = None,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
+    progress: Callable[[float], object] | None = None,
 ) -> dict[str, dict[str, list[float]]]:
     """Loss and accuracy at every alpha of every path from theta_a (alpha=0) to theta_b.
 
@@ -305,6 +313,9 @@ def evaluate_paths(
     Always in fp32: floating states are cast to float32 and any autocast region of the
     caller (bf16-mixed training) is switched off, so a curve does not depend on the
     training precision.
+
+    `progress` (e.g. a tqdm bar's `update`) is called as the (path, alpha) points are done:
+    the calls add up to one per point.
     """
     if loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
@@ -320,12 +331,15 @@ def evaluate_paths(
         work = working_copy(model, theta_b, recompute_batches)
         stages = stages_to_use(work, batches[0][0], moving.values())
         alphas = [float(a) for a in alphas]
-        evaluator = PathEvaluator(work, stages, theta_a, theta_b, alphas, loss, recompute_batches)
+        evaluator = PathEvaluator(
+            work, stages, theta_a, theta_b, alphas, loss, recompute_batches, progress
+        )
         starts = {path: first_stage_reading(stages, keys) for path, keys in moving.items()}
         boundaries = sorted({s for s in starts.values() if s > 0})
         per_example = evaluator.cached_bytes_per_example(batches[0][0], boundaries)
-        for chunk in chunks(batches, per_example, cache_bytes):
+        work_chunks = list(chunks(batches, per_example, cache_bytes))
+        for chunk in work_chunks:
             cached = evaluator.endpoint_pass(chunk, boundaries)
             for path, keys in moving.items():
-                evaluator.evaluate_path(path, keys, starts[path], cached)
+                evaluator.evaluate_path(path, keys, starts[path], cached, 1 / len(work_chunks))
         return evaluator.curves(list(paths))

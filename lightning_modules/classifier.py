@@ -35,6 +35,13 @@ def torch_cuda_check() -> Iterator[None]:
             os.environ[NVML_CUDA_CHECK] = lifted
 
 
+def fresh_draw(net_factory: NetFactory, seed: int) -> nn.Module:
+    """A new draw from the network's own initialiser under `seed`; global RNG untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return net_factory()
+
+
 class Classifier(pl.LightningModule):
     """Wraps a network built by `net_factory` (so a fresh draw from the same initialiser is
     one call away: theta_i' and unit resets use it). Binary cross entropy on one logit when
@@ -87,10 +94,7 @@ class Classifier(pl.LightningModule):
         self.fit_context.close()
 
     def fresh_net(self, seed: int) -> nn.Module:
-        """A new draw from the network's own initialiser under `seed`; global RNG untouched."""
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            return self.net_factory()
+        return fresh_draw(self.net_factory, seed)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         if self.compiled_forward is not None:

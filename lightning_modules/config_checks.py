@@ -150,13 +150,27 @@ def _thresholds_ok(value: Any) -> bool:
 
 
 def _extra_names() -> list[str]:
-    from callbacks.interpolation import EXTRAS  # the callback owns its measurements
+    from callbacks.evaluation import EXTRAS  # the evaluation owns its measurements
 
     return list(EXTRAS)
 
 
 def _extras_ok(value: Any) -> bool:
     return isinstance(value, list) and all(name in _extra_names() for name in value)
+
+
+def _view_names() -> list[str]:
+    from callbacks.evaluation import VIEWS  # (split, BN policy) pairs the evaluation knows
+
+    return VIEWS
+
+
+def _views_ok(value: Any) -> bool:
+    return (
+        isinstance(value, list)
+        and len(set(value)) == len(value)
+        and all(name in _view_names() for name in value)
+    )
 
 
 def _devices_ok(value: Any) -> bool:
@@ -246,6 +260,8 @@ RULES: dict[str, Rule] = {
     ),
     **{f"interpolation.thresholds.{name}": number(0) for name in _threshold_names()},
     "interpolation.extras": Rule(lambda: f"a list of names from {_extra_names()}", _extras_ok),
+    "interpolation.views": Rule(lambda: f"a list without repeats of {_view_names()}", _views_ok),
+    "interpolation.progress": boolean(),
 }
 
 

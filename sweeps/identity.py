@@ -18,7 +18,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-# Top-level keys that never change training.
+# Top-level keys that never change training (`reuse` only decides whether to train).
 NON_TRAINING_KEYS = (
     "interpolation",
     "logger",
@@ -29,6 +29,7 @@ NON_TRAINING_KEYS = (
     "experiment_name",
     "steps_per_call",
     "hydra",
+    "reuse",
 )
 # Top-level values that reach training only through the init and model configs, which are
 # compared after interpolations are resolved: dropped once resolved.
@@ -54,6 +55,8 @@ NON_TRAINING_TRAINER_KEYS = (
     "benchmark",
 )
 NON_TRAINING_DATA_KEYS = ("root", "download", "check_integrity", "eval_batch_size", "num_workers")
+# results.json key of a run that reused another's training (sweeps.reuse)
+REUSED_FROM = "reused_from"
 # Config values that name files or run folders: compared as absolute paths.
 PATH_KEYS = (("init", "from_run"), ("init", "weights_path"), ("optim", "groups_from"))
 
@@ -79,7 +82,7 @@ def training_config(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> dic
     for section, key in PATH_KEYS:
         value = (config.get(section) or {}).get(key)
         if isinstance(value, str):
-            config[section][key] = str(Path(value).expanduser().resolve())
+            config[section][key] = str(trained_by(Path(value).expanduser().resolve()))
     _normalise_devices(config.get("trainer", {}))
     _drop_default_groups(config)
     return _normalise(config)
@@ -99,6 +102,16 @@ def setting_id(cfg: DictConfig | Mapping) -> str:
 def run_config(run_dir: Path | str) -> DictConfig:
     """The composed config a run was made with (Hydra's `.hydra/config.yaml`)."""
     return OmegaConf.load(Path(run_dir) / ".hydra" / "config.yaml")
+
+
+def trained_by(path: Path) -> Path:
+    """The run that trained what `path` holds: a reused run folder (`reused_from` in its
+    results.json, see sweeps.reuse) is another spelling of the run it reused."""
+    try:
+        source = json.loads((path / "results.json").read_text()).get(REUSED_FROM)
+    except (OSError, ValueError, AttributeError):
+        return path
+    return Path(source).resolve() if source else path
 
 
 def _normalise_devices(trainer: dict) -> None:

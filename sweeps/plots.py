@@ -18,11 +18,13 @@ BOUNDS = {"loss": (0.0, None), "acc": (0.0, 1.0)}  # a mean +- std band stays in
 TAB10 = 10  # colours of seaborn's default palette; more lines take evenly spaced hues
 
 
-def curves_frame(results: dict) -> pd.DataFrame:
-    """One row per (path, alpha) of one run: path, alpha, loss, acc (NaN where null)."""
+def curves_frame(results: dict, view: str | None = None) -> pd.DataFrame:
+    """One row per (path, alpha) of one run: path, alpha, loss, acc (NaN where null);
+    `view` picks one of the run's extra views (results["views"]) instead of its main paths."""
+    paths = results["paths"] if view is None else results["views"][view]
     rows = [
         {"path": path, "alpha": alpha, "loss": loss, "acc": acc}
-        for path, entry in results["paths"].items()
+        for path, entry in paths.items()
         for alpha, loss, acc in zip(results["alphas"], entry["loss"], entry["acc"])
     ]
     return pd.DataFrame(rows).astype({"loss": float, "acc": float})
@@ -80,15 +82,22 @@ def empty_reason(results: dict) -> str:
 
 
 def plot_run(results: dict, out: Path) -> None:
-    """Loss (left) and accuracy (right) along every path of one run."""
-    frame = curves_frame(results)
-    split = next(iter(results["paths"].values()))["split"]
+    """Loss (left) and accuracy (right) along every path of one run; a row per view (split
+    and BN policy) when the run has more than one, side by side on shared axes."""
+    views = [None, *results.get("views", {})]
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, metric in zip(axes, ("loss", "acc")):
-        draw_curves(ax, frame, metric, "path", path_style, False, empty_reason(results))
-        ax.set_ylabel(f"{split} {metric}")
-    axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+    fig, grid = plt.subplots(
+        len(views), 2, figsize=(11, 4 * len(views)), squeeze=False, sharey="col"
+    )
+    for axes, view in zip(grid, views):
+        frame = curves_frame(results, view)
+        entries = results["paths"] if view is None else results["views"][view]
+        entry = next(iter(entries.values()), {"split": "test"})
+        where = f"{entry['split']} ({entry.get('bn', 'interpolate')} BN)"
+        for ax, metric in zip(axes, ("loss", "acc")):
+            draw_curves(ax, frame, metric, "path", path_style, False, empty_reason(results))
+            ax.set_ylabel(f"{where} {metric}")
+        axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     fig.suptitle(f"{results.get('experiment', '')}  seed {results.get('seed', '')}")
     fig.tight_layout()
     fig.savefig(out, dpi=120, bbox_inches="tight")

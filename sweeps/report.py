@@ -98,9 +98,11 @@ def collect(target: Target, by_key: dict[str, list[Run]], scale: str, mnist: boo
     return settings
 
 
-def load(run_dirs: Sequence[str]) -> dict[str, list[Run]]:
+def load(run_dirs: Sequence[str], evaluation: str | None = None) -> dict[str, list[Run]]:
+    """Runs by key; `evaluation` takes each run's re-evaluation of that name
+    (sweeps.reevaluate) instead of its own results."""
     dirs = [Path(d) for d in run_dirs] or DEFAULT_DIRS
-    runs = load_runs(dirs)
+    runs = load_runs(dirs, evaluation)
     if not runs:
         raise ReportError(
             f"no results.json under {[str(d) for d in dirs]}; run an experiment first"
@@ -114,6 +116,7 @@ def report(
     out_root: Path = Path("reports"),
     scale: str | None = None,
     mnist: bool = False,
+    evaluation: str | None = None,
 ) -> list[Path]:
     """Writes the target's figure and tables; returns the files written."""
     if target in BEYOND_REPORTS:  # off the straight line: trajectory, biased_view
@@ -124,8 +127,8 @@ def report(
         )
     spec = TARGETS[target]
     scale = scale or "full"
-    by_key = load(run_dirs)
-    out = out_root / target
+    by_key = load(run_dirs, evaluation)
+    out = out_root / (target if evaluation is None else f"{target}_{evaluation}")
     if target == TABLE1:
         rows = table1_rows(by_key, scale, mnist)
         frame = table1_frame(rows)
@@ -170,9 +173,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default="reports", help="reports root (default: reports)")
     parser.add_argument("--scale", choices=SCALES, help="the runs' scale (paper targets: full)")
     parser.add_argument("--mnist", action="store_true", help="MNIST runs, not the digits stand-in")
+    parser.add_argument(
+        "--evaluation",
+        metavar="NAME",
+        help="each run's re-evaluation NAME (RUN/evaluations/NAME) instead of its own results",
+    )
     args = parser.parse_args(argv)
     try:
-        written = report(args.target, args.run_dirs, Path(args.out), args.scale, args.mnist)
+        written = report(
+            args.target, args.run_dirs, Path(args.out), args.scale, args.mnist, args.evaluation
+        )
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)
         return 2

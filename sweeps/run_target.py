@@ -49,6 +49,7 @@ def multirun_command(sweep: Sweep, overrides: Sequence[str], seeds: str | None, 
         *overrides,
         *seed,
         f"hydra.sweep.dir={folder}",
+        "reuse=true",  # a training that exists is evaluated, not trained again (sweeps.reuse)
     ]
 
 

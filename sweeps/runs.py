@@ -1,8 +1,8 @@
-"""Finding finished runs (their results.json) and grouping them into settings over seeds."""
+"""Finding finished runs (their results.json); `sweeps.settings` groups them into settings."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -10,6 +10,8 @@ from landscape.errors import LinpathError
 from landscape.state_files import load_results_file
 
 RESULTS_FILE = "results.json"
+# a run's later evaluations live in RUN/evaluations/NAME/ (sweeps.reevaluate): not runs
+EVALUATIONS = "evaluations"
 
 
 class ReportError(LinpathError):
@@ -34,8 +36,9 @@ class Run:
 
     @property
     def setting(self) -> tuple[str, ...]:
-        """The run's overrides minus `seed=`: runs that differ only by seed share a setting."""
-        return tuple(o for o in self.results.get("overrides", []) if not _is_seed(o))
+        """The run's overrides minus `seed=` and `reuse=`: runs that differ only by seed (or
+        by whether they were reused) share a setting."""
+        return tuple(o for o in self.results.get("overrides", []) if not _is_seed_or_reuse(o))
 
     @property
     def scale(self) -> str:
@@ -67,8 +70,8 @@ class Setting:
         )
 
 
-def _is_seed(override: str) -> bool:
-    return override.partition("=")[0].lstrip("+~") == "seed"
+def _is_seed_or_reuse(override: str) -> bool:
+    return override.partition("=")[0].lstrip("+~") in ("seed", "reuse")
 
 
 def _same_value(a: str, b: str) -> bool:
@@ -79,7 +82,8 @@ def _same_value(a: str, b: str) -> bool:
 
 
 def find_results(directories: Iterable[Path | str]) -> list[Path]:
-    """Every results.json under the given directories (recursively), each file once."""
+    """Every run's results.json under the given directories (recursively), each file once;
+    later evaluations of a run (under its `evaluations/`) are not runs."""
     found: dict[Path, None] = {}
     for directory in directories:
         directory = Path(directory)
@@ -87,53 +91,24 @@ def find_results(directories: Iterable[Path | str]) -> list[Path]:
             found[directory.resolve()] = None
         elif directory.is_dir():
             for path in sorted(directory.rglob(RESULTS_FILE)):
-                found[path.resolve()] = None
+                if EVALUATIONS not in path.relative_to(directory).parts[:-1]:
+                    found[path.resolve()] = None
     return list(found)
 
 
-def load_runs(directories: Iterable[Path | str]) -> list[Run]:
-    """The runs under `directories`; a results.json that is not valid JSON is bad input."""
+def load_runs(directories: Iterable[Path | str], evaluation: str | None = None) -> list[Run]:
+    """The runs under `directories`; a results.json that is not valid JSON is bad input.
+
+    `evaluation` reads each run's evaluation of that name (RUN/evaluations/NAME/) in place
+    of its own results, and leaves out runs that lack it.
+    """
     runs = []
     for path in find_results(directories):
+        if evaluation is not None:
+            path = path.parent / EVALUATIONS / evaluation / RESULTS_FILE
+            if not path.is_file():
+                continue
         results = load_results_file(path)
-        runs.append(Run(path.parent, results, path.stat().st_mtime))
+        run_dir = path.parent if evaluation is None else path.parents[2]
+        runs.append(Run(run_dir, results, path.stat().st_mtime))
     return runs
-
-
-def group_settings(runs: Sequence[Run]) -> list[Setting]:
-    """Runs grouped by (experiment, overrides minus seed); of repeated seeds the newest counts.
-
-    Settings keep the order in which they first appear among the runs sorted by directory
-    (job 2 before job 10), and each gets a short label: its overrides minus those every
-    setting of its experiment shares.
-    """
-    settings: dict[tuple, Setting] = {}
-    for run in sorted(runs, key=lambda r: _natural_key(r.directory)):
-        key = (run.experiment, run.setting)
-        settings.setdefault(key, Setting(run.experiment, run.setting))
-        setting = settings[key]
-        same_seed = [r for r in setting.runs if r.seed == run.seed]
-        if same_seed and same_seed[0].modified >= run.modified:
-            continue
-        setting.runs = [r for r in setting.runs if r.seed != run.seed] + [run]
-    grouped = list(settings.values())
-    for setting in grouped:
-        setting.runs.sort(key=lambda r: (r.seed is None, r.seed))
-        siblings = [s for s in grouped if s.experiment == setting.experiment]
-        shared = set.intersection(*(set(s.overrides) for s in siblings))
-        varying = [_shorten(o) for o in setting.overrides if o not in shared]
-        varying = [o for o in varying if not o.startswith("experiment=")]
-        setting.label = " ".join(varying) or setting.experiment
-    return grouped
-
-
-def _natural_key(path: Path) -> tuple:
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in path.parts)
-
-
-def _shorten(override: str) -> str:
-    """`init.from_run=/long/path/multirun/x/3` -> `init.from_run=x/3`: labels stay readable."""
-    key, _, value = override.partition("=")
-    if "/" in value:
-        value = "/".join(Path(value).parts[-2:])
-    return f"{key}={value}"

@@ -8,9 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean, stdev
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
-from sweeps.runs import Setting
+from landscape.shape import DEFINITIONS, NONFINITE, path_metrics
+from sweeps.runs import Run, Setting
 from sweeps.targets import PaperRow, Target
 
 SHAPES = ("NB", "B", "P")
@@ -23,7 +26,12 @@ RUN_METRICS = {
     "test_loss": (lambda r: r["final"].get("test_loss"), 1.0),
     "distance": (lambda r: r.get("distance"), 1.0),
 }
-PATH_METRICS = ("max_rise", "barrier_height")
+# barrier definitions with a number per run (landscape.shape): mean and 95% interval
+PATH_METRICS = ("max_rise", "barrier_height", "error_max_rise", "error_barrier_height")
+# barrier definitions with a label per run: counts side by side, both labelled
+SHAPE_READINGS = {"": "shape", "strict_": "strict_shape"}
+CONFIDENCE = 0.95
+BOOTSTRAP_RESAMPLES = 9999
 
 
 def last(values: Sequence[float | None] | None) -> float | None:
@@ -38,9 +46,46 @@ def mean_std(values: Sequence[float | None]) -> tuple[float, float, int]:
     return mean(values), (stdev(values) if len(values) > 1 else math.nan), len(values)
 
 
+def bootstrap_interval(values: Sequence[float | None]) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the mean over the non-missing values
+    (`scipy.stats.bootstrap`, fixed seed so a report is reproducible); nan for fewer than
+    two values, the value itself when they are all equal."""
+    sample = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    if len(sample) < 2:
+        return math.nan, math.nan
+    if np.all(sample == sample[0]):
+        return float(sample[0]), float(sample[0])
+    result = stats.bootstrap(
+        (sample,),
+        np.mean,
+        confidence_level=CONFIDENCE,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        rng=np.random.default_rng(0),
+    )
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 def shape_counts(shapes: Sequence[str]) -> dict[str, int]:
+    """Runs per shape; a curve with non-finite points counts as `nonfinite`, not as a shape."""
     counts = Counter(shapes)
-    return {shape: counts.get(shape, 0) for shape in SHAPES}
+    return {shape: counts.get(shape, 0) for shape in (*SHAPES, NONFINITE)}
+
+
+def path_entry(run: Run, path: str) -> dict:
+    """A path's entry with every barrier definition: the ones the run stored, and the ones
+    an older run lacks computed from its curves with its thresholds."""
+    entry = run.results["paths"][path]
+    if all(name in entry for name in DEFINITIONS):
+        return entry
+    computed = path_metrics(
+        run.results["alphas"],
+        entry["loss"],
+        entry["acc"],
+        run.results.get("thresholds"),
+        read_from_end=entry.get("read_from_end", False),
+    )
+    return {**computed, **entry}
 
 
 def majority_shape(shapes: Sequence[str]) -> str:
@@ -79,18 +124,21 @@ def summary_frame(settings: Sequence[Setting], target: Target) -> pd.DataFrame:
             per_run[name] = [None if v is None else v * factor for v in values]
         for path in paths_of(setting, target):
             entries = [
-                run.results["paths"][path] for run in setting.runs if path in run.results["paths"]
+                path_entry(run, path) for run in setting.runs if path in run.results["paths"]
             ]
             row = {"experiment": setting.experiment, "setting": setting.label, "path": path}
             row["seeds"] = len(entries)
             for name, values in per_run.items():
                 row[f"{name}_mean"], row[f"{name}_std"], _ = mean_std(values)
-            row.update(shape_counts([e["shape"] for e in entries]))
-            row["shape"] = majority_shape([e["shape"] for e in entries])
+                row[f"{name}_ci_low"], row[f"{name}_ci_high"] = bootstrap_interval(values)
+            for prefix, key in SHAPE_READINGS.items():
+                counts = shape_counts([e[key] for e in entries])
+                row.update({f"{prefix}{shape}": n for shape, n in counts.items()})
+                row[key] = majority_shape([e[key] for e in entries])
             for metric in PATH_METRICS:
-                row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_std(
-                    [e.get(metric) for e in entries]
-                )
+                values = [e.get(metric) for e in entries]
+                row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_std(values)
+                row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = bootstrap_interval(values)
             for column in paper_columns:
                 row[f"paper_{column}"] = paper.values.get(column, math.nan) if paper else math.nan
             row["paper_row"] = paper.label if paper else ""
@@ -106,25 +154,56 @@ def _pm(mean_value: float, std_value: float, digits: int) -> str:
     return f"{mean_value:.{digits}f} ± {std_value:.{digits}f}"
 
 
+def _ci(row: dict, name: str, digits: int) -> str:
+    """'mean [low, high]': the mean over seeds and its 95% bootstrap interval."""
+    if math.isnan(row[f"{name}_mean"]):
+        return "-"
+    text = f"{row[f'{name}_mean']:.{digits}f}"
+    if not math.isnan(row[f"{name}_ci_low"]):
+        text += f" [{row[f'{name}_ci_low']:.{digits}f}, {row[f'{name}_ci_high']:.{digits}f}]"
+    return text
+
+
+def _counts(row: dict, prefix: str) -> str:
+    text = "/".join(str(row[f"{prefix}{s}"]) for s in SHAPES)
+    return text + (
+        f" ({row[f'{prefix}{NONFINITE}']} non-finite)" if row[f"{prefix}{NONFINITE}"] else ""
+    )
+
+
+DEFINITION_NOTE = (
+    "Shapes: tolerant NB/B/P use the run's thresholds; strict NB/B/P count any rise in loss "
+    "as a barrier (App. E: monotonic means the loss 'is monotonically decreasing'). Largest "
+    "bump: max over alpha < alpha' of L(alpha') - L(alpha) (Lucas et al. 2021). Chord "
+    "barrier: max over alpha of L(alpha) - ((1 - alpha) L0 + alpha L1) (Frankle et al. "
+    "2020). 'error' columns: the same on 1 - accuracy. [a, b]: 95% percentile-bootstrap "
+    "interval of the mean over seeds."
+)
+
+
 def markdown_summary(frame: pd.DataFrame, title: str) -> str:
-    """The summary as a Markdown table: 'mean ± std', shape counts as 'NB/B/P'."""
-    header = ["experiment", "setting", "path", "seeds", "test acc (%)", "train acc, eval (%)"]
-    header += ["train acc, last epoch running (%)"]
-    header += ["test loss", "distance", "shapes NB/B/P", "max_rise", "barrier height"]
+    """The summary as a Markdown table: 'mean ± std' for accuracy, loss and distance, shape
+    counts as 'NB/B/P' (tolerant and strict), each barrier number as 'mean [95% interval]'."""
+    header = ["experiment", "setting", "path", "seeds", "test acc (%)", "test acc 95% CI"]
+    header += ["train acc, eval (%)", "train acc, last epoch running (%)"]
+    header += ["test loss", "distance", "tolerant NB/B/P", "strict NB/B/P"]
+    header += ["largest bump", "chord barrier", "error bump", "error chord barrier"]
     paper_columns = [c for c in frame.columns if c.startswith("paper_") and c != "paper_row"]
     header += [f"paper {c.removeprefix('paper_').replace('_', ' ')}" for c in paper_columns]
-    lines = [f"# {title}", "", "| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    lines = [f"# {title}", "", DEFINITION_NOTE, ""]
+    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for row in frame.to_dict("records"):
         cells = [row["experiment"], row["setting"], row["path"], str(row["seeds"])]
         cells += [
             _pm(row["test_acc_mean"], row["test_acc_std"], 2),
+            _ci(row, "test_acc", 2).partition(" ")[2] or "-",
             _pm(row["train_acc_mean"], row["train_acc_std"], 2),
             _pm(row["running_train_acc_mean"], row["running_train_acc_std"], 2),
             _pm(row["test_loss_mean"], row["test_loss_std"], 4),
             _pm(row["distance_mean"], row["distance_std"], 3),
-            f"{row['NB']}/{row['B']}/{row['P']}",
-            _pm(row["max_rise_mean"], row["max_rise_std"], 4),
-            _pm(row["barrier_height_mean"], row["barrier_height_std"], 4),
+            _counts(row, ""),
+            _counts(row, "strict_"),
+            *(_ci(row, metric, 4) for metric in PATH_METRICS),
         ]
         cells += ["-" if math.isnan(row[c]) else f"{row[c]:g}" for c in paper_columns]
         lines.append("| " + " | ".join(cells) + " |")

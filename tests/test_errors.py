@@ -107,7 +107,7 @@ def test_units_must_be_modules(tmp_path):
         setup_with(tmp_path, paths=["unit/fc1.weight"])
 
 
-def test_nonfinite_losses_are_null_and_the_shape_uses_the_finite_part(tmp_path):
+def test_nonfinite_losses_are_null_and_the_shape_says_so(tmp_path):
     torch.manual_seed(0)
     module = Classifier(lambda: MLP((2,), 1, hidden=[4]), torch.optim.SGD, loss="bce")
     data = SpiralDataModule(train_size=32, test_size=16, val_size=8)
@@ -117,12 +117,14 @@ def test_nonfinite_losses_are_null_and_the_shape_uses_the_finite_part(tmp_path):
     theta = {k: v.clone() for k, v in module.net.state_dict().items()}
     callback.theta_init = {k: v * math.nan for k, v in theta.items()}  # distance is NaN
     curves = {"full": {"loss": [1.0, math.inf, math.nan, 0.5, 0.2], "acc": [0.5] * 5}}
-    results = callback.results(module, data, theta, curves)
+    results = callback.evaluation.results(
+        module.net, "bce", data, callback.theta_init, theta, {"test/interpolate": curves}, {}
+    )
     save_json_atomic(results, tmp_path / "results.json")  # strict JSON: would fail on NaN
     written = json.loads((tmp_path / "results.json").read_text())
     full = written["paths"]["full"]
     assert full["loss"] == [1.0, None, None, 0.5, 0.2]
-    assert full["nonfinite"] == 2 and full["shape"] == "NB"
+    assert full["nonfinite"] == 2 and full["shape"] == full["strict_shape"] == "nonfinite"
     assert written["distance"] is None
     plot_run(written, tmp_path / "interpolation.png")  # the figure skips the gaps
     assert (tmp_path / "interpolation.png").stat().st_size > 0
@@ -161,7 +163,10 @@ def test_a_diverged_run_reads_honestly(tmp_path):
     # (1 - alpha) theta_i + alpha NaN is NaN even at alpha = 0: no point of the path is finite
     assert all(math.isnan(v) for v in curves["full"]["acc"])  # argmax over NaN: not an accuracy
     module.net.load_state_dict(theta_f)
-    results = json.loads(json.dumps(callback.results(module, data, theta_f, curves)))
+    evaluated = callback.evaluation.results(
+        module.net, "bce", data, theta_i, theta_f, {"test/interpolate": curves}, callback.header()
+    )
+    results = json.loads(json.dumps(evaluated))
     full = results["paths"]["full"]
     assert results["diverged"] is True and results["final"]["test_acc"] is None
     assert full["acc"] == [None] * 3 and full["loss"] == [None] * 3

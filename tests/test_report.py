@@ -6,18 +6,21 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import math
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from omegaconf import OmegaConf, open_dict
 
 from sweeps.report import main as report_main
 from sweeps.run_target import main as run_target_main
 from sweeps.settings import compose
+from sweeps.tables import bootstrap_interval
 from sweeps.targets import TARGETS
 from tests.conftest import REPO
 
@@ -422,3 +425,48 @@ def test_a_staged_sweep_starts_from_each_earlier_run_with_a_barrier(tmp_path: Pa
     (folder / "2" / "results.json").unlink()
     with pytest.raises(TargetError, match="no run of sweep 'scratch' whose full path has shape B"):
         earlier_runs(barrier, [folder])
+
+
+def test_bootstrap_interval_on_known_samples():
+    # [0, 1]: resampled means are 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4 -> (0, 1)
+    assert bootstrap_interval([0.0, 1.0]) == (0.0, 1.0)
+    assert all(math.isnan(v) for v in bootstrap_interval([0.3]))
+    assert bootstrap_interval([0.2, 0.2, None]) == (0.2, 0.2)
+    # a large normal sample: the normal-theory interval mean +- 1.96 s / sqrt(n)
+    sample = np.random.default_rng(1).normal(5.0, 2.0, 400)
+    half = 1.96 * sample.std(ddof=1) / math.sqrt(len(sample))
+    low, high = bootstrap_interval(list(sample))
+    assert low == pytest.approx(sample.mean() - half, abs=0.1 * half)
+    assert high == pytest.approx(sample.mean() + half, abs=0.1 * half)
+
+
+def test_strict_and_tolerant_shapes_side_by_side(tmp_path: Path):
+    """Curves with a rise of 1% of the drop: tolerant NB, strict B; older runs without the
+    strict label get it from their curves."""
+    root = tmp_path / "multirun" / "weight_decay" / "x"
+    for seed in range(3):
+        run = write_run(root / str(seed), "weight_decay", seed, [], 0.9, paths={"full": ("NB", 0)})
+        results = json.loads((run / "results.json").read_text())
+        results["alphas"] = [0.0, 0.25, 0.5, 0.75, 1.0]
+        results["paths"]["full"]["loss"] = [2.0, 1.0, 1.0 + 0.01 * seed, 0.5, 0.0]
+        results["paths"]["full"]["acc"] = [0.1, 0.5, 0.5, 0.7, 0.9]
+        (run / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "reports"
+    assert report_main(["fig7", str(tmp_path / "multirun"), "--out", str(out)]) == 0
+    [row] = read_csv(out / "fig7" / "fig7_weight_decay.csv")
+    assert (row["NB"], row["B"], row["P"]) == ("3", "0", "0")
+    assert (row["strict_NB"], row["strict_B"], row["strict_P"]) == ("1", "2", "0")
+    assert float(row["max_rise_mean"]) == 0.0  # the stored numbers win over recomputed ones
+    assert float(row["error_max_rise_mean"]) == 0.0
+    markdown = (out / "fig7" / "fig7_weight_decay.md").read_text()
+    assert "tolerant NB/B/P | strict NB/B/P" in markdown and "| 3/0/0 | 1/2/0 |" in markdown
+
+
+def test_a_reused_run_belongs_to_the_setting_it_reused(tmp_path: Path):
+    root = tmp_path / "multirun" / "weight_decay"
+    write_run(root / "a" / "0", "weight_decay", 0, ["optimizer.weight_decay=0"], 0.9)
+    write_run(root / "b" / "0", "weight_decay", 1, ["reuse=true", "optimizer.weight_decay=0"], 0.8)
+    out = tmp_path / "reports"
+    assert report_main(["fig7", str(tmp_path / "multirun"), "--out", str(out)]) == 0
+    [row] = read_csv(out / "fig7" / "fig7_weight_decay.csv")
+    assert row["seeds"] == "2" and float(row["test_acc_mean"]) == pytest.approx(85.0)

@@ -7,7 +7,7 @@ import json
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from callbacks import InterpolationCallback
+from callbacks.evaluation import PathEvaluation
 from lightning_modules import Classifier
 from tests.conftest import run_in_process
 
@@ -48,7 +48,7 @@ def test_an_interrupted_evaluation_keeps_theta_f(tmp_path, monkeypatch, capsys):
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(InterpolationCallback, "evaluate_curves", out_of_memory)
+    monkeypatch.setattr(PathEvaluation, "all_curves", out_of_memory)
     code, _ = run_in_process([*SPIRAL, f"hydra.run.dir={tmp_path}"], capsys)
     assert code != 0
     assert (tmp_path / "theta_f.pt").is_file() and not (tmp_path / "results.json").exists()

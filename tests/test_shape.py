@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from landscape import distance, shape_metrics
+from landscape.shape import path_metrics
 
 ALPHAS = [i / 10 for i in range(11)]
 
@@ -49,13 +50,14 @@ def test_thresholds_are_parameters():
     assert strict["shape"] == "NB"
 
 
-def test_nonfinite_points_are_dropped_and_counted():
+def test_a_curve_with_nonfinite_points_says_so_instead_of_a_shape():
     losses = [2.0, 1.0, float("nan"), None, float("inf"), 0.5, 0.1]
     alphas = [i / 6 for i in range(7)]
     m = shape_metrics(alphas, losses)
     assert m["nonfinite"] == 3
-    assert m["shape"] == "NB"
-    assert shape_metrics([0, 1], [float("nan"), 1.0])["shape"] is None
+    assert m["shape"] == m["strict_shape"] == "nonfinite"
+    assert m["max_rise"] is m["barrier_height"] is m["alpha_max"] is None
+    assert shape_metrics([0, 1], [float("nan"), 1.0])["shape"] == "nonfinite"
 
 
 def test_distance_is_relative_frobenius_norm():
@@ -77,3 +79,50 @@ def test_a_path_from_the_trained_end_is_read_from_its_untrained_end():
     m = shape_metrics(ALPHAS, bump, read_from_end=True)
     assert m["shape"] == "B" and m["max_rise"] == pytest.approx(0.4)
     assert m["alpha_max"] == pytest.approx(0.9)
+
+
+def test_strict_reading_counts_any_rise_the_tolerant_one_only_a_real_one():
+    # drop of 2.0 with one rise of 0.01: under 5% of the drop, but a rise
+    losses = [2.0, 1.5, 1.0, 1.01, 0.8, 0.6, 0.4, 0.3, 0.2, 0.1, 0.0]
+    m = shape_metrics(ALPHAS, losses)
+    assert m["strict_shape"] == "B" and m["shape"] == "NB"
+    assert m["max_rise"] == pytest.approx(0.01)
+
+
+def test_a_flat_curve_with_float_noise_is_no_tolerant_barrier():
+    losses = [0.6931] * 11
+    losses[4] += 3e-7
+    m = shape_metrics(ALPHAS, losses)
+    assert m["shape"] == "P"  # flat: within the absolute tolerance of L0 everywhere
+    assert m["strict_shape"] == "B"  # the paper's literal reading still sees the rise
+    assert shape_metrics(ALPHAS, losses, barrier_atol=0.0)["shape"] == "B"
+
+
+def test_chord_barrier_and_largest_bump_against_brute_force():
+    losses = [1.0, 1.4, 0.9, 1.2, 0.3, 0.5, 0.2, 0.25, 0.1, 0.15, 0.0]
+    m = shape_metrics(ALPHAS, losses)
+    bump = max(losses[j] - losses[i] for i in range(11) for j in range(i, 11))
+    chord = max(v - ((1 - a) * losses[0] + a * losses[-1]) for a, v in zip(ALPHAS, losses))
+    assert m["max_rise"] == pytest.approx(bump) == pytest.approx(0.4)
+    assert m["barrier_height"] == pytest.approx(chord) == pytest.approx(0.5)
+
+
+def test_the_same_definitions_on_accuracy_read_the_error():
+    # accuracy climbs from 0.1 to 0.9 with a dip of 0.2 at alpha 0.5; loss decays smoothly
+    accs = [0.1, 0.2, 0.3, 0.4, 0.5, 0.3, 0.6, 0.7, 0.8, 0.85, 0.9]
+    losses = [2.0 * (1 - a) for a in ALPHAS]
+    m = path_metrics(ALPHAS, losses, accs)
+    assert m["shape"] == m["strict_shape"] == "NB"
+    assert m["error_shape"] == m["error_strict_shape"] == "B"
+    assert m["error_max_rise"] == pytest.approx(0.2)
+    # chord of the error at 0.5 is 0.5; the error there is 0.7
+    assert m["error_barrier_height"] == pytest.approx(0.2)
+    assert path_metrics(ALPHAS, losses, [None] + accs[1:])["error_shape"] == "nonfinite"
+
+
+def test_points_outside_the_ends_are_not_judged():
+    alphas = [-0.5, *ALPHAS, 1.5]
+    losses = [9.0, *[2.0 * (1 - a) for a in ALPHAS], 5.0]  # climbs beyond both ends
+    m = shape_metrics(alphas, losses)
+    assert m["shape"] == "NB" and m["max_rise"] == 0.0
+    assert m["barrier_height"] == pytest.approx(0.0, abs=1e-12)

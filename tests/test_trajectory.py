@@ -178,7 +178,7 @@ def plane_corners_against_evaluate_state(run_dir, plane_name: str = "new_init") 
     `evaluate_state` of those states, rebuilt from the run's own overrides."""
     import yaml
 
-    from callbacks.interpolation import NEW_INIT_SEED_OFFSET
+    from callbacks.evaluation import NEW_INIT_SEED_OFFSET
     from callbacks.trajectory import eval_batches
     from run import build, compose_config
 

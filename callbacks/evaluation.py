@@ -1,0 +1,281 @@
+"""A run's paths evaluated and written: the same code at fit end and when re-evaluating.
+
+Nothing here needs Lightning: it takes the network, a factory for fresh draws (theta_i'),
+theta_i, theta_f and a data module with `split(name)`, `loader(name, sharded=False)` and
+`eval_batch_size`. The InterpolationCallback calls it when the fit ends;
+`python -m sweeps.reevaluate` calls it on a finished run's files.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from callbacks.artifacts import save_json_atomic
+from landscape import discover_units, distance, expand_paths
+from landscape.biases import last_layer_bias_spread
+from landscape.distributed import rank_and_world
+from landscape.evaluate import evaluate_state
+from landscape.shape import DEFAULT_THRESHOLDS, path_metrics
+from landscape.sharded import evaluate_paths_sharded, shard_points
+
+NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
+NEW_INIT_SEED_OFFSET = 1_000_003
+# Paths that start trained and end untrained: their shape is read from the untrained end.
+READ_FROM_END = ("final_to_new_init",)
+RESULTS_SCHEMA = 1
+# Measurements of the two end states beside the paths: name -> f(net, theta_i, theta_f)
+EXTRAS = {"last_layer_bias_spread": last_layer_bias_spread}
+SPLITS = ("test", "train", "val")
+BN_POLICIES = ("interpolate", "recompute")
+
+
+def view_name(split: str, bn: str) -> str:
+    """`test/interpolate`: the key of one (split, BN policy) view in results.json."""
+    return f"{split}/{bn}"
+
+
+VIEWS = [view_name(split, bn) for split in SPLITS for bn in BN_POLICIES]
+
+State = dict[str, torch.Tensor]
+Curves = dict[str, dict[str, list[float]]]
+
+
+def clone_state(module: torch.nn.Module) -> State:
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def finite_or_none(value: float) -> float | None:
+    """JSON has no NaN or inf: a diverged point is written as null."""
+    return value if value == value and abs(value) != float("inf") else None
+
+
+@dataclass
+class PathEvaluation:
+    """What to evaluate along a run's paths: the `interpolation` config, checked by its caller.
+
+    `views` adds (split, BN policy) pairs beside the main one (`eval_split`, `bn`), each
+    evaluated in its own pass and written under `views` in results.json, e.g.
+    `["train/interpolate", "test/recompute"]`.
+    """
+
+    alphas: list[float]
+    paths: list[str]
+    units: str | Mapping[str, Sequence[str]] | Sequence[str] = "stages"
+    eval_split: str = "test"
+    max_eval_examples: int | None = None
+    bn: str = "interpolate"
+    bn_batches: int = 20
+    thresholds: dict[str, float] = field(default_factory=dict)
+    cache_bytes: int = 1 << 30
+    extras: list[str] = field(default_factory=list)
+    seed: int = 0
+    views: list[str] = field(default_factory=list)
+    progress: bool = True
+
+    def units_of(self, net: torch.nn.Module) -> dict[str, list[str]]:
+        if isinstance(self.units, str):
+            return discover_units(net, self.units)
+        if isinstance(self.units, Mapping):
+            return {name: list(modules) for name, modules in self.units.items()}
+        return {name: [name] for name in self.units}
+
+    def view_pairs(self) -> list[tuple[str, str]]:
+        return [tuple(view.split("/", 1)) for view in self.views]
+
+    def curves(
+        self,
+        net: torch.nn.Module,
+        fresh_net: Callable[[int], torch.nn.Module],
+        loss: str,
+        datamodule,
+        theta_i: State,
+        theta_f: State,
+        split: str,
+        bn: str,
+    ) -> Curves | None:
+        """Loss and accuracy along every requested path on `split` under BN policy `bn`, the
+        points spread over the ranks (`landscape.sharded`); rank 0 gets the curves, the
+        others None. A progress bar counts rank 0's (path, alpha) points."""
+        units = self.units_of(net)
+        data = eval_batches(datamodule, split, self.max_eval_examples)
+        bn_data = None
+        if bn == "recompute":
+            train = datamodule.loader("train", sharded=False)  # the same BN batches on every rank
+            bn_data = [batch for _, batch in zip(range(self.bn_batches), train)]
+        requested = expand_paths(self.paths, units)
+        main_paths = [p for p in requested if p not in NEW_INIT_PATHS]
+        new_init = [p for p in requested if p in NEW_INIT_PATHS]
+        rank, world = rank_and_world()
+        mine = len(shard_points(main_paths, len(self.alphas), rank, world))
+        mine += len(new_init) * len(shard_points(["full"], len(self.alphas), rank, world))
+        bar = tqdm(
+            total=mine,
+            desc=f"paths {view_name(split, bn)}",
+            unit="point",
+            disable=True if not self.progress or rank != 0 else None,  # None: only on a TTY
+        )
+        common = dict(
+            alphas=self.alphas,
+            loss=loss,
+            units=units,
+            bn_data=bn_data,
+            cache_bytes=self.cache_bytes,
+            progress=bar.update,
+        )
+        with bar:
+            curves = evaluate_paths_sharded(net, theta_i, theta_f, data, paths=main_paths, **common)
+            if new_init:
+                theta_new = clone_state(fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
+                ends = {
+                    "final_to_new_init": (theta_f, theta_new),
+                    "init_to_new_init": (theta_i, theta_new),
+                }
+                for path in new_init:
+                    start, end = ends[path]
+                    curve = evaluate_paths_sharded(net, start, end, data, paths=["full"], **common)
+                    if curves is not None:
+                        curves[path] = curve["full"]
+        return None if curves is None else {path: curves[path] for path in requested}
+
+    def all_curves(self, net, fresh_net, loss, datamodule, theta_i, theta_f) -> dict | None:
+        """The main view's curves and each extra view's, keyed by `view_name`."""
+        pairs = [(self.eval_split, self.bn), *self.view_pairs()]
+        views = {
+            view_name(split, bn): self.curves(
+                net, fresh_net, loss, datamodule, theta_i, theta_f, split, bn
+            )
+            for split, bn in pairs
+        }
+        return None if any(curves is None for curves in views.values()) else views
+
+    def path_entries(self, curves: Curves, split: str, bn: str, diverged: bool) -> dict:
+        """results.json's `paths`: curves (NaN and inf as null) and every barrier definition;
+        a path without one finite point says why."""
+        return {
+            path: {
+                "label": path,
+                "split": split,
+                "bn": bn,
+                "loss": [finite_or_none(v) for v in curve["loss"]],
+                "acc": [finite_or_none(v) for v in curve["acc"]],
+                "read_from_end": path in READ_FROM_END,
+                **no_finite_point_note(curve["loss"], diverged),
+                **path_metrics(
+                    self.alphas,
+                    [finite_or_none(v) for v in curve["loss"]],
+                    [finite_or_none(v) for v in curve["acc"]],
+                    self.thresholds,
+                    read_from_end=path in READ_FROM_END,
+                ),
+            }
+            for path, curve in curves.items()
+        }
+
+    def results(
+        self,
+        net: torch.nn.Module,
+        loss: str,
+        datamodule,
+        theta_i: State,
+        theta_f: State,
+        views: Mapping[str, Curves],
+        header: Mapping,
+    ) -> dict:
+        """results.json: `header` (who trained what), then this evaluation of `views`."""
+        parameter_names = [name for name, _ in net.named_parameters()]
+        final = final_metrics(net, datamodule, loss)
+        main, *extra = views
+        diverged = not all(v.isfinite().all() for v in theta_f.values() if v.is_floating_point())
+        return {
+            "schema": RESULTS_SCHEMA,
+            **header,
+            "final": {k: finite_or_none(v) for k, v in final.items()},
+            "diverged": diverged,  # theta_f holds NaN or inf: the paths through it say so
+            "distance": finite_or_none(distance(theta_i, theta_f, parameter_names)),
+            "alphas": self.alphas,
+            "units": self.units_of(net),
+            "thresholds": {**DEFAULT_THRESHOLDS, **self.thresholds},
+            "paths": self.path_entries(views[main], self.eval_split, self.bn, diverged),
+            "views": {
+                name: self.path_entries(views[name], *name.split("/", 1), diverged)
+                for name in extra
+            },
+            "extras": {name: EXTRAS[name](net, theta_i, theta_f) for name in self.extras},
+        }
+
+
+def eval_batches(datamodule, split: str, limit: int | None) -> list:
+    inputs, targets = datamodule.split(split)
+    if limit is not None:
+        inputs, targets = inputs[:limit], targets[:limit]
+    size = datamodule.eval_batch_size
+    return [(inputs[i : i + size], targets[i : i + size]) for i in range(0, len(targets), size)]
+
+
+def final_metrics(net: torch.nn.Module, datamodule, loss: str) -> dict[str, float]:
+    """Loss and accuracy of the net as it stands on the whole test and train splits."""
+    was_training = net.training
+    net.eval()
+    device = next(net.parameters()).device
+    final = {}
+    for split in ("test", "train"):
+        batches = [(x.to(device), y.to(device)) for x, y in eval_batches(datamodule, split, None)]
+        final[f"{split}_loss"], final[f"{split}_acc"] = evaluate_state(net, batches, loss)
+    net.train(was_training)
+    return final
+
+
+def write_results(results: dict, directory: Path, figure: bool) -> Path | None:
+    """results.json (atomically) and, if asked and there are paths, its figure; returns the
+    figure's path."""
+    save_json_atomic(results, directory / "results.json")
+    if not figure or not results["paths"]:
+        return None
+    from sweeps.plots import plot_run
+
+    plot_run(results, directory / "interpolation.png")
+    return directory / "interpolation.png"
+
+
+def no_finite_point_note(losses: Sequence[float], diverged: bool) -> dict[str, str]:
+    """A path without one finite loss says why, instead of leaving a curve of nulls."""
+    if any(finite_or_none(v) is not None for v in losses):
+        return {}
+    cause = "theta_f holds NaN or inf (training diverged)" if diverged else "the loss overflows"
+    return {"note": f"no finite loss on this path: {cause}"}
+
+
+def _fmt(value, spec: str) -> str:
+    """`value` in `spec`; a missing one is '-' in the same width, so columns stay aligned."""
+    if value is None:
+        return format("-", re.match(r"[<>^]?\d*", spec).group())
+    return format(value, spec)
+
+
+def summary_table(results: dict) -> str:
+    """The run's paths as a plain-text table (tolerant and strict shape, the chord barrier,
+    the largest bump), with test accuracy and distance below."""
+    lines = [
+        f"{'path':<32} {'shape':>9} {'strict':>9} {'max_rise':>10} {'barrier':>10} {'alpha_max':>9}"
+    ]
+    for path, entry in results["paths"].items():
+        lines.append(
+            f"{path:<32} {_fmt(entry['shape'], '>9')} {_fmt(entry.get('strict_shape'), '>9')}"
+            f" {_fmt(entry['max_rise'], '>10.4f')} {_fmt(entry['barrier_height'], '>10.4f')}"
+            f" {_fmt(entry['alpha_max'], '>9.2f')}"
+        )
+    if results.get("diverged"):
+        lines.append("training diverged: theta_f holds NaN or inf")
+    final = results["final"]
+    lines.append(
+        f"test acc {_fmt(final['test_acc'], '.4f')}  test loss {_fmt(final['test_loss'], '.4f')}"
+        f"  train acc {_fmt(final['train_acc'], '.4f')}"
+        f"  distance {_fmt(results['distance'], '.3f')}"
+    )
+    return "\n".join(lines)
