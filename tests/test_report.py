@@ -470,3 +470,22 @@ def test_a_reused_run_belongs_to_the_setting_it_reused(tmp_path: Path):
     assert report_main(["fig7", str(tmp_path / "multirun"), "--out", str(out)]) == 0
     [row] = read_csv(out / "fig7" / "fig7_weight_decay.csv")
     assert row["seeds"] == "2" and float(row["test_acc_mean"]) == pytest.approx(85.0)
+
+
+def test_one_setting_under_reordered_overrides_is_one_row_with_its_seeds(tmp_path: Path):
+    """Seeds run as `a=1 b=2`, as `b=2 a=1`, with `experiment=` spelled out or numbers
+    spelled otherwise are one setting: one row, every seed counted once."""
+    root = tmp_path / "multirun"
+    spellings = [  # momentum 0.9 is the recipe's own: the same training
+        ["optimizer.weight_decay=0", "optimizer.momentum=0.9"],
+        ["optimizer.momentum=0.9", "optimizer.weight_decay=0.0"],
+        ["optimizer.weight_decay=0e0"],
+    ]
+    for seed, overrides in enumerate(spellings):
+        write_run(root / str(seed), "weight_decay", seed, overrides, 0.80 + 0.02 * seed)
+    out = tmp_path / "reports"
+    assert report_main(["fig7", str(root), "--out", str(out)]) == 0
+    rows = read_csv(out / "fig7" / "fig7_weight_decay.csv")
+    assert [r["setting"] for r in rows] == ["optimizer.weight_decay=0.0"]
+    assert rows[0]["seeds"] == "3"
+    assert float(rows[0]["test_acc_mean"]) == pytest.approx(82.0)
