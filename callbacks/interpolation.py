@@ -81,14 +81,8 @@ class InterpolationCallback(pl.Callback):
         self.output_dir = Path(output_dir)
         self.alphas = alpha_grid(alphas)
         self.paths = list(paths)
-        self.units_spec = units
-        self.eval_split, self.max_eval_examples = eval_split, max_eval_examples
-        self.bn, self.bn_batches = bn, bn_batches
-        self.cache_bytes = int(cache_mb * 2**20)
-        self.thresholds = dict(thresholds or {})
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure
-        self.extras = list(extras)
         self.init = dict(init or {"name": "random"})  # what the init intervention did
         self.identity = dict(identity or {})  # training_id and setting_id (sweeps.identity)
         self.theta_init: dict[str, torch.Tensor] | None = None
@@ -104,9 +98,9 @@ class InterpolationCallback(pl.Callback):
             max_eval_examples=max_eval_examples,
             bn=bn,
             bn_batches=bn_batches,
-            thresholds=self.thresholds,
-            cache_bytes=self.cache_bytes,
-            extras=self.extras,
+            thresholds=dict(thresholds or {}),
+            cache_bytes=int(cache_mb * 2**20),
+            extras=list(extras),
             seed=seed,
             views=list(views),
             progress=progress,

@@ -10,7 +10,12 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
 from callbacks.artifacts import save_json_atomic, save_torch_atomic
-from callbacks.evaluation import NEW_INIT_SEED_OFFSET, clone_state, finite_or_none
+from callbacks.evaluation import (
+    NEW_INIT_SEED_OFFSET,
+    clone_state,
+    eval_batches,
+    finite_or_none,
+)
 from landscape import discover_units, shape_metrics
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths
@@ -236,14 +241,3 @@ def check_plane(name: str, spec: Mapping) -> dict:
     if points < 2:
         raise TrajectoryError(f"plane {name!r}: points must be >= 2, got {points}")
     return {"range": (float(low), float(high)), "points": points, "path": spec.get("path", "full")}
-
-
-def eval_batches(
-    datamodule, split: str, limit: int | None
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The evaluation split (its first `limit` examples) in the data module's eval batches."""
-    inputs, targets = datamodule.split(split)
-    if limit is not None:
-        inputs, targets = inputs[:limit], targets[:limit]
-    size = datamodule.eval_batch_size
-    return [(inputs[i : i + size], targets[i : i + size]) for i in range(0, len(targets), size)]

@@ -59,13 +59,16 @@ NON_TRAINING_DATA_KEYS = ("root", "download", "check_integrity", "eval_batch_siz
 REUSED_FROM = "reused_from"
 # Config values that name files or run folders: compared as absolute paths.
 PATH_KEYS = (("init", "from_run"), ("init", "weights_path"), ("optim", "groups_from"))
+# The earlier run a staged run starts from: each seed's own, so no part of its setting.
+STAGE_INPUTS = (("init", "from_run"), ("optim", "groups_from"))
 
 
 def training_config(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> dict:
     """The training-relevant part of a composed config, resolved and normalised.
 
     `with_seed=False` drops the seed (and every value interpolated from it, such as
-    `data.seed`), which leaves what runs of one setting share.
+    `data.seed`) and the earlier run a staged run starts from, which leaves what runs of
+    one setting share.
     """
     raw = OmegaConf.to_container(OmegaConf.create(cfg), resolve=False)
     for key in NON_TRAINING_KEYS:
@@ -83,6 +86,9 @@ def training_config(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> dic
         value = (config.get(section) or {}).get(key)
         if isinstance(value, str):
             config[section][key] = str(trained_by(Path(value).expanduser().resolve()))
+    for section, key in STAGE_INPUTS if not with_seed else ():
+        if isinstance(config.get(section), dict) and key in config[section]:
+            config[section][key] = None
     _normalise_devices(config.get("trainer", {}))
     _drop_default_groups(config)
     return _normalise(config)

@@ -14,20 +14,17 @@ from __future__ import annotations
 import copy
 import functools
 import itertools
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweeps.identity import run_config, training_config
+from sweeps.identity import run_config, setting_id
 from sweeps.runs import Run, Setting
 from sweeps.targets import MNIST_STAND_IN, Sweep
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
-# Config values naming the earlier run a staged run starts from: not part of its setting.
-STAGE_INPUTS = (("init", "from_run"), ("optim", "groups_from"))
 
 
 def compose(*override_lists: Sequence[str]) -> list[DictConfig]:
@@ -100,19 +97,10 @@ def unswept(overrides: Sequence[str]) -> list[str]:
     return [o.input_line for o in parsed if not o.is_sweep_override()]
 
 
-def setting_key(cfg: DictConfig | dict) -> str:
-    """What runs of one setting share: the training config without seed or earlier run."""
-    config = training_config(cfg, with_seed=False)
-    for section, key in STAGE_INPUTS:
-        if isinstance(config.get(section), dict) and key in config[section]:
-            config[section][key] = None
-    return json.dumps(config, sort_keys=True)
-
-
 def run_setting_key(run: Run) -> str | None:
     """The run's setting key from its `.hydra/config.yaml`; None for a run without one."""
     path = Path(run.directory) / ".hydra" / "config.yaml"
-    return setting_key(run_config(run.directory)) if path.is_file() else None
+    return setting_id(run_config(run.directory)) if path.is_file() else None
 
 
 def sweep_overrides(sweep: Sweep, scale: str, mnist: bool = False) -> list[str]:
@@ -147,7 +135,7 @@ def expected_settings(sweeps: Sequence[Sweep], scale: str, mnist: bool = False) 
         Expected(
             sweep,
             tuple(o for o in point if not o.startswith(("experiment=", "scale="))),
-            setting_key(cfg),
+            setting_id(cfg),
         )
         for (sweep, point), cfg in zip(points, configs)
     ]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from sweeps.settings import compose, compose_point, setting_key, sweep_overrides, sweep_points
+from sweeps.identity import setting_id as setting_key
+from sweeps.settings import compose, compose_point, sweep_overrides, sweep_points
 from sweeps.targets import TARGETS
 
 POINTS = [
