@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lightning_modules.classifier import NVML_CUDA_CHECK
+from lightning_modules.classifier import NVML_CUDA_CHECK, Classifier
 from lightning_modules.data import SpiralDataModule
 from lightning_modules.data.tensor_data import BatchGroups, TensorBatchLoader
 from run import compose_config
@@ -25,6 +25,16 @@ class CudaCheckProbe(pl.Callback):
 
     def on_train_epoch_start(self, trainer, pl_module):
         self.seen.append(os.environ.get(NVML_CUDA_CHECK))
+
+
+class OptimizerStepProbe(pl.Callback):
+    """Listens between backward and step: counts Lightning's on_before_optimizer_step."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer):
+        self.calls += 1
 
 
 def fit(steps_per_call: int, tmp_path, *extra: str, callbacks=()):
@@ -116,6 +126,23 @@ def test_fit_trains_as_a_plain_loop_and_validates_as_configured(tmp_path):
     assert validated == [1]  # the second of three epochs, and only it
     assert probe.seen == [None, None, None]  # torch's own CUDA check on every CPU epoch
     assert os.environ[NVML_CUDA_CHECK] == "1"  # put back at fit end
+
+
+def test_plain_updates_when_nothing_listens_train_as_lightnings_updates(tmp_path, monkeypatch):
+    probe = OptimizerStepProbe()
+    hooked_state, hooked_steps, _, hooked_log = fit(20, tmp_path / "hooked", callbacks=[probe])
+    assert probe.calls == 3 * 8  # a listener: every update went through Lightning's step
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("Lightning's backward ran where the plain update suffices")
+
+    monkeypatch.setattr(Classifier, "manual_backward", refuse)
+    plain_state, plain_steps, _, plain_log = fit(20, tmp_path / "plain")
+    assert plain_steps == hooked_steps == 3 * 8  # Lightning still counts every step
+    assert list(plain_state) == list(hooked_state)
+    for key, value in hooked_state.items():
+        assert torch.equal(plain_state[key], value), key
+    assert [row["step"] for row in plain_log] == [row["step"] for row in hooked_log]
 
 
 def test_batch_groups_keep_order_and_partial_last_group():
