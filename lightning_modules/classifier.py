@@ -55,9 +55,7 @@ def plain_updates_suffice(trainer: pl.Trainer, module: pl.LightningModule) -> bo
         return False
     listeners = [(module, pl.LightningModule)] + [(c, pl.Callback) for c in trainer.callbacks]
     return not any(
-        is_overridden(hook, listener, base)
-        for listener, base in listeners
-        for hook in UPDATE_HOOKS
+        is_overridden(hook, listener, base) for listener, base in listeners for hook in UPDATE_HOOKS
     )
 
 
