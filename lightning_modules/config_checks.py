@@ -26,7 +26,7 @@ from landscape.shape import shape_metrics
 from lightning_modules.data.images import AUGMENTATIONS
 from lightning_modules.data.tensor_data import SPLITS
 from lightning_modules.models.resnet import LAYOUTS, NORMS
-from lightning_modules.models.vgg import VGG11_WIDTHS
+from lightning_modules.models.vgg import CONV_WIDTHS, FC_LAYERS
 
 ABSENT = object()  # a key this config does not have (e.g. data.augment for the spiral)
 
@@ -276,7 +276,8 @@ MODEL_RULES: dict[str, dict[str, Rule]] = {
         "width": WIDTH,
     },
     "lightning_modules.models.VGG": {
-        "widths": widths(len(VGG11_WIDTHS)),
+        "widths": widths(),  # how many: a relation to fc_layers (check_relations)
+        "fc_layers": Rule(f"one of {list(FC_LAYERS)}", lambda v: _is_int(v) and v in FC_LAYERS),
         "width": WIDTH,
         "batch_norm": boolean(),
         "dropout": Rule("a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1),
@@ -365,6 +366,15 @@ def check_relations(values: Mapping[str, Any]) -> None:
             f"trainer.max_epochs={epochs}: expected an integer >= 1, or -1 with "
             f"trainer.max_steps >= 1 (trainer.max_steps={steps})"
         )
+    vgg_widths, fc_layers = values.get("model.widths"), values.get("model.fc_layers")
+    if vgg_widths is not None and fc_layers is not None:
+        hidden = fc_layers - 1  # classifier layers between the convs and the classes
+        if len(vgg_widths) != len(CONV_WIDTHS) + hidden:
+            raise ConfigError(
+                f"model.widths={vgg_widths}: expected a list of {len(CONV_WIDTHS) + hidden} "
+                f"integers >= 1 ({len(CONV_WIDTHS)} conv widths and {hidden} hidden "
+                f"classifier widths with model.fc_layers={fc_layers})"
+            )
     if values.get("init.source") == "trained" and values.get("init.from_run") is None:
         raise ConfigError(
             "init.from_run=None: init.source=trained starts from an earlier run's theta_f; "

@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 
 from landscape import interpolate_state
 from landscape.biases import last_layer_bias_spread
+from lightning_modules.config_checks import check_config
 from lightning_modules.models import MLP, resnet
 from run import compose_config
 from sweeps import settings
@@ -52,6 +53,9 @@ def test_every_sweep_point_composes(experiment, tmp_path):
     for point in points:
         cfg = compose_config(*point)
         assert cfg.experiment_name == experiment
+        if OmegaConf.is_missing(cfg.init, "from_run") or cfg.init.get("source") == "trained":
+            cfg.init.from_run = "/earlier/run"  # a staged run: its earlier stage gives it
+        check_config(cfg)  # every value and relation the run checks before training
 
 
 def test_table2_rows_set_b_and_the_rest():
