@@ -62,25 +62,21 @@ class InterpolationCallback(pl.Callback):
         progress: bool = True,
     ):
         super().__init__()
-        check_section(  # the same rules as run.py's check of the composed config
-            "interpolation",
-            dict(
-                paths=paths,
-                units=units,
-                eval_split=eval_split,
-                max_eval_examples=max_eval_examples,
-                bn=bn,
-                bn_batches=bn_batches,
-                thresholds=dict(thresholds or {}),
-                cache_mb=cache_mb,
-                extras=extras,
-                views=views,
-                progress=progress,
-            ),
+        options = dict(  # what PathEvaluation takes as the config gives it
+            paths=list(paths),
+            units=units,
+            eval_split=eval_split,
+            max_eval_examples=max_eval_examples,
+            bn=bn,
+            bn_batches=bn_batches,
+            thresholds=dict(thresholds or {}),
+            extras=list(extras),
+            views=list(views),
+            progress=progress,
         )
+        # the same rules as run.py's check of the composed config
+        check_section("interpolation", {**options, "cache_mb": cache_mb})
         self.output_dir = Path(output_dir)
-        self.alphas = alpha_grid(alphas)
-        self.paths = list(paths)
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure
         self.init = dict(init or {"name": "random"})  # what the init intervention did
@@ -91,19 +87,7 @@ class InterpolationCallback(pl.Callback):
         self.history: dict[str, list[float | None]] = {k: [] for k in HISTORY_METRICS}
         self._fit_started = 0.0
         self.evaluation = PathEvaluation(
-            alphas=self.alphas,
-            paths=self.paths,
-            units=units,
-            eval_split=eval_split,
-            max_eval_examples=max_eval_examples,
-            bn=bn,
-            bn_batches=bn_batches,
-            thresholds=dict(thresholds or {}),
-            cache_bytes=int(cache_mb * 2**20),
-            extras=list(extras),
-            seed=seed,
-            views=list(views),
-            progress=progress,
+            alphas=alpha_grid(alphas), cache_bytes=int(cache_mb * 2**20), seed=seed, **options
         )
 
     # ---- state that survives a resume -------------------------------------------------
@@ -120,7 +104,7 @@ class InterpolationCallback(pl.Callback):
         net = pl_module.net
         units = self.evaluation.units_of(net)
         check_units(net, units)
-        for path in expand_paths(self.paths, units):
+        for path in expand_paths(self.evaluation.paths, units):
             if path not in NEW_INIT_PATHS and not moving_keys(net, net.state_dict(), path, units):
                 raise PathError(f"path {path!r} moves nothing: its modules hold no weights")
 

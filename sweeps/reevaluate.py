@@ -10,7 +10,6 @@ run's own results.json is never touched. `-m run_dir=A,B,C` does many runs.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import sys
 import time
@@ -43,10 +42,9 @@ def check_complete(run_dir: Path, option: str = "run_dir") -> dict:
         raise RunDirError(
             f"{option}={run_dir} lacks {missing}: not a complete run (needs {list(RUN_FILES)})"
         )
-    try:
-        return json.loads((run_dir / "results.json").read_text())
-    except json.JSONDecodeError as error:
-        raise RunDirError(f"{run_dir / 'results.json'} is not valid JSON ({error})") from error
+    from landscape.state_files import load_results_file
+
+    return load_results_file(run_dir / "results.json")
 
 
 def evaluate_run(
@@ -126,7 +124,7 @@ def reevaluate(cfg: DictConfig, task_overrides: Sequence[str]) -> Path:
     from sweeps.identity import run_config
 
     run_dir = Path(cfg.run_dir)
-    check_complete(run_dir)
+    source = check_complete(run_dir)
     overrides = interpolation_overrides(task_overrides)
     run_cfg = run_config(run_dir)
     for override in overrides:
@@ -134,7 +132,6 @@ def reevaluate(cfg: DictConfig, task_overrides: Sequence[str]) -> Path:
         OmegaConf.update(run_cfg, key, OmegaConf.select(cfg, key), merge=False)
     name = cfg.name or evaluation_name(overrides)
     out_dir = run_dir / EVALUATIONS / name
-    source = json.loads((run_dir / "results.json").read_text())
     evaluate_run(
         run_dir,
         run_cfg,

@@ -15,7 +15,7 @@ def test_experiment_composes_and_names_itself(experiment, tmp_path):
     cfg = compose_config(f"experiment={experiment}", "scale=smoke", output_dir=tmp_path)
     assert cfg.experiment_name == experiment
     callback = instantiate(cfg.interpolation)
-    assert callback.alphas[0] == 0.0 and callback.alphas[-1] == 1.0
+    assert callback.evaluation.alphas[0] == 0.0 and callback.evaluation.alphas[-1] == 1.0
     assert OmegaConf.to_container(cfg.trainer, resolve=True)["max_epochs"] >= 1
 
 
