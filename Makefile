@@ -38,7 +38,7 @@ bench: $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m benchmarks
 
 # ---- paper figures and tables ----------------------------------------------------------
-# `make fig7` runs `python -m sweeps.run_target fig7`: the target's sweeps as sweeps/targets.py
+# `make fig7` runs `python -m sweeps.run_target fig7`: the target's sweeps as paper/targets.py
 # lists them (staged ones once per earlier run), then its report, which writes
 # reports/fig7/ (figure, CSV, Markdown) from the runs whose training matches the target's
 # settings. `SCALE=smoke` runs the same code in seconds (two seeds, tiny data, CIFAR and
@@ -87,7 +87,7 @@ ARGS_bias_view := data=digits
 sweep = $(PY) run.py -m experiment=$(1) $(if $(filter smoke,$(SCALE)),scale=smoke seed=0$(comma)1) \
 	$(ARGS_$(1)) $(2)
 comma := ,
-REPORT = $(PY) -m sweeps.report --scale $(SCALE)
+REPORT = $(PY) -m paper.report --scale $(SCALE)
 trajectory: install
 	$(call sweep,spiral_mlp,beyond=trajectory)
 	$(REPORT) trajectory

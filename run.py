@@ -43,9 +43,9 @@ def build(cfg: DictConfig, strategy: str | None = None):
     from callbacks.memory_format import ChannelsLast
     from callbacks.progress import EpochLines, progress_mode
     from lightning_modules import Classifier
+    from lightning_modules.build import data_and_net_factory, device_of
     from lightning_modules.param_groups import build_param_groups
-    from sweeps.build import data_and_net_factory, device_of
-    from sweeps.identity import setting_id, training_id
+    from runs.identity import setting_id, training_id
 
     datamodule, net_factory = data_and_net_factory(cfg)
     module = Classifier(
@@ -120,8 +120,8 @@ def train(cfg: DictConfig) -> None:
 
 def reuse_finished_run(cfg: DictConfig, output_dir: Path) -> bool:
     """Evaluate a finished run with this training config instead of training; False if none."""
-    from callbacks.evaluation import summary_table
-    from sweeps.reuse import find_reusable, reuse_run
+    from runs.evaluation import summary_table
+    from runs.reuse import find_reusable, reuse_run
 
     source = find_reusable(cfg, exclude=output_dir)
     if source is None:
@@ -136,7 +136,7 @@ def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.errors import InstantiationException
 
-    from callbacks.sweep_failures import clear_job_failure
+    from sweeps.sweep_failures import clear_job_failure
 
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
@@ -164,11 +164,11 @@ def main(cfg: DictConfig) -> None:
 
 def refuse(error: LinpathError, output_dir: Path) -> None:
     """A single run ends with the one line; one bad job of a sweep is reported, left in its
-    folder, and the next job runs (the sweep's exit code says so: callbacks.sweep_failures)."""
+    folder, and the next job runs (the sweep's exit code says so: sweeps.sweep_failures)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from callbacks.sweep_failures import record_job_failure
+    from sweeps.sweep_failures import record_job_failure
 
     if HydraConfig.get().mode != RunMode.MULTIRUN:
         fail(error)

@@ -11,20 +11,20 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
-from callbacks.artifacts import save_torch_atomic
-from callbacks.evaluation import (
-    NEW_INIT_PATHS,
-    PathEvaluation,
-    clone_state,
-    finite_or_none,
-    summary_table,
-    write_results,
-)
 from landscape import expand_paths
 from landscape.paths import PathError, check_units, moving_keys
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
 from lightning_modules.config_checks import alpha_grid, check_section
-from sweeps.devices import describe_device
+from runs.artifacts import save_torch_atomic
+from runs.evaluation import (
+    NEW_INIT_PATHS,
+    PathEvaluation,
+    clone_state,
+    describe_device,
+    finite_or_none,
+    summary_table,
+    write_results,
+)
 
 HISTORY_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
 # What a finished run leaves beside theta_i.pt; a new run into its folder removes them first.
@@ -80,7 +80,7 @@ class InterpolationCallback(pl.Callback):
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure
         self.init = dict(init or {"name": "random"})  # what the init intervention did
-        self.identity = dict(identity or {})  # training_id and setting_id (sweeps.identity)
+        self.identity = dict(identity or {})  # training_id and setting_id (runs.identity)
         self.theta_init: dict[str, torch.Tensor] | None = None
         # per epoch: train/acc is the running mean over the epoch's (augmented) batches,
         # val/acc the validation split (CIFAR's is the test set: Fig. 3's middle panel)
@@ -149,7 +149,7 @@ class InterpolationCallback(pl.Callback):
         self.log_results(trainer, results, figure)
         rank_zero_info(summary_table(results))
 
-    # ---- the work (callbacks.evaluation) -------------------------------------------------
+    # ---- the work (runs.evaluation) -------------------------------------------------
     def header(self) -> dict:
         """Who trained what: the results.json keys that are the run's, not an evaluation's."""
         return {

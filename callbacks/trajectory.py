@@ -9,13 +9,6 @@ import lightning.pytorch as pl
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
-from callbacks.artifacts import save_json_atomic, save_torch_atomic
-from callbacks.evaluation import (
-    NEW_INIT_SEED_OFFSET,
-    clone_state,
-    eval_batches,
-    finite_or_none,
-)
 from landscape import discover_units, shape_metrics
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths
@@ -27,6 +20,13 @@ from landscape.planes import (
     weights_biases_ends,
 )
 from landscape.trajectory import crossing, largest_direction_off_line, trajectory_curves
+from runs.artifacts import save_json_atomic, save_torch_atomic
+from runs.evaluation import (
+    NEW_INIT_SEED_OFFSET,
+    clone_state,
+    eval_batches,
+    finite_or_none,
+)
 
 # plane name -> the names of its three states (origin, x = 1, y = 1)
 PLANES = {
@@ -137,7 +137,7 @@ class TrajectoryCallback(pl.Callback):
             trajectory = self.trajectory(net, epochs, states, data, units, loss)
             save_json_atomic(trajectory, self.output_dir / "trajectory.json")
             if self.figure:
-                from sweeps.beyond_plots import plot_trajectory
+                from runs.beyond_figures import plot_trajectory
 
                 plot_trajectory(trajectory, self.output_dir / "trajectory.png")
         names = [n for n in self.planes if n != "trajectory" or len(states) > 2]
@@ -150,7 +150,7 @@ class TrajectoryCallback(pl.Callback):
             }
             save_json_atomic(planes, self.output_dir / "planes.json")
             if self.figure:
-                from sweeps.beyond_plots import plot_plane
+                from runs.beyond_figures import plot_plane
 
                 for name, plane in planes.items():
                     plot_plane(plane, self.output_dir / f"plane_{name}.png")

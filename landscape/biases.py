@@ -51,3 +51,8 @@ def last_layer_bias_spread(
         "theta_i": bias_spread(theta_i[key]),
         "theta_f": bias_spread(theta_f[key]),
     }
+
+
+# Measurements of the two end states beside the paths (`interpolation.extras`):
+# name -> f(net, theta_i, theta_f)
+EXTRAS = {"last_layer_bias_spread": last_layer_bias_spread}

@@ -20,9 +20,11 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from landscape.biases import EXTRAS
 from landscape.errors import LinpathError
 from landscape.paths import GROUPS, UNIT_GRANULARITIES, WHOLE_MODEL_PATHS
 from landscape.shape import shape_metrics
+from landscape.views import VIEWS
 from lightning_modules.data.images import AUGMENTATIONS
 from lightning_modules.data.tensor_data import SPLITS
 from lightning_modules.models.resnet import LAYOUTS, NORMS
@@ -149,27 +151,15 @@ def _thresholds_ok(value: Any) -> bool:
     return isinstance(value, Mapping) and all(k in _threshold_names() for k in value)
 
 
-def _extra_names() -> list[str]:
-    from callbacks.evaluation import EXTRAS  # the evaluation owns its measurements
-
-    return list(EXTRAS)
-
-
 def _extras_ok(value: Any) -> bool:
-    return isinstance(value, list) and all(name in _extra_names() for name in value)
-
-
-def _view_names() -> list[str]:
-    from callbacks.evaluation import VIEWS  # (split, BN policy) pairs the evaluation knows
-
-    return VIEWS
+    return isinstance(value, list) and all(name in list(EXTRAS) for name in value)
 
 
 def _views_ok(value: Any) -> bool:
     return (
         isinstance(value, list)
         and len(set(value)) == len(value)
-        and all(name in _view_names() for name in value)
+        and all(name in VIEWS for name in value)
     )
 
 
@@ -259,8 +249,8 @@ RULES: dict[str, Rule] = {
         lambda: f"a mapping with keys from {_threshold_names()}", _thresholds_ok
     ),
     **{f"interpolation.thresholds.{name}": number(0) for name in _threshold_names()},
-    "interpolation.extras": Rule(lambda: f"a list of names from {_extra_names()}", _extras_ok),
-    "interpolation.views": Rule(lambda: f"a list without repeats of {_view_names()}", _views_ok),
+    "interpolation.extras": Rule(lambda: f"a list of names from {list(EXTRAS)}", _extras_ok),
+    "interpolation.views": Rule(lambda: f"a list without repeats of {VIEWS}", _views_ok),
     "interpolation.progress": boolean(),
 }
 

@@ -1,1 +1,1 @@
-"""From results.json files to the paper's figures and tables."""
+"""Launching: the sweep launcher, devices and jobs, `run_target` and `plan`."""

@@ -143,14 +143,3 @@ class SlotScheduler(Generic[Job, Handle]):
                 free = sorted([*free, slot])
                 self.report(jobs[index], self.slots[slot], handle)
         return handles
-
-
-def describe_device(device: torch.device, world_size: int) -> dict:
-    """What results.json records about where a run trained."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return {
-        "type": device.type,
-        "name": name,
-        "visible_devices": os.environ.get(VISIBLE),
-        "ranks": world_size,
-    }

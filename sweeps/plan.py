@@ -1,8 +1,8 @@
 """`python -m sweeps.plan [TARGET ...] [--scale full|smoke] [--runs]`: what training a target costs.
 
-For each paper target (sweeps/targets.py) it composes every job of its experiments' sweeps
+For each paper target (paper/targets.py) it composes every job of its experiments' sweeps
 as `make TARGET` launches them, and prints how many runs the target needs, how many distinct
-training runs those are (`sweeps.identity`: runs that train the same way count once), how
+training runs those are (`runs.identity`: runs that train the same way count once), how
 many of them already exist under outputs/, multirun/ and stages/ (what `reuse=true` will
 evaluate instead of training), how many remain, and their epochs. The last line is the whole
 catalogue, each experiment once. Jobs of a staged experiment (`init.from_run`,
@@ -21,11 +21,11 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sweeps.identity import run_config, training_id
-from sweeps.reevaluate import RUN_FILES
-from sweeps.reuse import ROOTS
-from sweeps.runs import find_results
-from sweeps.targets import TARGETS
+from paper.targets import TARGETS
+from runs.identity import run_config, training_id
+from runs.reevaluate import RUN_FILES
+from runs.reuse import ROOTS
+from runs.store import find_results
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 # What the Makefile adds to every job at each scale, and to some experiments (MNIST_ARGS)
@@ -114,7 +114,7 @@ def plan_rows(targets: Sequence[str], scale: str) -> list[tuple[str, list[Job]]]
 
 
 def target_sweeps(name: str) -> list[tuple[str, tuple[str, ...]]]:
-    """(experiment, extra overrides) of every sweep of the target (sweeps/targets.py)."""
+    """(experiment, extra overrides) of every sweep of the target (paper/targets.py)."""
     return [(sweep.experiment, tuple(sweep.overrides)) for sweep in TARGETS[name].sweeps]
 
 

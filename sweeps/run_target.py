@@ -1,6 +1,6 @@
 """`python -m sweeps.run_target TARGET --scale SCALE`: run a target's sweeps, then its report.
 
-What each target runs is `sweeps.targets.TARGETS` (the Makefile's paper targets call
+What each target runs is `paper.targets.TARGETS` (the Makefile's paper targets call
 this). Each sweep is one `run.py -m` multirun into its own folder under
 multirun/<experiment>/; a staged sweep runs once per run of the earlier sweep it starts
 from (at that run's seed, with `init.from_run=RUN_DIR`). `--dry-run` prints the commands.
@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from landscape.errors import LinpathError
-from sweeps.runs import Run, load_runs
-from sweeps.settings import compose_point, sweep_overrides, unswept
-from sweeps.targets import MNIST_STAND_IN, TARGETS, Sweep, Target
+from paper.settings import compose_point, sweep_overrides, unswept
+from paper.targets import MNIST_STAND_IN, TARGETS, Sweep, Target
+from runs.store import Run, load_runs
 
 SCALES = ("full", "smoke")
 SMOKE_SEEDS = "seed=0,1"
@@ -49,7 +49,7 @@ def multirun_command(sweep: Sweep, overrides: Sequence[str], seeds: str | None, 
         *overrides,
         *seed,
         f"hydra.sweep.dir={folder}",
-        "reuse=true",  # a training that exists is evaluated, not trained again (sweeps.reuse)
+        "reuse=true",  # a training that exists is evaluated, not trained again (runs.reuse)
     ]
 
 
@@ -125,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for command in commands:
                 print(" ".join(command[1:]))
             return 0
-        from sweeps.report import report
+        from paper.report import report
 
         for name in (target.name, *target.also_reports):
             for path in report(name, scale=args.scale, mnist=args.mnist):

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from sweeps.beyond_report import correlation, plateau_length
-from sweeps.report import main
+from paper.beyond_report import correlation, plateau_length
+from paper.report import main
 
 ALPHAS = [i / 10 for i in range(11)]
 

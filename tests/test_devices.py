@@ -13,11 +13,11 @@ import textwrap
 import pytest
 import torch
 
+from runs.evaluation import describe_device
 from sweeps.devices import (
     LauncherError,
     SlotScheduler,
     SweepProgress,
-    describe_device,
     device_slots,
     visible_gpus,
 )

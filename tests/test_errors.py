@@ -12,7 +12,6 @@ import pytest
 import torch
 
 from callbacks import InterpolationCallback
-from callbacks.artifacts import save_json_atomic
 from landscape.errors import LinpathError
 from landscape.paths import PathError
 from landscape.state_files import StateFileError, check_state_fits, load_state_for
@@ -20,7 +19,8 @@ from lightning_modules import Classifier
 from lightning_modules.data import SpiralDataModule
 from lightning_modules.models import MLP
 from run import check_config_choices
-from sweeps.plots import plot_run
+from runs.artifacts import save_json_atomic
+from runs.figures import plot_run
 from tests.conftest import run_linpath
 
 SMOKE = ["experiment=spiral_mlp", "scale=smoke", "logger=none"]
@@ -146,7 +146,7 @@ def test_a_diverged_run_reads_honestly(tmp_path):
 
     from callbacks.interpolation import summary_table
     from landscape import evaluate_paths
-    from sweeps.plots import curves_frame, draw_curves, empty_reason, path_style
+    from runs.figures import curves_frame, draw_curves, empty_reason, path_style
 
     torch.manual_seed(0)
     module = Classifier(lambda: MLP((2,), 1, hidden=[4]), torch.optim.SGD, loss="bce")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from run import compose_config
-from sweeps.identity import setting_id, training_config, training_id
+from runs.identity import setting_id, training_config, training_id
 
 
 def identity(*overrides: str) -> str:

@@ -12,12 +12,12 @@ from omegaconf import OmegaConf
 
 from benchmarks.reference import reference_curve
 from landscape.state_files import StateFileError
+from lightning_modules.build import data_and_net_factory
 from run import compose_config
-from sweeps.build import data_and_net_factory
-from sweeps.identity import run_config, training_config
-from sweeps.reevaluate import RunDirError, evaluation_name, reevaluate
-from sweeps.reuse import find_reusable, reuse_run
-from sweeps.runs import load_runs
+from runs.identity import run_config, training_config
+from runs.reevaluate import RunDirError, evaluation_name, reevaluate
+from runs.reuse import find_reusable, reuse_run
+from runs.store import load_runs
 from tests.conftest import REPO, read_results, run_linpath
 
 RUN = ("experiment=spiral_mlp", "scale=smoke", "seed=3")
@@ -53,7 +53,7 @@ def compose_reevaluate(*overrides: str):
 
 def reevaluate_cli(*arguments: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "sweeps.reevaluate", *arguments],
+        [sys.executable, "-m", "runs.reevaluate", *arguments],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf, open_dict
 
-from sweeps.report import main as report_main
+from paper.report import main as report_main
+from paper.settings import compose
+from paper.tables import bootstrap_interval
+from paper.targets import TARGETS
 from sweeps.run_target import main as run_target_main
-from sweeps.settings import compose
-from sweeps.tables import bootstrap_interval
-from sweeps.targets import TARGETS
 from tests.conftest import REPO
 
 ALPHAS = [0.0, 0.5, 1.0]
@@ -366,7 +366,7 @@ def test_every_catalogue_target_has_a_report_and_a_make_target(tmp_path: Path):
 
 
 def test_the_target_table_is_what_run_target_runs(capsys):
-    """Every target's sweeps, as `run_target --dry-run` prints them, from sweeps/targets.py."""
+    """Every target's sweeps, as `run_target --dry-run` prints them, from paper/targets.py."""
     for name, target in TARGETS.items():
         assert run_target_main([name, "--scale", "smoke", "--data-root", "D", "--dry-run"]) == 0
         printed = capsys.readouterr().out.splitlines()

@@ -7,8 +7,8 @@ import json
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from callbacks.evaluation import PathEvaluation
 from lightning_modules import Classifier
+from runs.evaluation import PathEvaluation
 from tests.conftest import run_in_process
 
 SPIRAL = ["experiment=spiral_mlp", "scale=smoke", "logger=none", "trainer.max_epochs=1"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from sweeps.identity import setting_id as setting_key
-from sweeps.settings import compose, compose_point, sweep_overrides, sweep_points
-from sweeps.targets import TARGETS
+from paper.settings import compose, compose_point, sweep_overrides, sweep_points
+from paper.targets import TARGETS
+from runs.identity import setting_id as setting_key
 
 POINTS = [
     ("experiment=narrowing", "model.widths=[32,64,256,256,512,512,512,256]"),

@@ -178,9 +178,9 @@ def plane_corners_against_evaluate_state(run_dir, plane_name: str = "new_init") 
     `evaluate_state` of those states, rebuilt from the run's own overrides."""
     import yaml
 
-    from callbacks.evaluation import NEW_INIT_SEED_OFFSET
     from callbacks.trajectory import eval_batches
     from run import build, compose_config
+    from runs.evaluation import NEW_INIT_SEED_OFFSET
 
     overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
     cfg = compose_config(*overrides, output_dir=run_dir / "rebuilt")

@@ -13,8 +13,8 @@ import pandas as pd
 from scipy import stats
 
 from landscape.shape import DEFINITIONS, NONFINITE, path_metrics
-from sweeps.runs import Run, Setting
-from sweeps.targets import PaperRow, Target
+from paper.targets import PaperRow, Target
+from runs.store import Run, Setting
 
 SHAPES = ("NB", "B", "P")
 # per-run numbers: (column, how to read it from results.json, scale for the table)

@@ -1,4 +1,4 @@
-"""`python -m sweeps.reevaluate run_dir=DIR [interpolation.KEY=VALUE ...] [name=NAME]`
+"""`python -m runs.reevaluate run_dir=DIR [interpolation.KEY=VALUE ...] [name=NAME]`
 
 Looks at a finished run again without training: its theta_i.pt and theta_f.pt are evaluated
 with its own config (`.hydra/config.yaml`) and the given `interpolation.*` overrides (paths,
@@ -20,8 +20,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from landscape.errors import LinpathError
-from sweeps.identity import REUSED_FROM
-from sweeps.runs import EVALUATIONS
+from runs.identity import REUSED_FROM
+from runs.store import EVALUATIONS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 RUN_FILES = ("results.json", "theta_i.pt", "theta_f.pt", ".hydra/config.yaml")
@@ -59,10 +59,10 @@ def evaluate_run(
     """
     from hydra.utils import instantiate
 
-    from callbacks.evaluation import write_results
     from landscape.state_files import load_state_for
+    from lightning_modules.build import data_and_net_factory, device_of
     from lightning_modules.classifier import fresh_draw
-    from sweeps.build import data_and_net_factory, device_of
+    from runs.evaluation import write_results
 
     source = check_complete(run_dir)
     datamodule, net_factory = data_and_net_factory(cfg)
@@ -121,7 +121,7 @@ def evaluation_name(overrides: Sequence[str]) -> str:
 def reevaluate(cfg: DictConfig, task_overrides: Sequence[str]) -> Path:
     """The run's config with the command line's interpolation overrides, evaluated into
     run_dir/evaluations/NAME; returns that folder."""
-    from sweeps.identity import run_config
+    from runs.identity import run_config
 
     run_dir = Path(cfg.run_dir)
     source = check_complete(run_dir)

@@ -3,11 +3,12 @@
 Nothing here needs Lightning: it takes the network, a factory for fresh draws (theta_i'),
 theta_i, theta_f and a data module with `split(name)`, `loader(name, sharded=False)` and
 `eval_batch_size`. The InterpolationCallback calls it when the fit ends;
-`python -m sweeps.reevaluate` calls it on a finished run's files.
+`python -m runs.reevaluate` calls it on a finished run's files.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,31 +17,20 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from callbacks.artifacts import save_json_atomic
 from landscape import discover_units, distance, expand_paths
-from landscape.biases import last_layer_bias_spread
+from landscape.biases import EXTRAS
 from landscape.distributed import rank_and_world
 from landscape.evaluate import evaluate_state
 from landscape.shape import DEFAULT_THRESHOLDS, path_metrics
 from landscape.sharded import evaluate_paths_sharded, shard_points
+from landscape.views import view_name
+from runs.artifacts import save_json_atomic
 
 NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
 NEW_INIT_SEED_OFFSET = 1_000_003
 # Paths that start trained and end untrained: their shape is read from the untrained end.
 READ_FROM_END = ("final_to_new_init",)
 RESULTS_SCHEMA = 1
-# Measurements of the two end states beside the paths: name -> f(net, theta_i, theta_f)
-EXTRAS = {"last_layer_bias_spread": last_layer_bias_spread}
-SPLITS = ("test", "train", "val")
-BN_POLICIES = ("interpolate", "recompute")
-
-
-def view_name(split: str, bn: str) -> str:
-    """`test/interpolate`: the key of one (split, BN policy) view in results.json."""
-    return f"{split}/{bn}"
-
-
-VIEWS = [view_name(split, bn) for split in SPLITS for bn in BN_POLICIES]
 
 State = dict[str, torch.Tensor]
 Curves = dict[str, dict[str, list[float]]]
@@ -237,7 +227,7 @@ def write_results(results: dict, directory: Path, figure: bool) -> Path | None:
     save_json_atomic(results, directory / "results.json")
     if not figure or not results["paths"]:
         return None
-    from sweeps.plots import plot_run
+    from runs.figures import plot_run
 
     plot_run(results, directory / "interpolation.png")
     return directory / "interpolation.png"
@@ -279,3 +269,14 @@ def summary_table(results: dict) -> str:
         f"  distance {_fmt(results['distance'], '.3f')}"
     )
     return "\n".join(lines)
+
+
+def describe_device(device: torch.device, world_size: int) -> dict:
+    """What results.json records about where a run trained."""
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return {
+        "type": device.type,
+        "name": name,
+        "visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "ranks": world_size,
+    }

@@ -4,7 +4,7 @@ The caption says "compared to the baseline provided in Section 3", but the entri
 right against each intervention's own control: "Height of the barrier initialization ...
 Better" is Table A3's 91.12% against 90.01% for scratch without weight decay, not against
 the 92.2% base. `TABLE1_ROWS` names each row's settings and control as sweeps of
-`sweeps.targets`; runs are found by their setting (`sweeps.settings`).
+`paper.targets`; runs are found by their setting (`paper.settings`).
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from statistics import mean
 
 import pandas as pd
 
-from sweeps.runs import Run, Setting
-from sweeps.settings import expected_settings, select
-from sweeps.tables import SHAPES, majority_shape, mean_std, shape_counts
-from sweeps.targets import NO_BN, Sweep
+from paper.settings import expected_settings, select
+from paper.tables import SHAPES, majority_shape, mean_std, shape_counts
+from paper.targets import NO_BN, Sweep
+from runs.store import Run, Setting
 
 # unit barriers count as higher / lower than the control's beyond this relative margin,
 # and test accuracy as better / worse beyond this many percentage points

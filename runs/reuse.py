@@ -1,7 +1,7 @@
 """Never train twice: a run whose training identity matches a finished run evaluates that one.
 
 With `reuse=true` (the make targets set it), run.py looks under outputs/, multirun/ and
-stages/ for a complete run whose training config (`sweeps.identity.training_config`) equals
+stages/ for a complete run whose training config (`runs.identity.training_config`) equals
 its own. If one exists, the new run folder gets its theta files (hard links) and a fresh
 evaluation under the new run's `interpolation` config, with `reused_from` naming the run
 that trained; nothing is trained.
@@ -18,9 +18,9 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sweeps.identity import REUSED_FROM, run_config, trained_by, training_config
-from sweeps.reevaluate import RUN_FILES, evaluate_run
-from sweeps.runs import find_results
+from runs.identity import REUSED_FROM, run_config, trained_by, training_config
+from runs.reevaluate import RUN_FILES, evaluate_run
+from runs.store import find_results
 
 ROOTS = ("outputs", "multirun", "stages")
 
@@ -72,7 +72,7 @@ def reuse_run(cfg: DictConfig, source: Path, out_dir: Path) -> dict:
         link_or_copy(source / name, out_dir / name)
     if evaluation_config(cfg) != evaluation_config(run_config(source)):
         return evaluate_run(source, cfg, out_dir, {REUSED_FROM: str(source)})
-    from callbacks.evaluation import write_results
+    from runs.evaluation import write_results
 
     results = json.loads((source / "results.json").read_text())
     callback = cfg.interpolation

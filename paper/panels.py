@@ -14,9 +14,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from sweeps.plots import curves_frame  # noqa: E402
-from sweeps.settings import TargetSetting  # noqa: E402
-from sweeps.targets import Target  # noqa: E402
+from paper.settings import TargetSetting  # noqa: E402
+from paper.targets import Target  # noqa: E402
+from runs.figures import curves_frame  # noqa: E402
 
 
 def prestage_notes(settings: Sequence[TargetSetting]) -> str:

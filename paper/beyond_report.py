@@ -1,4 +1,4 @@
-"""Reports off the straight line: `python -m sweeps.report {trajectory,biased_view} [RUN_DIRS]`.
+"""Reports off the straight line: `python -m paper.report {trajectory,biased_view} [RUN_DIRS]`.
 
 `trajectory` reads runs made with `beyond=trajectory` (default: multirun/ and outputs/ of
 spiral_mlp) and asks, per seed, whether training went through the straight path's barrier
@@ -26,8 +26,8 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from sweeps.runs import ReportError, Run, load_runs  # noqa: E402
-from sweeps.tables import write_table  # noqa: E402
+from paper.tables import write_table  # noqa: E402
+from runs.store import ReportError, Run, load_runs  # noqa: E402
 
 REPORTS = {"trajectory": ("spiral_mlp",), "biased_view": ("bias_view", "bias_view_resnet")}
 CONFIDENCE = 0.95

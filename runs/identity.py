@@ -55,7 +55,7 @@ NON_TRAINING_TRAINER_KEYS = (
     "benchmark",
 )
 NON_TRAINING_DATA_KEYS = ("root", "download", "check_integrity", "eval_batch_size", "num_workers")
-# results.json key of a run that reused another's training (sweeps.reuse)
+# results.json key of a run that reused another's training (runs.reuse)
 REUSED_FROM = "reused_from"
 # Config values that name files or run folders: compared as absolute paths.
 PATH_KEYS = (("init", "from_run"), ("init", "weights_path"), ("optim", "groups_from"))
@@ -112,7 +112,7 @@ def run_config(run_dir: Path | str) -> DictConfig:
 
 def trained_by(path: Path) -> Path:
     """The run that trained what `path` holds: a reused run folder (`reused_from` in its
-    results.json, see sweeps.reuse) is another spelling of the run it reused."""
+    results.json, see runs.reuse) is another spelling of the run it reused."""
     try:
         source = json.loads((path / "results.json").read_text()).get(REUSED_FROM)
     except (OSError, ValueError, AttributeError):

@@ -3,7 +3,7 @@
 A target lists sweeps (an experiment, its overrides and its sweep axes). Each point of a
 sweep, composed as run.py would compose it, is one expected setting; a finished run
 belongs to it when its own composed config (`.hydra/config.yaml`) trains the same way,
-seed aside (`sweeps.identity`). So a run counts wherever its training fits, whatever
+seed aside (`runs.identity`). So a run counts wherever its training fits, whatever
 experiment made it, and a run of another training never enters a report by its name.
 The earlier run a staged run started from (`init.from_run`, `optim.groups_from`) is no
 part of the setting: staged runs pair with their earlier runs by seed.
@@ -20,9 +20,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sweeps.identity import run_config, setting_id
-from sweeps.runs import Run, Setting
-from sweeps.targets import MNIST_STAND_IN, Sweep
+from paper.targets import MNIST_STAND_IN, Sweep
+from runs.identity import run_config, setting_id
+from runs.store import Run, Setting
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
 

@@ -1,4 +1,4 @@
-"""Finding finished runs (their results.json); `sweeps.settings` groups them into settings."""
+"""Finding finished runs (their results.json); `paper.settings` groups them into settings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from landscape.errors import LinpathError
 from landscape.state_files import load_results_file
 
 RESULTS_FILE = "results.json"
-# a run's later evaluations live in RUN/evaluations/NAME/ (sweeps.reevaluate): not runs
+# a run's later evaluations live in RUN/evaluations/NAME/ (runs.reevaluate): not runs
 EVALUATIONS = "evaluations"
 
 

@@ -1,7 +1,7 @@
-"""`python -m sweeps.report TARGET [RUN_DIRS...]`: a paper figure and table from finished runs.
+"""`python -m paper.report TARGET [RUN_DIRS...]`: a paper figure and table from finished runs.
 
 Reads every results.json under RUN_DIRS (default: multirun/ and outputs/), takes the runs
-whose training matches the target's settings at `--scale` (`sweeps.settings`: whatever
+whose training matches the target's settings at `--scale` (`paper.settings`: whatever
 experiment made them), newest run per seed, and writes
 reports/<target>/<target>_<experiment>.{png,csv,md}; the Markdown lists the run
 directories used. `table1` writes reports/table1/table1.{csv,md}.
@@ -23,15 +23,15 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from landscape.errors import LinpathError  # noqa: E402
-from sweeps.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
-from sweeps.beyond_report import report as report_beyond  # noqa: E402
-from sweeps.panels import extra_panels, prestage_notes  # noqa: E402
-from sweeps.plots import OTHER_STYLES, curves_frame, draw_curves, path_style  # noqa: E402
-from sweeps.runs import ReportError, Run, load_runs  # noqa: E402
-from sweeps.settings import TargetSetting, expected_settings, run_keys, select  # noqa: E402
-from sweeps.table1 import markdown_table1, table1_frame, table1_rows  # noqa: E402
-from sweeps.tables import markdown_summary, paths_of, summary_frame, write_table  # noqa: E402
-from sweeps.targets import TARGETS, Target  # noqa: E402
+from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
+from paper.beyond_report import report as report_beyond  # noqa: E402
+from paper.panels import extra_panels, prestage_notes  # noqa: E402
+from paper.settings import TargetSetting, expected_settings, run_keys, select  # noqa: E402
+from paper.table1 import markdown_table1, table1_frame, table1_rows  # noqa: E402
+from paper.tables import markdown_summary, paths_of, summary_frame, write_table  # noqa: E402
+from paper.targets import TARGETS, Target  # noqa: E402
+from runs.figures import OTHER_STYLES, curves_frame, draw_curves, path_style  # noqa: E402
+from runs.store import ReportError, Run, load_runs  # noqa: E402
 
 TABLE1 = "table1"
 SCALES = ("full", "smoke")
@@ -100,7 +100,7 @@ def collect(target: Target, by_key: dict[str, list[Run]], scale: str, mnist: boo
 
 def load(run_dirs: Sequence[str], evaluation: str | None = None) -> dict[str, list[Run]]:
     """Runs by key; `evaluation` takes each run's re-evaluation of that name
-    (sweeps.reevaluate) instead of its own results."""
+    (runs.reevaluate) instead of its own results."""
     dirs = [Path(d) for d in run_dirs] or DEFAULT_DIRS
     runs = load_runs(dirs, evaluation)
     if not runs:
@@ -166,7 +166,7 @@ def runs_used(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sweeps.report", description=__doc__.split("\n")[0]
+        prog="python -m paper.report", description=__doc__.split("\n")[0]
     )
     parser.add_argument("target", help=f"one of {', '.join([*TARGETS, *BEYOND_REPORTS])}")
     parser.add_argument("run_dirs", nargs="*", help="directories searched for results.json")

@@ -2,7 +2,7 @@
 
 This is the one table of what each `make TARGET` runs: `python -m sweeps.run_target TARGET`
 runs its sweeps in order and then its report, and the report takes the runs whose
-training matches those sweeps' settings (`sweeps.settings`). `TARGETS[name].sweeps` lists
+training matches those sweeps' settings (`paper.settings`). `TARGETS[name].sweeps` lists
 them. A paper row names the overrides a setting must have (`key=value`, numbers compared
 by value; `experiment=NAME` matches the experiment) and the values the paper gives for it.
 """
@@ -63,7 +63,7 @@ class Target:
     `trains=False`: the target reads the runs another make target makes (its
     prerequisite in the Makefile) and only writes its report; `also_reports` are report
     targets written after this one's sweeps; `panels` names extra figures
-    (`sweeps.panels`: training_speed, accuracy_per_unit, unit_paths).
+    (`paper.panels`: training_speed, accuracy_per_unit, unit_paths).
     """
 
     name: str
