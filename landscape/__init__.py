@@ -1,5 +1,6 @@
 """The linear-path engine: plain PyTorch, no Lightning, importable from a notebook."""
 
+from landscape.diagnostics import diagnose_paths
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths, interpolate_state
 from landscape.paths import PathError, discover_units, expand_paths, moving_keys
@@ -7,6 +8,7 @@ from landscape.shape import distance, shape_metrics
 
 __all__ = [
     "LinpathError",
+    "diagnose_paths",
     "PathError",
     "discover_units",
     "distance",
