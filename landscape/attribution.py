@@ -122,11 +122,11 @@ def attribution(
     """Every part's share of the curve, from `rates[part][j]`, the derivative of the loss
     along the path due to that part at alphas[j] (grad_u L . delta_u).
 
-    `rate`: `rates` as given; `cumulative[part][j]`: the part's share of L(alphas[j]) -
-    L(alphas[0]) (trapezoid); `residual[j]`: that change minus the parts' sum. `total` / `total_simpson`: each part's
-    share of the whole change, by both rules. `barrier`: each part's share of the largest
-    rise, from its start to its peak (`barrier_points`), as loss and as a fraction of the
-    rise; None when the curve never rises.
+    `rate`: `rates` as given. `cumulative[part][j]`: the part's share of L(alphas[j]) -
+    L(alphas[0]) (trapezoid); `residual[j]`: that change minus the parts' sum. `total`,
+    `total_simpson`: each part's share of the whole change, by both rules. `barrier`: each
+    part's share of the largest rise, from its start to its peak (`barrier_points`), as
+    loss and as a fraction of the rise; None when the curve never rises.
     """
     parts = list(rates)
     count = len(alphas)
