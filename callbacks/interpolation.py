@@ -14,7 +14,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from landscape import expand_paths
 from landscape.paths import PathError, check_units, moving_keys
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
-from lightning_modules.config_checks import alpha_grid, check_section
+from lightning_modules.config_checks import alpha_grid, check_relations, check_section
 from runs.artifacts import save_torch_atomic
 from runs.evaluation import (
     NEW_INIT_PATHS,
@@ -60,6 +60,9 @@ class InterpolationCallback(pl.Callback):
         identity: Mapping[str, str] | None = None,
         views: Sequence[str] = (),
         progress: bool = True,
+        diagnostics: Sequence[str] = (),
+        partition: str = "units",
+        hessian: Mapping | None = None,
     ):
         super().__init__()
         options = dict(  # what PathEvaluation takes as the config gives it
@@ -73,9 +76,13 @@ class InterpolationCallback(pl.Callback):
             extras=list(extras),
             views=list(views),
             progress=progress,
+            diagnostics=list(diagnostics),
+            partition=partition,
+            hessian=dict(hessian or {}),
         )
         # the same rules as run.py's check of the composed config
         check_section("interpolation", {**options, "cache_mb": cache_mb})
+        check_relations({f"interpolation.{key}": value for key, value in options.items()})
         self.output_dir = Path(output_dir)
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure

@@ -20,7 +20,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from landscape.attribution import PARTITIONS
 from landscape.biases import EXTRAS
+from landscape.diagnostics import BARRIER_POINTS, DIAGNOSTICS
 from landscape.errors import LinpathError
 from landscape.paths import GROUPS, UNIT_GRANULARITIES, WHOLE_MODEL_PATHS
 from landscape.shape import shape_metrics
@@ -163,6 +165,17 @@ def _views_ok(value: Any) -> bool:
     )
 
 
+def _unique_names(value: Any, names: Sequence[str]) -> bool:
+    return isinstance(value, list) and len(set(value)) == len(value) and set(value) <= set(names)
+
+
+def _hessian_alphas_ok(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_number(a) or a in BARRIER_POINTS for a in value)
+
+
+HESSIAN_KEYS = ("alphas", "iters", "probes")
+
+
 def _devices_ok(value: Any) -> bool:
     if value == "auto" or (isinstance(value, str) and value.isdigit() and int(value) >= 1):
         return True
@@ -252,6 +265,20 @@ RULES: dict[str, Rule] = {
     "interpolation.extras": Rule(lambda: f"a list of names from {list(EXTRAS)}", _extras_ok),
     "interpolation.views": Rule(lambda: f"a list without repeats of {VIEWS}", _views_ok),
     "interpolation.progress": boolean(),
+    "interpolation.diagnostics": Rule(
+        f"a list without repeats of {list(DIAGNOSTICS)}",
+        lambda v: _unique_names(v, DIAGNOSTICS),
+    ),
+    "interpolation.partition": choice(*PARTITIONS),
+    "interpolation.hessian": Rule(
+        f"a mapping with keys from {list(HESSIAN_KEYS)}",
+        lambda v: isinstance(v, Mapping) and set(v) <= set(HESSIAN_KEYS),
+    ),
+    "interpolation.hessian.alphas": Rule(
+        f"a list of numbers and names from {list(BARRIER_POINTS)}", _hessian_alphas_ok
+    ),
+    "interpolation.hessian.iters": integer(1),
+    "interpolation.hessian.probes": integer(2),
 }
 
 
@@ -293,7 +320,7 @@ def check_section(section: str, values: Mapping[str, Any]) -> None:
         value = _plain(value)
         check_value(f"{section}.{key}", value)
         for name, entry in value.items() if isinstance(value, Mapping) else ():
-            check_value(f"{section}.{key}.{name}", entry)
+            check_value(f"{section}.{key}.{name}", _plain(entry))
 
 
 def alpha_grid(alphas: int | Sequence[float]) -> list[float]:
@@ -365,6 +392,13 @@ def check_relations(values: Mapping[str, Any]) -> None:
                 f"integers >= 1 ({len(CONV_WIDTHS)} conv widths and {hidden} hidden "
                 f"classifier widths with model.fc_layers={fc_layers})"
             )
+    diagnostics, bn = values.get("interpolation.diagnostics"), values.get("interpolation.bn")
+    if diagnostics and bn == "recompute":
+        raise ConfigError(
+            f"interpolation.diagnostics={diagnostics} with interpolation.bn=recompute: the "
+            "diagnostics differentiate the loss along the straight line, and recomputed BN "
+            "statistics leave it; expected interpolation.bn=interpolate or diagnostics=[]"
+        )
     if values.get("init.source") == "trained" and values.get("init.from_run") is None:
         raise ConfigError(
             "init.from_run=None: init.source=trained starts from an earlier run's theta_f; "

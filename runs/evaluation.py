@@ -8,6 +8,7 @@ theta_i, theta_f and a data module with `split(name)`, `loader(name, sharded=Fal
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -17,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from landscape import discover_units, distance, expand_paths
+from landscape import diagnose_paths, discover_units, distance, expand_paths
 from landscape.biases import EXTRAS
 from landscape.distributed import rank_and_world
 from landscape.evaluate import evaluate_state
@@ -45,13 +46,24 @@ def finite_or_none(value: float) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
+def finite_tree(value):
+    """`value` (dicts, lists, numbers, strings) with every NaN or inf as null."""
+    if isinstance(value, dict):
+        return {k: finite_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_tree(v) for v in value]
+    return finite_or_none(value) if isinstance(value, float) else value
+
+
 @dataclass
 class PathEvaluation:
     """What to evaluate along a run's paths: the `interpolation` config, checked by its caller.
 
     `views` adds (split, BN policy) pairs beside the main one (`eval_split`, `bn`), each
     evaluated in its own pass and written under `views` in results.json, e.g.
-    `["train/interpolate", "test/recompute"]`.
+    `["train/interpolate", "test/recompute"]`. `diagnostics` (`landscape.diagnose_paths`:
+    attribution by `partition`, curvature with `hessian`, agreement) go beside each path of
+    the main view.
     """
 
     alphas: list[float]
@@ -67,6 +79,9 @@ class PathEvaluation:
     seed: int = 0
     views: list[str] = field(default_factory=list)
     progress: bool = True
+    diagnostics: list[str] = field(default_factory=list)
+    partition: str = "units"
+    hessian: dict = field(default_factory=dict)
 
     def units_of(self, net: torch.nn.Module) -> dict[str, list[str]]:
         if isinstance(self.units, str):
@@ -88,10 +103,12 @@ class PathEvaluation:
         theta_f: State,
         split: str,
         bn: str,
+        diagnose: bool = False,
     ) -> Curves | None:
         """Loss and accuracy along every requested path on `split` under BN policy `bn`, the
         points spread over the ranks (`landscape.sharded`); rank 0 gets the curves, the
-        others None. A progress bar counts rank 0's (path, alpha) points."""
+        others None. A progress bar counts rank 0's (path, alpha) points. With `diagnose`,
+        each path's `diagnostics` too (the examples spread over the ranks)."""
         units = self.units_of(net)
         data = eval_batches(datamodule, split, self.max_eval_examples)
         bn_data = None
@@ -120,27 +137,42 @@ class PathEvaluation:
         )
         with bar:
             curves = evaluate_paths_sharded(net, theta_i, theta_f, data, paths=main_paths, **common)
+            ends = {path: (theta_i, theta_f, path) for path in main_paths}
             if new_init:
                 theta_new = clone_state(fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
-                ends = {
-                    "final_to_new_init": (theta_f, theta_new),
-                    "init_to_new_init": (theta_i, theta_new),
-                }
+                starts = {"final_to_new_init": theta_f, "init_to_new_init": theta_i}
                 for path in new_init:
-                    start, end = ends[path]
-                    curve = evaluate_paths_sharded(net, start, end, data, paths=["full"], **common)
+                    ends[path] = (starts[path], theta_new, "full")
+                    curve = evaluate_paths_sharded(
+                        net, starts[path], theta_new, data, paths=["full"], **common
+                    )
                     if curves is not None:
                         curves[path] = curve["full"]
+        if diagnose and self.diagnostics:
+            for path, (start, end, key) in ends.items():
+                found = self.diagnose(net, loss, units, data, start, end, key, path)
+                if curves is not None:
+                    curves[path]["diagnostics"] = found
         return None if curves is None else {path: curves[path] for path in requested}
+
+    def diagnose(self, net, loss, units, data, start, end, key: str, path: str) -> dict:
+        """`diagnostics` of one path (every rank takes part; each gets the result)."""
+        found = diagnose_paths(
+            net, start, end, data, self.alphas, [key], self.diagnostics, self.partition,
+            loss, units, {**self.hessian, "seed": self.seed}, path in READ_FROM_END,
+            cache_bytes=self.cache_bytes, sharded=True,
+        )[key]  # fmt: skip
+        found.pop("loss")  # the path's own curve is beside it
+        return found
 
     def all_curves(self, net, fresh_net, loss, datamodule, theta_i, theta_f) -> dict | None:
         """The main view's curves and each extra view's, keyed by `view_name`."""
         pairs = [(self.eval_split, self.bn), *self.view_pairs()]
         views = {
             view_name(split, bn): self.curves(
-                net, fresh_net, loss, datamodule, theta_i, theta_f, split, bn
+                net, fresh_net, loss, datamodule, theta_i, theta_f, split, bn, diagnose=index == 0
             )
-            for split, bn in pairs
+            for index, (split, bn) in enumerate(pairs)
         }
         return None if any(curves is None for curves in views.values()) else views
 
@@ -156,6 +188,11 @@ class PathEvaluation:
                 "acc": [finite_or_none(v) for v in curve["acc"]],
                 "read_from_end": path in READ_FROM_END,
                 **no_finite_point_note(curve["loss"], diverged),
+                **(
+                    {"diagnostics": finite_tree(curve["diagnostics"])}
+                    if "diagnostics" in curve
+                    else {}
+                ),
                 **path_metrics(
                     self.alphas,
                     [finite_or_none(v) for v in curve["loss"]],
@@ -227,9 +264,14 @@ def write_results(results: dict, directory: Path, figure: bool) -> Path | None:
     save_json_atomic(results, directory / "results.json")
     if not figure or not results["paths"]:
         return None
+    from runs.diagnostic_figures import diagnosed_path, draw_diagnostics
     from runs.figures import plot_run
 
-    plot_run(results, directory / "interpolation.png")
+    path = diagnosed_path(results)
+    below = (
+        None if path is None else functools.partial(draw_diagnostics, results=results, path=path)
+    )
+    plot_run(results, directory / "interpolation.png", below)
     return directory / "interpolation.png"
 
 

@@ -97,6 +97,29 @@ def test_a_reevaluation_is_the_plain_computation_on_the_run_files(finished):
     assert looked.directory == finished / "first" and looked.results["alphas"][0] == -0.25
 
 
+def test_a_reevaluation_adds_diagnostics_beside_each_path_of_the_main_view(finished):
+    first = finished / "first"
+    overrides = (
+        f"run_dir={first}",
+        "interpolation.paths=[full,unit/fc2,final_to_new_init]",
+        "interpolation.diagnostics=[attribution,agreement]",
+        "interpolation.views=[train/interpolate]",
+        "name=diagnosed",
+    )
+    results = read_results(reevaluate(compose_reevaluate(*overrides), overrides))
+    for path, entry in results["paths"].items():
+        found = entry["diagnostics"]
+        assert set(found) == {"partition", "attribution", "agreement"}, path
+        # the diagnostics' own loss change against the path's curve, computed apart
+        assert found["attribution"]["change"] == pytest.approx(
+            entry["loss"][-1] - entry["loss"][0], abs=1e-6
+        )
+        assert found["agreement"]["with_start"][0] == found["agreement"]["with_end"][-1] == 1.0
+    assert results["paths"]["unit/fc2"]["diagnostics"]["attribution"]["parts"] == ["fc2"]
+    assert "diagnostics" not in results["views"]["train/interpolate"]["full"]
+    assert (first / "evaluations" / "diagnosed" / "interpolation.png").is_file()
+
+
 @pytest.mark.slow
 def test_a_reevaluation_equals_a_fresh_training_evaluated_that_way(finished, fresh):
     done = reevaluate_cli(f"run_dir={finished / 'first'}", *LOOK, "name=cli")
