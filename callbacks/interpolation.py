@@ -61,6 +61,7 @@ class InterpolationCallback(pl.Callback):
         views: Sequence[str] = (),
         progress: bool = True,
         diagnostics: Sequence[str] = (),
+        diagnosed_paths: Sequence[str] | None = None,
         partition: str = "units",
         hessian: Mapping | None = None,
     ):
@@ -77,6 +78,7 @@ class InterpolationCallback(pl.Callback):
             views=list(views),
             progress=progress,
             diagnostics=list(diagnostics),
+            diagnosed_paths=None if diagnosed_paths is None else list(diagnosed_paths),
             partition=partition,
             hessian=dict(hessian or {}),
         )

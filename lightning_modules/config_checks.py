@@ -269,6 +269,10 @@ RULES: dict[str, Rule] = {
         f"a list without repeats of {list(DIAGNOSTICS)}",
         lambda v: _unique_names(v, DIAGNOSTICS),
     ),
+    "interpolation.diagnosed_paths": Rule(
+        "null (every path) or a list without repeats of path keys from interpolation.paths",
+        lambda v: v is None or _paths_ok(v),
+    ),
     "interpolation.partition": choice(*PARTITIONS),
     "interpolation.hessian": Rule(
         f"a mapping with keys from {list(HESSIAN_KEYS)}",
@@ -398,6 +402,17 @@ def check_relations(values: Mapping[str, Any]) -> None:
             f"interpolation.diagnostics={diagnostics} with interpolation.bn=recompute: the "
             "diagnostics differentiate the loss along the straight line, and recomputed BN "
             "statistics leave it; expected interpolation.bn=interpolate or diagnostics=[]"
+        )
+    paths, diagnosed = (
+        values.get("interpolation.paths"),
+        values.get("interpolation.diagnosed_paths"),
+    )
+    unevaluated = [p for p in diagnosed or () if p not in paths and not
+                   (p.startswith("unit/") and "unit/*" in paths)]  # fmt: skip
+    if paths is not None and unevaluated:
+        raise ConfigError(
+            f"interpolation.diagnosed_paths={diagnosed}: {unevaluated} not evaluated; expected "
+            f"paths from interpolation.paths={paths}"
         )
     if values.get("init.source") == "trained" and values.get("init.from_run") is None:
         raise ConfigError(

@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from landscape.errors import LinpathError  # noqa: E402
+from paper import attribution_report  # noqa: E402
 from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from paper.beyond_report import report as report_beyond  # noqa: E402
 from paper.panels import extra_panels, prestage_notes  # noqa: E402
@@ -143,6 +144,8 @@ def report(
         intervened = [s for _, settings, _ in rows for s in settings]
         markdown = markdown_table1(frame) + prestage_notes(intervened) + runs_used(used)
         return write_table(frame, markdown, out / TABLE1)
+    if target == attribution_report.NAME:
+        return attribution_report.report(spec, by_key, scale, mnist, out)
     settings = collect(spec, by_key, scale, mnist)
     stem = out / spec.stem
     frame = summary_frame(settings, spec)

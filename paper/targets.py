@@ -164,6 +164,12 @@ FIG3_SWEEPS = (
     ),
 )
 NO_BN = (Sweep("no_bn"),)
+# Beyond the paper: the full path's rise split among its units, beside every unit path.
+DIAGNOSED = (
+    "interpolation.paths=[full,unit/*]",
+    "interpolation.diagnostics=[attribution,curvature,agreement]",
+    "interpolation.diagnosed_paths=[full]",
+)
 
 TARGETS = {
     t.name: t
@@ -310,6 +316,20 @@ TARGETS = {
             "Table 1: interventions against their matched controls",
             NO_BN,
             also_reports=("appF",),
+        ),
+        Target(
+            "attribution",
+            "Which unit makes the barrier: the full path's rise split among its units",
+            (
+                Sweep("spiral_mlp", DIAGNOSED, title="MLP 2x50, spiral"),
+                Sweep(
+                    "mnist_mlp",
+                    (MNIST_STAND_IN, *DIAGNOSED),
+                    title="MLP 2x50, digits (MNIST with --mnist)",
+                ),
+                Sweep("blockwise", DIAGNOSED, title="ResNet-18, CIFAR-10 (Fig. 1B)"),
+            ),
+            ("full", "unit/*"),
         ),
         Target(
             "bias_view",

@@ -63,7 +63,7 @@ class PathEvaluation:
     evaluated in its own pass and written under `views` in results.json, e.g.
     `["train/interpolate", "test/recompute"]`. `diagnostics` (`landscape.diagnose_paths`:
     attribution by `partition`, curvature with `hessian`, agreement) go beside each path of
-    the main view.
+    the main view, or of `diagnosed_paths` when given.
     """
 
     alphas: list[float]
@@ -80,6 +80,7 @@ class PathEvaluation:
     views: list[str] = field(default_factory=list)
     progress: bool = True
     diagnostics: list[str] = field(default_factory=list)
+    diagnosed_paths: list[str] | None = None  # None: every path
     partition: str = "units"
     hessian: dict = field(default_factory=dict)
 
@@ -149,7 +150,9 @@ class PathEvaluation:
                     if curves is not None:
                         curves[path] = curve["full"]
         if diagnose and self.diagnostics:
-            for path, (start, end, key) in ends.items():
+            diagnosed = requested if self.diagnosed_paths is None else self.diagnosed_paths
+            for path in expand_paths(diagnosed, units):
+                start, end, key = ends[path]
                 found = self.diagnose(net, loss, units, data, start, end, key, path)
                 if curves is not None:
                     curves[path]["diagnostics"] = found

@@ -72,6 +72,7 @@ BAD_INPUTS = [
     (["interpolation.figure=maybe"], "interpolation.figure='maybe'"),
     (["interpolation.diagnostics=[curvatur]"], "interpolation.diagnostics=['curvatur']"),
     (["interpolation.partition=layers"], "interpolation.partition='layers'"),
+    (["interpolation.diagnosed_paths=[weights]"], "['weights'] not evaluated"),
     (["interpolation.hessian.alphas=[0,top]"], "interpolation.hessian.alphas=[0, 'top']"),
     (["interpolation.hessian.probes=1"], "interpolation.hessian.probes=1"),
     (

@@ -9,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 
 from benchmarks.reference import trained_copy
-from landscape import evaluate_paths
+from landscape import diagnose_paths, evaluate_paths
 from landscape.sharded import evaluate_paths_sharded, evaluate_share, merge_shares, shard_points
 from tests.conftest import SmallBNNet, read_results, run_linpath
 
@@ -99,3 +99,48 @@ def test_ddp_run_writes_one_run_with_the_single_process_theta_i(tmp_path):
     assert sorted(p.name for p in ddp.glob("*.json")) == ["results.json"]
     assert json.loads((ddp / "results.json").read_text())["seed"] == 5
     assert len((ddp / "csv" / "metrics.csv").read_text().splitlines()) > 1
+
+
+def _diagnosed_worker(rank: int, world: int, store: str, out: str) -> None:
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"file://{store}", rank=rank, world_size=world
+    )
+    torch.manual_seed(0)
+    model = SmallBNNet()
+    inputs, targets = torch.randn(40, 1, 6, 6), torch.randint(0, 3, (40,))
+    theta_a = {k: v.clone() for k, v in model.state_dict().items()}
+    theta_b = trained_copy(model, inputs)
+    batches = [(inputs[:25], targets[:25]), (inputs[25:], targets[25:])]
+    options = dict(alphas=5, paths=["full", "unit/conv2"], hessian={"iters": 5, "probes": 3})
+    found = diagnose_paths(model, theta_a, theta_b, batches, sharded=True, **options)
+    torch.save(found, f"{out}.{rank}")
+    if rank == 0:
+        torch.save(diagnose_paths(model, theta_a, theta_b, batches, **options), f"{out}.single")
+    torch.distributed.destroy_process_group()
+
+
+def assert_close_tree(got, expected, path=""):
+    if isinstance(expected, dict):
+        assert set(got) == set(expected), path
+        for key in expected:
+            assert_close_tree(got[key], expected[key], f"{path}/{key}")
+    elif isinstance(expected, list):
+        assert len(got) == len(expected), path
+        for index, (a, b) in enumerate(zip(got, expected)):
+            assert_close_tree(a, b, f"{path}[{index}]")
+    elif isinstance(expected, float):
+        assert got == pytest.approx(expected, rel=1e-4, abs=1e-6), path
+    else:
+        assert got == expected, path
+
+
+@pytest.mark.slow  # spawning two processes re-imports torch twice
+def test_diagnostics_sharded_over_two_gloo_processes_equal_one_process(tmp_path):
+    """Each rank takes every other example; the gradients, curvature products and counts are
+    summed over the ranks, so both ranks get one process's diagnostics."""
+    out = tmp_path / "diagnosed"
+    mp.spawn(_diagnosed_worker, args=(2, str(tmp_path / "store"), str(out)), nprocs=2)
+    single = torch.load(f"{out}.single")
+    for rank in (0, 1):
+        assert_close_tree(torch.load(f"{out}.{rank}"), single)
