@@ -24,14 +24,15 @@ def row_g(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> di
         (inputs[i : i + batch_size], targets[i : i + batch_size])
         for i in range(0, examples, batch_size)
     ]
+    grid = [i / (alphas - 1) for i in range(alphas)]
     results = {}
 
     def forward():
-        results["forward"] = evaluate_paths(model, theta_i, theta_f, batches, alphas=alphas)
+        results["forward"] = evaluate_paths(model, theta_i, theta_f, batches, alphas=grid)
 
     def attribution():
         results["attribution"] = diagnose_paths(
-            model, theta_i, theta_f, batches, alphas=alphas, diagnostics=["attribution"]
+            model, theta_i, theta_f, batches, alphas=grid, diagnostics=["attribution"]
         )
 
     seconds = side_by_side({"forward": forward, "attribution": attribution}, repeats)

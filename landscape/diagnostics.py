@@ -1,14 +1,13 @@
 """Attribution, curvature and agreement along straight paths: `diagnose_paths`.
 
 At every alpha of a path one forward and backward pass over the evaluation data gives the
-gradient of the mean loss at theta(alpha) with respect to every entry the path moves, BN
-running statistics included (under `bn=interpolate` they move with the rest, so they get
-their share: BN layers are evaluated by a formula in which the statistics are inputs, since
-PyTorch's fused kernel gives them no gradient). `landscape.attribution` turns the gradients
-into each part's share of the curve. With `curvature`, forward-mode differentiation of that
-gradient in the path's direction gives delta^T H delta = d2L/dalpha2 at the same cost per
-alpha, and at a few alphas the Hessian's top eigenvalue and trace (`landscape.curvature`).
-`agreement` counts the examples whose prediction equals the one at either end of the path.
+gradient of the mean loss at theta(alpha) in every entry the path moves, BN running
+statistics included (under `bn=interpolate` they move with the rest, so they get their
+share; `landscape.statistics` gets their gradients). `landscape.attribution` turns the
+gradients into each part's share of the curve. With `curvature`, forward-mode
+differentiation of that gradient in the path's direction gives delta^T H delta =
+d2L/dalpha2 in the same pass, and at a few alphas the Hessian's top eigenvalue and trace
+(`landscape.curvature`). `agreement` counts the examples predicted as at either end.
 
 Plain PyTorch like `evaluate_paths`, with the same arguments and the same care: the model is
 left as found, the state is cast to float32, autocast is off, a unit or group path runs the
@@ -20,7 +19,6 @@ torch.distributed job, summing their gradients, so every rank gets the whole res
 from __future__ import annotations
 
 import functools
-import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
@@ -45,6 +43,7 @@ from landscape.evaluate import (
 )
 from landscape.paths import PathError, discover_units, moving_keys
 from landscape.stages import first_stage_reading
+from landscape.statistics import StatisticsChain, statistics_as_inputs
 
 DIAGNOSTICS = ("attribution", "curvature", "agreement")
 # Hessian points: numbers are alphas; `start` and `peak` the barrier's (landscape.attribution)
@@ -55,25 +54,13 @@ Loss = str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 State = Mapping[str, torch.Tensor]
 
 
-def _batch_norm_of_statistics(self: nn.modules.batchnorm._BatchNorm, x: torch.Tensor):
-    """Eval-mode batch norm, differentiable in its running statistics."""
-    shape = (1, -1) + (1,) * (x.dim() - 2)
-    scale = torch.rsqrt(self.running_var + self.eps)
-    if self.weight is not None:
-        scale = scale * self.weight
-    shift = -self.running_mean * scale
-    if self.bias is not None:
-        shift = shift + self.bias
-    return torch.addcmul(shift.view(shape), x, scale.view(shape))
-
-
-def differentiable_copy(model: nn.Module, state: State) -> nn.Module:
-    """`working_copy` of `model` holding `state`, its BN layers differentiable in their
-    running statistics; its own parameters need no gradient (the moving entries are inputs)."""
+def differentiable_copy(model: nn.Module, state: State, to_any_order: bool) -> nn.Module:
+    """`working_copy` of `model` holding `state`, its own parameters needing no gradient (the
+    moving entries are inputs); with `to_any_order` (or BN layers without weight and bias)
+    its BN layers take their running statistics as inputs (`landscape.statistics`)."""
     work = working_copy(model, state, None).requires_grad_(False)
-    for module in work.modules():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
-            module.forward = types.MethodType(_batch_norm_of_statistics, module)
+    if to_any_order or not StatisticsChain.usable(work):
+        statistics_as_inputs(work)
     return work
 
 
@@ -111,9 +98,11 @@ class PathDiagnosis:
     """The diagnostics of one path: `work` holds theta_b, the path moves `keys`."""
 
     def __init__(self, work, stages, theta_a: State, theta_b: State, keys, parts, loss, wanted,
-                 hessian: Mapping, reduce: Callable[[torch.Tensor], torch.Tensor]):  # fmt: skip
+                 hessian: Mapping, reduce: Callable[[torch.Tensor], torch.Tensor],
+                 chain: StatisticsChain | None):  # fmt: skip
         self.work, self.loss, self.wanted, self.hessian = work, loss, wanted, hessian
         self.theta_a, self.theta_b, self.keys, self.reduce = theta_a, theta_b, keys, reduce
+        self.chain = chain  # None: the statistics are inputs of `work`'s BN layers
         self.delta = {k: theta_b[k] - theta_a[k] for k in keys}
         self.start = first_stage_reading(stages, keys)
         self.prefix_stages = stages[: self.start]
@@ -139,6 +128,19 @@ class PathDiagnosis:
         summed = summed_loss(logits, targets, self.loss)
         return summed, (summed.detach(), logits.detach())
 
+    def _gradient(self, point: State, hidden, targets):
+        """The gradient of the batch's summed loss in the moving entries, by reverse mode."""
+        if self.chain is None:
+            leaves, held = {k: v.detach().requires_grad_() for k, v in point.items()}, {}
+        else:
+            leaves, held = self.chain.split(point)
+        with torch.enable_grad():
+            summed, (_, logits) = self._loss({**held, **leaves}, hidden, targets)
+            found = torch.autograd.grad(summed, list(leaves.values()), allow_unused=True)
+        found = {k: torch.zeros_like(leaves[k]) if g is None else g for k, g in zip(leaves, found)}
+        gradient = found if self.chain is None else self.chain.gradient(found, point)
+        return gradient, summed.detach(), logits
+
     def _summed(self, held: State, hidden, targets, variables: State) -> torch.Tensor:
         return self._loss({**held, **variables}, hidden, targets)[0]
 
@@ -162,14 +164,7 @@ class PathDiagnosis:
             row[1] = self._along(product).sum()
             row[4:] = self._along(gradient)
         elif "attribution" in self.wanted:
-            leaves = {k: v.detach().requires_grad_() for k, v in point.items()}
-            with torch.enable_grad():
-                summed, (_, logits) = self._loss(leaves, hidden, targets)
-                found = torch.autograd.grad(summed, list(leaves.values()), allow_unused=True)
-            gradient = {
-                k: torch.zeros_like(leaves[k]) if g is None else g for k, g in zip(leaves, found)
-            }
-            summed = summed.detach()
+            gradient, summed, logits = self._gradient(point, hidden, targets)
             row[4:] = self._along(gradient)
         else:
             with torch.no_grad():
@@ -329,14 +324,17 @@ def diagnose_paths(
         alphas = [i / (alphas - 1) for i in range(alphas)]
     alphas = [float(a) for a in alphas]
     with without_autocast(device):
-        work = differentiable_copy(model, theta_b)
+        # first order (attribution) through the fused BN kernel, unless curvature needs more
+        work = differentiable_copy(model, theta_b, to_any_order="curvature" in wanted)
+        fused = StatisticsChain.usable(work) and "curvature" not in wanted
         stages = stages_to_use(work, batches[0][0], moving.values())
         mine = shard_examples(batches, rank, world)
         results = {}
         for path, keys in moving.items():
             parts = partition_keys(model, keys, partition, units)
+            chain = StatisticsChain(work, keys) if fused else None
             diagnosis = PathDiagnosis(
-                work, stages, theta_a, theta_b, keys, parts, loss, wanted, hessian, reduce
+                work, stages, theta_a, theta_b, keys, parts, loss, wanted, hessian, reduce, chain
             )
             results[path] = {
                 "partition": partition,

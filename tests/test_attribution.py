@@ -135,6 +135,32 @@ def test_bn_statistics_get_their_share_on_a_resnet(small_resnet):
     )
 
 
+def test_both_ways_to_the_statistics_gradients_agree(small_resnet):
+    """Through the fused BN kernel by the chain rule (attribution alone) and through BN
+    written with its statistics as inputs (with curvature): the same rates."""
+    model, theta_a, theta_b, batches = small_resnet
+    rates = [
+        diagnose_paths(
+            model,
+            theta_a,
+            theta_b,
+            batches,
+            [0.0, 0.6],
+            ["full", "group/layer1/bn_stats"],
+            diagnostics=wanted,
+            partition="groups",
+            hessian={"alphas": []},
+        )  # fmt: skip
+        for wanted in (["attribution"], ["attribution", "curvature"])
+    ]
+    for path in ("full", "group/layer1/bn_stats"):
+        fused, by_inputs = (r[path]["attribution"]["rate"] for r in rates)
+        assert fused.keys() == by_inputs.keys()
+        for part in fused:
+            assert fused[part] == pytest.approx(by_inputs[part], rel=1e-4, abs=1e-7), part
+    assert any(abs(v) > 1e-3 for v in fused["layer1/bn_stats"])
+
+
 def test_rates_equal_plain_gradients_on_unit_and_full_paths(mlp_setup):
     """grad_u L . delta_u at each alpha, from a unit path that starts mid-network (prefix
     cached) and from the full path, against plain float64 autograd."""
