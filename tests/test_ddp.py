@@ -47,7 +47,9 @@ def test_merge_refuses_gaps_and_repeats():
         merge_shares([share, share], ["full"], 1)
 
 
-def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
+def _join(rank: int, world: int, store: str):
+    """This process as rank `rank` of a gloo group, and the same model, states and data as
+    every other rank."""
     torch.set_num_threads(1)
     torch.distributed.init_process_group(
         "gloo", init_method=f"file://{store}", rank=rank, world_size=world
@@ -56,7 +58,11 @@ def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
     model = SmallBNNet()
     inputs, targets = torch.randn(40, 1, 6, 6), torch.randint(0, 3, (40,))
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
-    theta_b = trained_copy(model, inputs)
+    return model, theta_a, trained_copy(model, inputs), inputs, targets
+
+
+def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
+    model, theta_a, theta_b, inputs, targets = _join(rank, world, store)
     curves = evaluate_paths_sharded(model, theta_a, theta_b, (inputs, targets), ALPHAS, PATHS)
     if rank == 0:
         expected = evaluate_paths(model, theta_a, theta_b, (inputs, targets), ALPHAS, PATHS)
@@ -102,15 +108,7 @@ def test_ddp_run_writes_one_run_with_the_single_process_theta_i(tmp_path):
 
 
 def _diagnosed_worker(rank: int, world: int, store: str, out: str) -> None:
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group(
-        "gloo", init_method=f"file://{store}", rank=rank, world_size=world
-    )
-    torch.manual_seed(0)
-    model = SmallBNNet()
-    inputs, targets = torch.randn(40, 1, 6, 6), torch.randint(0, 3, (40,))
-    theta_a = {k: v.clone() for k, v in model.state_dict().items()}
-    theta_b = trained_copy(model, inputs)
+    model, theta_a, theta_b, inputs, targets = _join(rank, world, store)
     batches = [(inputs[:25], targets[:25]), (inputs[25:], targets[25:])]
     options = dict(alphas=5, paths=["full", "unit/conv2"], hessian={"iters": 5, "probes": 3})
     found = diagnose_paths(model, theta_a, theta_b, batches, sharded=True, **options)
