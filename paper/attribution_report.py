@@ -41,45 +41,52 @@ def diagnosed(run: Run) -> bool:
     return found.get("partition") == "units" and "attribution" in found
 
 
+def hessian_at(found: dict, at) -> dict:
+    """The Hessian entry of the full path's curvature taken at `at` (an alpha or `peak`)."""
+    entries = found.get("curvature", {}).get("hessian", [])
+    return next((h for h in entries if h.get("at") == at and h.get("alpha") is not None), {})
+
+
 def unit_rows(setting: TargetSetting, run: Run) -> list[dict]:
     """One row per unit of one run: its share of the full path's rise and of the whole
-    change, its own unit path's max_rise, the full path's barrier and curvature at the peak."""
+    change, its own unit path's max_rise, the full path's barrier and curvature."""
     full = run.results["paths"]["full"]
     found = full["diagnostics"]
     attribution = found["attribution"]
     # a barrier as the run's tolerant shape reads it: float noise on a flat curve is none
     barrier = attribution["barrier"] if full["shape"] == "B" else None
-    peak = next((h for h in found.get("curvature", {}).get("hessian", [])
-                 if h.get("at") == "peak" and h.get("alpha") is not None), {})  # fmt: skip
+    peak = hessian_at(found, "peak") if barrier else {}
     along = found.get("curvature", {}).get("along_path")
     peak_index = run.results["alphas"].index(barrier["peak_alpha"]) if barrier else None
-    rows = []
-    for unit in attribution["parts"]:
-        unit_path = run.results["paths"].get(f"unit/{unit}", {})
-        change = attribution["change"]
-        rows.append(
-            {
-                "panel": setting.panel,
-                "seed": run.seed,
-                "unit": unit,
-                "full_shape": full["shape"],
-                "full_strict_shape": full.get("strict_shape"),
-                "rise": barrier["rise"] if barrier else None,
-                "rise_start_alpha": barrier["start_alpha"] if barrier else None,
-                "peak_alpha": barrier["peak_alpha"] if barrier else None,
-                "share_of_rise": barrier["fraction"][unit] if barrier else None,
-                "rise_residual": barrier["residual"] if barrier else None,
-                "share_of_change": attribution["total"][unit] / change if change else None,
-                "unit_path_max_rise": unit_path.get("max_rise"),
-                "unit_path_shape": unit_path.get("shape"),
-                "curvature_at_peak": along[peak_index] if along and barrier else None,
-                "top_eigenvalue_at_peak": peak.get("top_eigenvalue"),
-                "trace_at_peak": peak.get("trace"),
-                "trace_standard_error_at_peak": peak.get("trace_standard_error"),
-                "run": str(run.directory),
-            }
-        )
-    return rows
+    run_numbers = {
+        "panel": setting.panel,
+        "seed": run.seed,
+        "full_shape": full["shape"],
+        "full_strict_shape": full.get("strict_shape"),
+        "rise": barrier["rise"] if barrier else None,
+        "rise_start_alpha": barrier["start_alpha"] if barrier else None,
+        "peak_alpha": barrier["peak_alpha"] if barrier else None,
+        "rise_residual": barrier["residual"] if barrier else None,
+        "curvature_at_peak": along[peak_index] if along and barrier else None,
+        "top_eigenvalue_at_0": hessian_at(found, 0).get("top_eigenvalue"),
+        "top_eigenvalue_at_peak": peak.get("top_eigenvalue"),
+        "top_eigenvalue_at_1": hessian_at(found, 1).get("top_eigenvalue"),
+        "trace_at_peak": peak.get("trace"),
+        "trace_standard_error_at_peak": peak.get("trace_standard_error"),
+    }
+    change = attribution["change"]
+    return [
+        {
+            **run_numbers,
+            "unit": unit,
+            "share_of_rise": barrier["fraction"][unit] if barrier else None,
+            "share_of_change": attribution["total"][unit] / change if change else None,
+            "unit_path_max_rise": run.results["paths"].get(f"unit/{unit}", {}).get("max_rise"),
+            "unit_path_shape": run.results["paths"].get(f"unit/{unit}", {}).get("shape"),
+            "run": str(run.directory),
+        }
+        for unit in attribution["parts"]
+    ]
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
@@ -90,30 +97,36 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return float(stats.spearmanr(x, y).statistic)
 
 
+RUN_COLUMNS = ("full_shape", "rise", "curvature_at_peak", "top_eigenvalue_at_0",
+               "top_eigenvalue_at_peak", "top_eigenvalue_at_1", "trace_at_peak")  # fmt: skip
+
+
 def seed_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """Per panel and seed: the rank agreement of the rise shares with unit-path max_rise."""
+    """Per panel and seed: the top unit by share of the rise and by unit path (where a unit
+    path has a barrier), the rank agreement of the two over the units, the curvature."""
     records = []
     for (panel, seed), group in rows.groupby(["panel", "seed"], sort=False):
         rising = group["share_of_rise"].notna().all()
-        by_share = group.loc[group["share_of_rise"].idxmax(), "unit"] if rising else None
         max_rise = group["unit_path_max_rise"]
-        rises = max_rise.notna().all() and group["unit_path_shape"].eq("B").any()
-        by_unit_path = group.loc[max_rise.idxmax(), "unit"] if rises else None
+        unit_barrier = bool(max_rise.notna().all() and group["unit_path_shape"].eq("B").any())
         records.append(
             {
                 "panel": panel,
                 "seed": seed,
-                "full_shape": group["full_shape"].iloc[0],
-                "rise": group["rise"].iloc[0],
-                "top_unit_by_share": by_share,
-                "top_unit_by_unit_path": by_unit_path,
+                **{column: group[column].iloc[0] for column in RUN_COLUMNS},
+                "top_unit_by_share": _top(group, "share_of_rise") if rising else None,
+                "unit_path_barrier": unit_barrier,
+                "top_unit_by_unit_path": _top(group, "unit_path_max_rise")
+                if unit_barrier
+                else None,
                 "spearman": spearman(group["share_of_rise"], max_rise) if rising else math.nan,
-                "curvature_at_peak": group["curvature_at_peak"].iloc[0],
-                "top_eigenvalue_at_peak": group["top_eigenvalue_at_peak"].iloc[0],
-                "trace_at_peak": group["trace_at_peak"].iloc[0],
             }
         )
     return pd.DataFrame(records)
+
+
+def _top(group: pd.DataFrame, column: str) -> str:
+    return group.loc[group[column].idxmax(), "unit"]
 
 
 def unit_summary(rows: pd.DataFrame) -> pd.DataFrame:
@@ -139,18 +152,29 @@ def findings(summary: pd.DataFrame, seeds: pd.DataFrame, panel: str) -> str:
         return (f"None of the {len(per_seed)} seeds' full paths has a barrier (shape B): "
                 "there is no rise to split, only the whole change (table below).")  # fmt: skip
     top = units.loc[units["share_of_rise"].idxmax()]
-    same = int((rising["top_unit_by_share"] == rising["top_unit_by_unit_path"]).sum())
+    seen = rising[rising["unit_path_barrier"]]
+    same = int((seen["top_unit_by_share"] == seen["top_unit_by_unit_path"]).sum())
     rho = rising["spearman"].dropna()
-    rho_words = (f"mean Spearman rho {rho.mean():+.2f} over {len(rho)} seeds" if len(rho)
-                 else "Spearman rho undefined (fewer than 3 units or a constant side)")  # fmt: skip
-    return (
-        f"{len(rising)} of {len(per_seed)} seeds' full paths have a barrier. The largest mean "
-        f"share of the rise is {top['unit']}'s: {top['share_of_rise']:.2f} of it [95% interval "
-        f"{top['share_of_rise_low']:.2f}, {top['share_of_rise_high']:.2f}]; in "
-        f"{int((rising['top_unit_by_share'] == top['unit']).sum())} of {len(rising)} seeds it "
-        f"is the top unit. The unit paths name the same top unit in {same} of {len(rising)} "
-        f"seeds; {rho_words} between each unit's share and its unit path's max_rise."
-    )
+    saddle = rising[(rising["curvature_at_peak"] < 0) & (rising["top_eigenvalue_at_peak"] > 0)]
+    sharper = rising[rising["top_eigenvalue_at_peak"] > rising[["top_eigenvalue_at_0",
+                     "top_eigenvalue_at_1"]].max(axis=1)]  # fmt: skip
+    return " ".join([
+        f"{len(rising)} of {len(per_seed)} seeds' full paths have a barrier.",
+        f"The largest mean share of the rise is {top['unit']}'s: {top['share_of_rise']:.2f} of "
+        f"it [95% interval {top['share_of_rise_low']:.2f}, {top['share_of_rise_high']:.2f}]; "
+        f"it is the top unit in {int((rising['top_unit_by_share'] == top['unit']).sum())} of "
+        f"{len(rising)} seeds.",
+        f"Some unit path has a barrier (shape B) in {len(seen)} of those {len(rising)} seeds"
+        + (f"; there the unit paths' largest max_rise names the same top unit in {same}."
+           if len(seen) else ": the unit paths do not see the full path's barrier."),
+        f"Spearman rho between each unit's share and its unit path's max_rise: mean "
+        f"{rho.mean():+.2f} over the {len(rho)} seeds where it is defined."
+        if len(rho) else "Spearman rho is undefined in every seed (fewer than 3 units, or "
+        "all unit paths' max_rise equal, e.g. 0).",
+        f"At the peak the path curves down (d2L/dalpha2 < 0) while the Hessian's top "
+        f"eigenvalue is positive in {len(saddle)} of {len(rising)} seeds (a saddle across the "
+        f"path), and that eigenvalue exceeds both ends' in {len(sharper)}.",
+    ])  # fmt: skip
 
 
 def markdown(target: Target, summary: pd.DataFrame, seeds: pd.DataFrame, missing) -> str:
@@ -164,15 +188,16 @@ def markdown(target: Target, summary: pd.DataFrame, seeds: pd.DataFrame, missing
                 f"| {row.unit} | {_ci(row, 'share_of_rise')} | {row.share_of_rise_seeds} | "
                 f"{_ci(row, 'unit_path_max_rise')} | {_ci(row, 'share_of_change')} |"
             )
-        lines += ["", "| seed | full path | rise | top unit (share) | top unit (unit path) | "
-                  "Spearman | d2L/dalpha2 at peak | top eigenvalue at peak | trace at peak |",
-                  "|" + " --- |" * 9]  # fmt: skip
+        lines += ["", "| seed | full path | rise | top unit (share) | top unit (unit paths) | "
+                  "Spearman | d2L/dalpha2 at peak | top eigenvalue at 0 / peak / 1 | "
+                  "trace at peak |", "|" + " --- |" * 9]  # fmt: skip
         for row in seeds[seeds["panel"] == panel].itertuples():
+            eigenvalues = " / ".join(_num(getattr(row, f"top_eigenvalue_at_{at}"))
+                                     for at in ("0", "peak", "1"))  # fmt: skip
             lines.append(
                 f"| {row.seed} | {row.full_shape} | {_num(row.rise)} | "
                 f"{_text(row.top_unit_by_share)} | {_text(row.top_unit_by_unit_path)} | "
-                f"{_num(row.spearman, '+.2f')} | "
-                f"{_num(row.curvature_at_peak)} | {_num(row.top_eigenvalue_at_peak)} | "
+                f"{_num(row.spearman, '+.2f')} | {_num(row.curvature_at_peak)} | {eigenvalues} | "
                 f"{_num(row.trace_at_peak)} |"
             )
         lines.append("")
