@@ -149,8 +149,10 @@ def findings(summary: pd.DataFrame, seeds: pd.DataFrame, panel: str) -> str:
     units, per_seed = summary[summary["panel"] == panel], seeds[seeds["panel"] == panel]
     rising = per_seed[per_seed["top_unit_by_share"].notna()]
     if rising.empty:
+        seen = int(per_seed["unit_path_barrier"].sum())
         return (f"None of the {len(per_seed)} seeds' full paths has a barrier (shape B): "
-                "there is no rise to split, only the whole change (table below).")  # fmt: skip
+                "there is no rise to split, only the whole change (table below). Some unit "
+                f"path has one in {seen} of them.")  # fmt: skip
     top = units.loc[units["share_of_rise"].idxmax()]
     seen = rising[rising["unit_path_barrier"]]
     same = int((seen["top_unit_by_share"] == seen["top_unit_by_unit_path"]).sum())
