@@ -21,12 +21,7 @@ from landscape.planes import (
 )
 from landscape.trajectory import crossing, largest_direction_off_line, trajectory_curves
 from runs.artifacts import save_json_atomic, save_torch_atomic
-from runs.evaluation import (
-    NEW_INIT_SEED_OFFSET,
-    clone_state,
-    eval_batches,
-    finite_or_none,
-)
+from runs.evaluation import clone_state, eval_batches, finite_or_none, new_init_state
 
 # plane name -> the names of its three states (origin, x = 1, y = 1)
 PLANES = {
@@ -144,7 +139,7 @@ class TrajectoryCallback(pl.Callback):
         if len(names) < len(self.planes):
             rank_zero_warn("no state was kept between theta_i and theta_f: no trajectory plane")
         if names:
-            theta_new = clone_state(pl_module.fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
+            theta_new = new_init_state(pl_module.fresh_net, self.seed)
             planes = {
                 name: self.plane(name, net, epochs, states, theta_new, data, loss) for name in names
             }
@@ -161,7 +156,9 @@ class TrajectoryCallback(pl.Callback):
         alpha_t, distance off the line, loss and accuracy, and whether it crossed the peak."""
         theta_i, theta_f = states[0], states[-1]
         paths = ["full", *(f"unit/{u}" for u in units)]
-        straight = evaluate_paths(net, theta_i, theta_f, data, self.alphas, paths, loss, units)
+        straight = evaluate_paths(
+            net, theta_i, theta_f, data, self.alphas, paths, loss=loss, units=units
+        )
         along = trajectory_curves(net, states, theta_i, theta_f, data, paths, units, loss=loss)
         entries = {}
         for path in paths:
