@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from landscape import discover_units, shape_metrics
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths
+from landscape.inputs import alpha_grid
 from landscape.paths import UNIT_GRANULARITIES, moving_keys
 from landscape.planes import (
     evaluate_plane,
@@ -56,7 +57,7 @@ class TrajectoryCallback(pl.Callback):
         epochs: Sequence[int] = (),
         planes: Mapping[str, Mapping] | None = None,
         units: str = "stages",
-        alphas: int = 51,
+        alphas: int | Sequence[float] = 51,
         eval_split: str = "test",
         max_eval_examples: int | None = None,
         seed: int = 0,
@@ -79,11 +80,10 @@ class TrajectoryCallback(pl.Callback):
                 "the trajectory plane needs states kept during training: "
                 "set every_n_epochs or epochs"
             )
-        if alphas < 2:
-            raise TrajectoryError(f"trajectory alphas must be >= 2 points, got {alphas}")
         self.output_dir = Path(output_dir)
         self.every_n_epochs, self.epochs = every_n_epochs, {int(e) for e in epochs}
-        self.units_spec, self.alphas = units, torch.linspace(0, 1, alphas).tolist()
+        # the interpolation's alphas (the config passes them on): one grid, the same points
+        self.units_spec, self.alphas = units, alpha_grid(alphas)
         self.eval_split, self.max_eval_examples = eval_split, max_eval_examples
         self.seed, self.figure = seed, figure
         self.kept: dict[int, dict[str, torch.Tensor]] = {}  # epoch -> state (0: theta_i)
