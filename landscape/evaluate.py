@@ -300,9 +300,10 @@ def evaluate_paths(
     for this model: "bce" for one output, "cross_entropy" for one per class. With `bn_data`
     (training batches) BN statistics are re-estimated at every alpha instead of interpolated.
 
-    Nothing passed in is modified: the thetas are state dicts that are copied before use
-    (they may be reused, and need not be on the model's device), and `model` gives the
-    architecture only, left as it was found. Bad input is one `LinpathError`.
+    Nothing passed in is modified: the thetas are state dicts, read and never written (the
+    states evaluated are the engine's own copies), so they can be reused and need not be on
+    the model's device; `model` gives the architecture only and is left as it was found, its
+    BN statistics and train/eval mode included. Bad input is one `LinpathError` line.
 
     The values are the plain loop's (load each interpolated state, run the data), computed
     with less work: the data goes to the device once; alpha = 1 (theta_b on every path) is
