@@ -24,7 +24,8 @@ README_MAX_LINES = 200
 
 CODE_BLOCK = re.compile(r"^```[^\n]*\n(.*?)^```", re.MULTILINE | re.DOTALL)
 CODE_SPAN = re.compile(r"`([^`\n]+)`")
-MAKE_COMMAND = re.compile(r"(?:^|[\s;&|(])make\s+([^\n#;&|)]+)")
+SHELL_COMMENT = re.compile(r"(?:^|\s)#.*")
+MAKE_COMMAND = re.compile(r"(?:^|[\s;&|(])make\s+([^\n;&|)]+)")
 PYTHON_MODULE = re.compile(r"python3?\s+-m\s+([A-Za-z_][\w.]*)")
 NOT_A_TARGET = re.compile(r"-.*|[A-Z_]+")  # an option (-j2), a placeholder (make TARGET)
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
@@ -34,10 +35,12 @@ TEXT = {".py", ".md", ".yaml", ".toml", ".txt", ".cfg"}
 
 
 def code_text(markdown: str) -> list[str]:
-    """Every line of code in a Markdown page: fenced blocks, then inline code spans."""
+    """Every line of code in a Markdown page, its comment cut: fenced blocks, then inline
+    code spans."""
     blocks = CODE_BLOCK.findall(markdown)
-    prose = CODE_BLOCK.sub("", markdown)
-    return [line for block in blocks for line in block.splitlines()] + CODE_SPAN.findall(prose)
+    lines = [line for block in blocks for line in block.splitlines()]
+    lines += CODE_SPAN.findall(CODE_BLOCK.sub("", markdown))
+    return [SHELL_COMMENT.sub("", line) for line in lines]
 
 
 def make_targets_named(markdown: str) -> set[str]:
@@ -137,7 +140,8 @@ def test_the_checks_catch_what_does_not_exist(tmp_path):
     makefile.write_text("FIGS := fig1 fig2\n.PHONY: demo $(FIGS)\ndemo $(FIGS):\n\ttrue\n")
     page = (
         "Run `make demo`, then `make fig2 SCALE=smoke` and `python -m nosuch.module`.\n\n"
-        "```bash\nmake nosuch          # made up\nmake -j2 fig1 fig3\npython -m json.tool\n```\n"
+        "```bash\nmake nosuch          # made up; make sure is a comment\nmake -j2 fig1 fig3\n"
+        "python -m json.tool\n```\n"
         "What `make TARGET` runs. "
         "Prose that says make sure is not a command.\n"
     )
