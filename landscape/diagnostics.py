@@ -30,18 +30,26 @@ from landscape.curvature import hutchinson_trace, top_eigenvalue
 from landscape.distributed import all_reduce_sum, rank_and_world
 from landscape.evaluate import (
     DEFAULT_CACHE_BYTES,
-    LOSSES,
-    as_batches,
     as_fp32,
     batch_loss_and_correct,
     chunks,
-    model_device,
+    resolve_paths,
     run_stages,
     stages_to_use,
     without_autocast,
     working_copy,
 )
-from landscape.paths import PathError, discover_units, moving_keys
+from landscape.inputs import (
+    EngineInputError,
+    alpha_grid,
+    as_batches,
+    check_cache_bytes,
+    check_loss,
+    check_model,
+    infer_loss,
+    model_device,
+)
+from landscape.paths import PathError, discover_units
 from landscape.stages import first_stage_reading
 from landscape.statistics import StatisticsChain, statistics_as_inputs
 
@@ -279,10 +287,11 @@ def diagnose_paths(
     paths: Sequence[str] = ("full",),
     diagnostics: Iterable[str] = DIAGNOSTICS,
     partition: str = "units",
-    loss: Loss = "cross_entropy",
+    loss: Loss | None = None,
+    theta_new: State | None = None,
     units: Mapping[str, list[str]] | None = None,
     hessian: Mapping | None = None,
-    read_from_end: bool = False,
+    read_from_end: Iterable[str] = (),
     device: torch.device | str | None = None,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
     sharded: bool = False,
@@ -298,46 +307,55 @@ def diagnose_paths(
     - `agreement`: per alpha, the fraction of examples predicted as at alpha = 0
       (`with_start`) and at alpha = 1 (`with_end`).
 
-    `loss` is "cross_entropy", "bce" or a function (outputs, targets) -> summed loss.
-    `read_from_end` reads the barrier from alpha = 1 back (a path from a trained state to a
-    new init). Every path also gets `loss`, its mean loss per alpha as computed here.
-    Arguments shared with `evaluate_paths` mean the same; `sharded=True` splits the examples
-    over the process group (every rank calls it with the same arguments and gets the result).
+    The arguments shared with `evaluate_paths` mean the same (integer `alphas`, `unit/*`,
+    the new-init paths through `theta_new`, `loss` inferred when None); `loss` may also be
+    a function (outputs, targets) -> summed loss. The paths in `read_from_end` have their
+    barrier read from alpha = 1 back (from a trained state to a new init). Every path also
+    gets `loss`, its mean loss per alpha as computed here. `sharded=True` splits the
+    examples over the process group (every rank calls it alike and gets the result).
     """
+    check_model(model)
+    alphas = alpha_grid(alphas)
     wanted = list(diagnostics)
     unknown = [d for d in wanted if d not in DIAGNOSTICS]
     if unknown:
-        raise ValueError(f"unknown diagnostics {unknown}; expected some of {list(DIAGNOSTICS)}")
+        raise EngineInputError(
+            f"unknown diagnostics {unknown}; expected some of {list(DIAGNOSTICS)}"
+        )
     if partition not in PARTITIONS:
-        raise ValueError(f"unknown partition {partition!r}; expected one of {list(PARTITIONS)}")
-    if not callable(loss) and loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)} or a function")
-    hessian = {**DEFAULT_HESSIAN, **(hessian or {})}
-    device = model_device(model, device)
+        raise EngineInputError(
+            f"unknown partition {partition!r}; expected one of {list(PARTITIONS)}"
+        )
+    if loss is not None and not callable(loss):
+        check_loss(loss)
+    check_cache_bytes(cache_bytes)
     units = dict(units) if units is not None else discover_units(model)
-    moving = {path: moving_keys(model, theta_b, path, units) for path in paths}
+    ends, moving, states = resolve_paths(model, theta_a, theta_b, theta_new, paths, units)
+    device = model_device(model, device)
     batches = as_batches(data, device)
-    theta_a, theta_b = as_fp32(theta_a, device), as_fp32(theta_b, device)
+    loss = loss if loss is not None else infer_loss(model, batches[0][0])
+    hessian = {**DEFAULT_HESSIAN, **(hessian or {})}
     rank, world = rank_and_world() if sharded else (0, 1)
     reduce = all_reduce_sum if world > 1 else (lambda t: t)
-    if isinstance(alphas, int):  # n equal steps on [0, 1], as the config's `alphas: 51`
-        alphas = [i / (alphas - 1) for i in range(alphas)]
-    alphas = [float(a) for a in alphas]
-    with without_autocast(device):
-        # first order (attribution) through the fused BN kernel, unless curvature needs more
-        work = differentiable_copy(model, theta_b, to_any_order="curvature" in wanted)
-        fused = StatisticsChain.usable(work) and "curvature" not in wanted
-        stages = stages_to_use(work, batches[0][0], moving.values())
-        mine = shard_examples(batches, rank, world)
-        results = {}
-        for path, keys in moving.items():
-            parts = partition_keys(model, keys, partition, units)
-            chain = StatisticsChain(work, keys) if fused else None
-            diagnosis = PathDiagnosis(
-                work, stages, theta_a, theta_b, keys, parts, loss, wanted, hessian, reduce, chain
-            )
-            results[path] = {
-                "partition": partition,
-                **diagnosis.run(mine, alphas, cache_bytes, read_from_end),
-            }
-        return results
+    mine = shard_examples(batches, rank, world)
+    first_order = "curvature" not in wanted
+    found = {}
+    for start, end in dict.fromkeys(ends.values()):  # each pair of end states once, in order
+        state_a, state_b = as_fp32(states[start], device), as_fp32(states[end], device)
+        with without_autocast(device):
+            # first order (attribution) through the fused BN kernel, unless curvature needs more
+            work = differentiable_copy(model, state_b, to_any_order=not first_order)
+            fused = first_order and StatisticsChain.usable(work)
+            on_pair = {path: moving[path] for path in ends if ends[path] == (start, end)}
+            stages = stages_to_use(work, batches[0][0], on_pair.values())
+            for path, keys in on_pair.items():
+                diagnosis = PathDiagnosis(
+                    work, stages, state_a, state_b, keys,
+                    partition_keys(model, keys, partition, units), loss, wanted, hessian,
+                    reduce, StatisticsChain(work, keys) if fused else None,
+                )  # fmt: skip
+                found[path] = {
+                    "partition": partition,
+                    **diagnosis.run(mine, alphas, cache_bytes, path in set(read_from_end)),
+                }
+    return {path: found[path] for path in ends}

@@ -22,12 +22,13 @@ from landscape import diagnose_paths, discover_units, distance, expand_paths
 from landscape.biases import EXTRAS
 from landscape.distributed import rank_and_world
 from landscape.evaluate import evaluate_state
+from landscape.paths import NEW_INIT_PATHS
 from landscape.shape import DEFAULT_THRESHOLDS, path_metrics
 from landscape.sharded import evaluate_paths_sharded, shard_points
 from landscape.views import view_name
 from runs.artifacts import save_json_atomic
 
-NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
+# theta_i' (the new-init paths' and plane's end) is drawn under the run's seed plus this
 NEW_INIT_SEED_OFFSET = 1_000_003
 # Paths that start trained and end untrained: their shape is read from the untrained end.
 READ_FROM_END = ("final_to_new_init",)
@@ -39,6 +40,12 @@ Curves = dict[str, dict[str, list[float]]]
 
 def clone_state(module: torch.nn.Module) -> State:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def new_init_state(fresh_net: Callable[[int], torch.nn.Module], seed: int) -> State:
+    """theta_i' of the run with `seed`: the same draw for its new-init paths, its new_init
+    plane and `load_run`, so their curves agree."""
+    return clone_state(fresh_net(seed + NEW_INIT_SEED_OFFSET))
 
 
 def finite_or_none(value: float) -> float | None:
@@ -117,56 +124,42 @@ class PathEvaluation:
             train = datamodule.loader("train", sharded=False)  # the same BN batches on every rank
             bn_data = [batch for _, batch in zip(range(self.bn_batches), train)]
         requested = expand_paths(self.paths, units)
-        main_paths = [p for p in requested if p not in NEW_INIT_PATHS]
-        new_init = [p for p in requested if p in NEW_INIT_PATHS]
         rank, world = rank_and_world()
-        mine = len(shard_points(main_paths, len(self.alphas), rank, world))
-        mine += len(new_init) * len(shard_points(["full"], len(self.alphas), rank, world))
         bar = tqdm(
-            total=mine,
+            total=len(shard_points(requested, len(self.alphas), rank, world)),
             desc=f"paths {view_name(split, bn)}",
             unit="point",
             disable=True if not self.progress or rank != 0 else None,  # None: only on a TTY
         )
-        common = dict(
-            alphas=self.alphas,
-            loss=loss,
-            units=units,
-            bn_data=bn_data,
-            cache_bytes=self.cache_bytes,
-            progress=bar.update,
-        )
+        theta_new = None
+        if any(path in NEW_INIT_PATHS for path in requested):
+            theta_new = new_init_state(fresh_net, self.seed)
         with bar:
-            curves = evaluate_paths_sharded(net, theta_i, theta_f, data, paths=main_paths, **common)
-            ends = {path: (theta_i, theta_f, path) for path in main_paths}
-            if new_init:
-                theta_new = clone_state(fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
-                starts = {"final_to_new_init": theta_f, "init_to_new_init": theta_i}
-                for path in new_init:
-                    ends[path] = (starts[path], theta_new, "full")
-                    curve = evaluate_paths_sharded(
-                        net, starts[path], theta_new, data, paths=["full"], **common
-                    )
-                    if curves is not None:
-                        curves[path] = curve["full"]
+            curves = evaluate_paths_sharded(
+                net,
+                theta_i,
+                theta_f,
+                data,
+                alphas=self.alphas,
+                paths=requested,
+                loss=loss,
+                theta_new=theta_new,
+                units=units,
+                bn_data=bn_data,
+                cache_bytes=self.cache_bytes,
+                progress=bar.update,
+            )
         if diagnose and self.diagnostics:
             diagnosed = requested if self.diagnosed_paths is None else self.diagnosed_paths
-            for path in expand_paths(diagnosed, units):
-                start, end, key = ends[path]
-                found = self.diagnose(net, loss, units, data, start, end, key, path)
-                if curves is not None:
-                    curves[path]["diagnostics"] = found
-        return None if curves is None else {path: curves[path] for path in requested}
-
-    def diagnose(self, net, loss, units, data, start, end, key: str, path: str) -> dict:
-        """`diagnostics` of one path (every rank takes part; each gets the result)."""
-        found = diagnose_paths(
-            net, start, end, data, self.alphas, [key], self.diagnostics, self.partition,
-            loss, units, {**self.hessian, "seed": self.seed}, path in READ_FROM_END,
-            cache_bytes=self.cache_bytes, sharded=True,
-        )[key]  # fmt: skip
-        found.pop("loss")  # the path's own curve is beside it
-        return found
+            found = diagnose_paths(
+                net, theta_i, theta_f, data, self.alphas, diagnosed, self.diagnostics,
+                self.partition, loss, theta_new, units, {**self.hessian, "seed": self.seed},
+                READ_FROM_END, cache_bytes=self.cache_bytes, sharded=True,
+            )  # fmt: skip
+            for path, entry in found.items() if curves is not None else ():
+                entry.pop("loss")  # the path's own curve is beside it
+                curves[path]["diagnostics"] = entry
+        return curves
 
     def all_curves(self, net, fresh_net, loss, datamodule, theta_i, theta_f) -> dict | None:
         """The main view's curves and each extra view's, keyed by `view_name`."""
