@@ -16,8 +16,8 @@ from landscape import interpolate_state
 from landscape.biases import last_layer_bias_spread
 from lightning_modules.config_checks import check_config
 from lightning_modules.models import MLP, resnet
-from run import compose_config
 from paper import settings
+from run import compose_config
 from tests.conftest import EXPERIMENTS, REPO, read_results, run_linpath
 
 # seeds of the intervention, optimizer and MLP rows: the paper's 10, 5 for barrier_init
@@ -162,20 +162,20 @@ def test_partial_init_and_groups_from_chain_through_run_py(base_spiral_run, tmp_
         assert torch.equal(value, initial[key] if key.startswith("fc2.") else trained[key]), key
 
 
-def marked_copy(run_dir, to, shape: str, alpha_max: float = 0.5):
-    """A copy of a run whose full path is marked with `shape` (two smoke epochs make a
-    barrier only sometimes)."""
+def marked_copy(run_dir, to, shape: str, peak: float = 0.5):
+    """A copy of a run whose full path is marked with `shape` and a barrier peaking at
+    alpha `peak` (two smoke epochs make a barrier only sometimes)."""
     to.mkdir()
     for name in ("theta_i.pt", "theta_f.pt"):
         (to / name).write_bytes((run_dir / name).read_bytes())
     results = read_results(run_dir)
-    results["paths"]["full"].update(shape=shape, alpha_max=alpha_max)
+    results["paths"]["full"].update(shape=shape, barrier_start_alpha=0.0, barrier_peak_alpha=peak)
     (to / "results.json").write_text(json.dumps(results))
     return to
 
 
 def test_barrier_init_through_run_py_starts_at_theta_alpha(base_spiral_run, tmp_path):
-    source = marked_copy(base_spiral_run, tmp_path / "source", "B", alpha_max=0.5)
+    source = marked_copy(base_spiral_run, tmp_path / "source", "B", peak=0.5)
     run_dir = tmp_path / "run"
     run_linpath(
         "scale=smoke",

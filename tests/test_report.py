@@ -156,7 +156,7 @@ def test_report_means_stds_and_shape_counts(weight_decay_runs: Path, tmp_path: P
     assert float(no_wd["test_acc_std"]) == pytest.approx(4.0)
     assert (no_wd["NB"], no_wd["B"], no_wd["P"], no_wd["shape"]) == ("0", "0", "3", "P")
     markdown = stem.with_suffix(".md").read_text()
-    assert "| 92.00 ± 2.00 |" in markdown and "| 1/2/0 |" in markdown
+    assert "| 92.00 ± 2.00 |" in markdown and "| 1/2/0/0 |" in markdown
 
 
 def test_paper_numbers_sit_beside_ours(tmp_path: Path):
@@ -459,7 +459,8 @@ def test_strict_and_tolerant_shapes_side_by_side(tmp_path: Path):
     assert float(row["max_rise_mean"]) == 0.0  # the stored numbers win over recomputed ones
     assert float(row["error_max_rise_mean"]) == 0.0
     markdown = (out / "fig7" / "fig7_weight_decay.md").read_text()
-    assert "tolerant NB/B/P | strict NB/B/P" in markdown and "| 3/0/0 | 1/2/0 |" in markdown
+    assert "tolerant NB/B/P/ER | strict NB/B/P/ER" in markdown
+    assert "| 3/0/0/0 | 1/2/0/0 |" in markdown
 
 
 def test_a_reused_run_belongs_to_the_setting_it_reused(tmp_path: Path):
