@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from landscape.errors import LinpathError  # noqa: E402
+from paper.barrier_runs import barrier_runs  # noqa: E402
 from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from paper.beyond_report import report as report_beyond  # noqa: E402
 from paper.panels import extra_panels, prestage_notes  # noqa: E402
@@ -50,12 +51,14 @@ def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFra
     return pd.concat(frames, ignore_index=True)
 
 
-def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) -> None:
+def plot_target(
+    settings: Sequence[TargetSetting], target: Target, out: Path, status: str = ""
+) -> None:
     """Mean over seeds with a +-1 std band; a row per sweep, loss left, accuracy right.
 
     One setting: a colour per path. Several: a colour per setting and a line style per
     whole-model path (full, towards a new init); unit and group paths of many settings are
-    in the table (and the `unit_paths` panel).
+    in the table (and the `unit_paths` panel). `status` goes under the title.
     """
     frame = seed_curves(settings, target)
     panels = list(dict.fromkeys(frame["panel"]))
@@ -80,7 +83,7 @@ def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) ->
             ax.set_ylabel(f"{split} {metric}")
             ax.set_title(f"{panel}  (seeds: {data['seed'].nunique()})", fontsize="medium")
         row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
-    fig.suptitle(target.title)
+    fig.suptitle(target.title + (f"\n{status}" if status else ""))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
@@ -148,9 +151,11 @@ def report(
     frame = summary_frame(settings, spec)
     if frame.empty:
         raise ReportError(f"the runs found have none of the paths {list(spec.paths)}")
-    plot_target(settings, spec, stem.with_suffix(".png"))
+    found = barrier_runs(spec, by_key, settings, scale, mnist)
+    plot_target(settings, spec, stem.with_suffix(".png"), found.headline if found else "")
     written = [stem.with_suffix(".png")]
-    markdown = markdown_summary(frame, spec.title) + prestage_notes(settings)
+    markdown = markdown_summary(frame, spec.title) + (found.markdown() if found else "")
+    markdown += prestage_notes(settings)
     markdown += extra_panels(spec, settings, stem, written)
     markdown += runs_used([(s.label, s.runs) for s in settings])
     return [*written, *write_table(frame, markdown, stem)]

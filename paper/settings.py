@@ -169,7 +169,8 @@ def select(
 ) -> list[TargetSetting]:
     """The runs of each expected setting, one per seed (`best_per_seed`); a run fits every
     expected setting with its key, and settings without runs are left out. Of an earlier
-    sweep that a staged sweep starts from, only the runs a staged run started from count."""
+    sweep that a staged sweep starts from, only the runs a staged run started from count
+    (all of them while no staged run exists)."""
     chosen = [best_per_seed(by_key.get(wanted.key, []), shows) for wanted in expected]
     sources: dict[str, set[Path | None]] = {}
     for wanted, runs in zip(expected, chosen):
@@ -178,8 +179,8 @@ def select(
             found.update(_resolved(r.results["init"].get("from_run")) for r in runs)
     settings = []
     for wanted, runs in zip(expected, chosen):
-        if wanted.sweep.name in sources:
-            started = sources[wanted.sweep.name]
+        started = sources.get(wanted.sweep.name)
+        if started:  # none staged yet: every run of the earlier sweep counts
             runs = best_per_seed(
                 [r for r in by_key.get(wanted.key, []) if _resolved(r.directory) in started], shows
             )

@@ -423,8 +423,12 @@ def test_a_staged_sweep_starts_from_each_earlier_run_with_a_barrier(tmp_path: Pa
     assert [r.seed for r in earlier_runs(barrier, [folder])] == [0, 2]
     (folder / "0" / "results.json").unlink()
     (folder / "2" / "results.json").unlink()
-    with pytest.raises(TargetError, match="no run of sweep 'scratch' whose full path has shape B"):
-        earlier_runs(barrier, [folder])
+    assert earlier_runs(barrier, [folder]) == []  # nothing to start from: skipped, no abort
+    partial = TARGETS["fig4"].sweeps[1]  # every earlier run, whatever its shape
+    assert [r.seed for r in earlier_runs(partial, [folder])] == [1]
+    (folder / "1" / "results.json").unlink()
+    with pytest.raises(TargetError, match="no run of sweep 'base' under"):
+        earlier_runs(partial, [folder])
 
 
 def test_bootstrap_interval_on_known_samples():
