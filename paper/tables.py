@@ -51,14 +51,33 @@ def bootstrap_interval(values: Sequence[float | None]) -> tuple[float, float]:
     """95% percentile-bootstrap interval of the mean over the non-missing values
     (`scipy.stats.bootstrap`, fixed seed so a report is reproducible); nan for fewer than
     two values, the value itself when they are all equal."""
-    sample = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
-    if len(sample) < 2:
+    return _bootstrap([_present(values)], lambda x, axis: np.mean(x, axis=axis))
+
+
+def difference_interval(
+    values: Sequence[float | None], others: Sequence[float | None]
+) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of mean(values) - mean(others), two independent
+    samples each resampled on its own; nan when either has fewer than two values."""
+    return _bootstrap(
+        [_present(values), _present(others)],
+        lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+    )
+
+
+def _present(values: Sequence[float | None]) -> np.ndarray:
+    return np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+
+
+def _bootstrap(samples: list[np.ndarray], statistic) -> tuple[float, float]:
+    if any(len(sample) < 2 for sample in samples):
         return math.nan, math.nan
-    if np.all(sample == sample[0]):
-        return float(sample[0]), float(sample[0])
+    if all(np.all(sample == sample[0]) for sample in samples):
+        value = float(statistic(*samples, axis=-1))
+        return value, value
     result = stats.bootstrap(
-        (sample,),
-        np.mean,
+        tuple(samples),
+        statistic,
         confidence_level=CONFIDENCE,
         n_resamples=BOOTSTRAP_RESAMPLES,
         method="percentile",

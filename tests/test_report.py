@@ -245,24 +245,71 @@ def test_table1_compares_each_intervention_with_its_own_control(tmp_path: Path):
     assert barrier["test_acc_vs_control"] == "Better" and barrier["paper_test_acc"] == "Better"
     assert (barrier["full_shape"], barrier["control_full_shape"]) == ("NB", "B")
     assert barrier["unit_barriers"] == "="  # 0.2 mean over (0.4, 0) each side
+    lo, hi = float(barrier["delta_test_acc_ci_low"]), float(barrier["delta_test_acc_ci_high"])
+    assert 0 < lo < 1.1 < hi  # means of two seeds a side: 91.0-91.2 against 89.9-90.1
     more = rows["More weight decay"]
+    # one seed: no interval, no verdict
     assert (more["control"], more["unit_barriers"], more["test_acc_vs_control"]) == (
         "base (WD 5e-4)",
         "H-LB",
-        "Worse",
+        "-",
     )
     assert float(more["delta_test_acc"]) == pytest.approx(-2.2)
     mlp = rows["MLPs: overparameterize"]
-    assert (mlp["control"], mlp["test_acc_vs_control"], mlp["full_shape"]) == (
-        "8-layer MLP, width 50",
-        "Better",
-        "NB",
-    )
+    assert (mlp["control"], mlp["full_shape"]) == ("8-layer MLP, width 50", "NB")
     markdown = (out / "table1" / "table1.md").read_text()
     assert "| Height of the barrier initialization | Fig. 3 | init.offset=0 | scratch, no WD |" in (
         markdown
     )
+    assert f"| +1.10 [{lo:+.2f}, {hi:+.2f}] | Better |" in markdown
     assert str(root / "barrier" / "0") in markdown  # the runs used are listed
+
+
+def spread(mean_pp: float, std_pp: float, n: int = 10) -> list[float]:
+    """`n` accuracies with exactly this mean and sample std (percentage points)."""
+    z = np.random.default_rng(7).normal(size=n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return [(mean_pp + std_pp * v) / 100 for v in z]
+
+
+def test_table1_decides_by_the_interval_of_the_difference(tmp_path: Path):
+    """10 seeds a side: 91.1 +- 0.3 against 90.0 +- 0.3 is Better, 92.1 +- 0.3 against
+    92.2 +- 0.3 is Same; the interval is printed and matches the normal-theory one."""
+    root = tmp_path / "multirun"
+    accs = {
+        "base": spread(92.2, 0.3),
+        "scratch": spread(90.0, 0.3),
+        "barrier": spread(91.1, 0.3),
+        "wd": spread(92.1, 0.3),
+    }
+    for seed in range(10):
+        write_run(root / "base" / str(seed), "blockwise", seed, [], accs["base"][seed])
+        source = write_run(root / "scratch" / str(seed), "blockwise", seed,
+                           ["optimizer.weight_decay=0"], accs["scratch"][seed])  # fmt: skip
+        write_run(root / "barrier" / str(seed), "barrier_init", seed,
+                  ["init.from_run=X", "init.offset=0"], accs["barrier"][seed],
+                  init={"name": "barrier", "from_run": str(source)})  # fmt: skip
+        write_run(root / "wd" / str(seed), "weight_decay", seed,
+                  ["optimizer.weight_decay=5.0e-3"], accs["wd"][seed])  # fmt: skip
+    out = tmp_path / "reports"
+    assert report_main(["table1", str(root), "--out", str(out)]) == 0
+    rows = {r["intervention"]: r for r in read_csv(out / "table1" / "table1.csv")}
+    markdown = (out / "table1" / "table1.md").read_text()
+    # the bootstrap resamples each side with its population std: sqrt(2 * 0.09 * 0.9 / 10)
+    half = 1.96 * math.sqrt(2 * 0.09 * 0.9 / 10)
+    for name, delta, verdict in [
+        ("Height of the barrier initialization", 1.1, "Better"),
+        ("More weight decay", -0.1, "Same"),
+    ]:
+        row = rows[name]
+        assert (row["seeds"], row["control_seeds"]) == ("10", "10")
+        assert float(row["delta_test_acc"]) == pytest.approx(delta)
+        low, high = float(row["delta_test_acc_ci_low"]), float(row["delta_test_acc_ci_high"])
+        assert low == pytest.approx(delta - half, abs=0.05)
+        assert high == pytest.approx(delta + half, abs=0.05)
+        assert row["test_acc_vs_control"] == verdict
+        assert f"| {delta:+.2f} [{low:+.2f}, {high:+.2f}] | {verdict} |" in markdown
+    assert "The paper gives no rule for its entries" in markdown
 
 
 def test_fig3_pairs_each_barrier_run_with_its_own_scratch_run(tmp_path: Path):
