@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 NEW_INIT_PATHS = ("full", "final_to_new_init", "init_to_new_init")
 # MNIST is not on disk here: scikit-learn's digits stands in (`launch --mnist` uses MNIST).
 MNIST_STAND_IN = "data=digits"
-VGG11 = "model=vgg11_bn"
-# Fig. A16 reads VGG-11's barrier layers as "layers 4-10" (conf/optim/vgg11_barriers.yaml)
+VGG11 = "model=vgg11_bn"  # one VGG-11 everywhere: 8 conv + 1 FC (conf/model/vgg11_bn.yaml)
+# its barrier layers, conv 3-7 (conf/optim/vgg11_barriers.yaml: Fig. A16 against Table A4)
 VGG11_BARRIERS = (VGG11, "optim=vgg11_barriers")
 
 
@@ -143,7 +143,7 @@ TABLE_A3_PAPER = (
     PaperRow(("init.offset=5",), {"train_acc": 99.88, "test_acc": 90.85}, "after barrier"),
 )
 
-# Table A4: the 8 conv widths of VGG-11-BN with one FC layer (conf/experiment/narrowing.yaml).
+# Table A4: the 8 conv widths of VGG-11-BN (conf/experiment/narrowing.yaml).
 TABLE_A4_PAPER = _acc(
     (("model.widths=[64,128,256,256,512,512,512,512]",), 91.93, "standard"),
     (("model.widths=[32,64,256,256,512,512,512,256]",), 91.73, "narrow no-barrier"),

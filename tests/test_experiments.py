@@ -91,6 +91,34 @@ def test_table_a4_narrows_exactly_the_captions_layers():
         assert all(row[i - 1] * 2 == standard[i - 1] for i in layers)
 
 
+def test_every_vgg_target_composes_the_same_network():
+    """Fig. 9, A16, A19, Table 2 and Table A4 (its standard row): one VGG-11, 8 conv + 1 FC
+    with the standard widths, BN aside; group B of the lr/WD targets is its conv 3-7."""
+    from paper.targets import TARGETS
+
+    networks, groups = set(), set()
+    for target in TARGETS.values():
+        for sweep in target.sweeps:
+            overrides = [f"experiment={sweep.experiment}", *sweep.overrides]
+            for point in settings.sweep_points(overrides):
+                cfg = settings.compose_point(point)
+                if not cfg.model._target_.endswith("VGG"):
+                    continue
+                model = OmegaConf.to_container(cfg.model)
+                model.pop("batch_norm")
+                if model["widths"] == [64, 128, 256, 256, 512, 512, 512, 512]:
+                    networks.add(json.dumps(model, sort_keys=True))
+                if cfg.optim.groups:
+                    groups.add(tuple(cfg.optim.groups.B.units))
+    assert len(networks) == 1 and json.loads(networks.pop())["fc_layers"] == 1
+    convs = [f"features.{i}" for i in (8, 11, 15, 18, 22)]  # conv 3-7 of VGG-11-BN
+    assert groups == {tuple(convs)}
+    from lightning_modules.models import VGG
+
+    net = VGG((3, 32, 32), 10)
+    assert [type(net.features[int(c.split(".")[1])]).__name__ for c in convs] == ["Conv2d"] * 5
+
+
 # ---- the bias view --------------------------------------------------------------------
 
 
