@@ -68,14 +68,14 @@ def barrier_runs(
     by_key: dict[str, list[Run]],
     settings: Sequence[TargetSetting],
     scale: str,
-    mnist: bool = False,
+    digits: bool = False,
 ) -> BarrierRuns | None:
     """The barrier runs of `target` (None for a target without a `SeedsUntil` sweep)."""
     until = next((s for s in target.sweeps if s.until), None)
     if until is None:
         return None
     tried = best_per_seed(
-        [r for e in expected_settings((until,), scale, mnist) for r in by_key.get(e.key, [])],
+        [r for e in expected_settings((until,), scale, digits) for r in by_key.get(e.key, [])],
         lambda path: path == "full",
     )
     with_barrier = [r for r in tried if _shape(r) == until.until.shape]
@@ -90,7 +90,7 @@ def barrier_runs(
     sources = {source for source, _ in done}
     started = [r for r in with_barrier if _resolved(r) in sources]
     offsets = {
-        o for s in target.sweeps if s.from_sweep == until.name for o in _offsets(s, scale, mnist)
+        o for s in target.sweeps if s.from_sweep == until.name for o in _offsets(s, scale, digits)
     }
     skipped = []
     for run in with_barrier:
@@ -124,10 +124,10 @@ def _from(run: Run) -> Path | None:
     return None if source is None else Path(source).resolve()
 
 
-def _offsets(sweep: Sweep, scale: str, mnist: bool) -> list[str]:
+def _offsets(sweep: Sweep, scale: str, digits: bool) -> list[str]:
     return [
         o.removeprefix(OFFSET)
-        for expected in expected_settings((sweep,), scale, mnist)
+        for expected in expected_settings((sweep,), scale, digits)
         for o in expected.overrides
         if o.startswith(OFFSET)
     ]

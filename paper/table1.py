@@ -140,12 +140,12 @@ def shows(path: str) -> bool:
     return path == "full" or path.startswith("unit/")
 
 
-def table1_rows(by_key: dict[str, list[Run]], scale: str, mnist: bool = False):
+def table1_rows(by_key: dict[str, list[Run]], scale: str, digits: bool = False):
     """Per Table 1 row: its intervention settings found, and its control's runs (pooled)."""
     rows = []
     for row in TABLE1_ROWS:
-        settings = select(by_key, expected_settings(row.settings, scale, mnist), shows)
-        controls = select(by_key, expected_settings(row.control, scale, mnist), shows)
+        settings = select(by_key, expected_settings(row.settings, scale, digits), shows)
+        controls = select(by_key, expected_settings(row.control, scale, digits), shows)
         control = [run for setting in controls for run in setting.runs]
         if settings and control:
             rows.append((row, settings, control))

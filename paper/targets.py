@@ -9,11 +9,21 @@ by value; `experiment=NAME` matches the experiment) and the values the paper giv
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 NEW_INIT_PATHS = ("full", "final_to_new_init", "init_to_new_init")
-# MNIST is not on disk here: scikit-learn's digits stands in (`launch --mnist` uses MNIST).
+# Fig. 1A's left panel is MNIST (60,000 images) and so is every full-scale run; scikit-learn's
+# digits (1,257 training images: it overfits) stands in at smoke scale and with `--digits`
+# (`make fig1a DIGITS=1`), and every title and report made from it says so.
 MNIST_STAND_IN = "data=digits"
+STAND_IN_NAME = "digits stand-in"
+
+
+def stand_in_used(scale: str, digits: bool) -> bool:
+    """Whether a sweep with a stand-in trains on it: at smoke scale, or when asked."""
+    return digits or scale == "smoke"
+
+
 VGG11 = "model=vgg11_bn"  # one VGG-11 everywhere: 8 conv + 1 FC (conf/model/vgg11_bn.yaml)
 # its barrier layers, conv 3-7 (conf/optim/vgg11_barriers.yaml: Fig. A16 against Table A4)
 VGG11_BARRIERS = (VGG11, "optim=vgg11_barriers")
@@ -40,7 +50,8 @@ class Sweep:
     """One multirun of a target: `experiment` with `overrides`, over the experiment's own
     sweep axes and any sweep in `overrides` (a comma list). `smoke` adds overrides at
     scale=smoke; `seeds` replaces the experiment's seed axis at full scale. `until` trains
-    more seeds after those (`SeedsUntil`).
+    more seeds after those (`SeedsUntil`). `stand_in` swaps MNIST for the digits stand-in
+    (`stand_in_used`); `on_stand_in` is the sweep as it then runs, titled so.
 
     A staged sweep (`from_sweep`, the `name` of an earlier sweep of the same target) runs
     once per earlier run, at that run's seed, with `option=RUN_DIR`; `shape` keeps only the
@@ -55,6 +66,7 @@ class Sweep:
     smoke: tuple[str, ...] = ()
     seeds: str | None = None
     until: SeedsUntil | None = None
+    stand_in: str | None = None
     from_sweep: str | None = None
     option: str = "init.from_run"
     shape: str | None = None
@@ -63,6 +75,12 @@ class Sweep:
     def panel(self) -> str:
         """The figure row of this sweep's settings."""
         return self.title or " ".join((self.experiment, *self.overrides))
+
+    def on_stand_in(self) -> Sweep:
+        if self.stand_in is None:
+            return self
+        title = self.title.replace("MNIST", STAND_IN_NAME)
+        return replace(self, overrides=(*self.overrides, self.stand_in), title=title)
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,12 @@ class Target:
     def stem(self) -> str:
         """File name stem: the paper's figure, then its experiments: fig7_weight_decay."""
         return "_".join((self.name, *self.experiments))
+
+    def titled(self, stand_in: bool) -> str:
+        """The title, saying "digits stand-in" where a sweep trained on it."""
+        if stand_in and any(s.stand_in for s in self.sweeps):
+            return self.title.replace("MNIST", STAND_IN_NAME)
+        return self.title
 
     def shows(self, path: str) -> bool:
         return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in self.paths)
@@ -195,7 +219,10 @@ TARGETS = {
         Target(
             "fig1a",
             "Fig. 1A: MLP on MNIST (left) and spiral (right)",
-            (Sweep("mnist_mlp", (MNIST_STAND_IN,)), Sweep("spiral_mlp")),
+            (
+                Sweep("mnist_mlp", title="MLP on MNIST", stand_in=MNIST_STAND_IN),
+                Sweep("spiral_mlp", title="MLP on spiral"),
+            ),
             NEW_INIT_PATHS,
         ),
         Target(
@@ -338,7 +365,10 @@ TARGETS = {
         Target(
             "bias_view",
             "ICLR 2023: weights vs biases (MLP on MNIST, ResNet-18 on CIFAR-10)",
-            (Sweep("bias_view", (MNIST_STAND_IN,)), Sweep("bias_view_resnet")),
+            (
+                Sweep("bias_view", title="MLP on MNIST", stand_in=MNIST_STAND_IN),
+                Sweep("bias_view_resnet", title="ResNet-18 on CIFAR-10"),
+            ),
             ("full", "weights", "biases"),
         ),
     )

@@ -192,6 +192,7 @@ class PathEvaluation:
         return {
             "schema": RESULTS_SCHEMA,
             **header,
+            "data_name": getattr(datamodule, "display_name", ""),  # "digits stand-in", "MNIST"
             "final": {k: finite_or_none(v) for k, v in final.items()},
             "diverged": diverged,  # theta_f holds NaN or inf: the paths through it say so
             "distance": finite_or_none(distance(theta_i, theta_f, parameter_names)),

@@ -19,9 +19,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from landscape.errors import LinpathError
+from lightning_modules.data.mnist import missing_idx_files
 from lightning_modules.init import InitError, barrier_peak, offset_fits
 from paper.settings import compose_point, sweep_overrides, sweep_points, unswept
-from paper.targets import MNIST_STAND_IN, TARGETS, Sweep, Target
+from paper.targets import MNIST_STAND_IN, STAND_IN_NAME, TARGETS, Sweep, Target, stand_in_used
 from runs.store import Run, load_runs
 
 SCALES = ("full", "smoke")
@@ -42,6 +43,25 @@ def data_location(sweep: Sweep, overrides: Sequence[str], data_root: str | None)
     if "root" not in cfg.data:
         return []
     return [f"data.root={data_root}", "data.check_integrity=false"]
+
+
+def check_mnist_on_disk(target: Target, scale: str, data_root: str | None, digits: bool) -> None:
+    """A target that trains on MNIST stops before its first run when the files are missing,
+    naming the stand-in option (a later sweep's failure would leave the others trained)."""
+    for sweep in target.sweeps if target.trains and not stand_in_used(scale, digits) else ():
+        if not sweep.stand_in:
+            continue
+        overrides = sweep_overrides(sweep, scale, digits)
+        cfg = compose_point([f"experiment={sweep.experiment}", *unswept(overrides)])
+        root = data_root or cfg.data.get("root")
+        missing = missing_idx_files(root) if root is not None else []
+        if missing:
+            raise TargetError(
+                f"MNIST is not on disk: {missing[0].parent} lacks {[p.name for p in missing]}; "
+                f"put the IDX files there, or run `make {target.name} DIGITS=1` "
+                f"(`python -m sweeps.run_target {target.name} --digits`) to train on "
+                f"scikit-learn's digits, the {STAND_IN_NAME}, which its reports name so"
+            )
 
 
 def multirun_command(sweep: Sweep, overrides: Sequence[str], seeds: str | None, folder: Path):
@@ -126,7 +146,7 @@ def launch(
     target: Target,
     scale: str,
     data_root: str | None = None,
-    mnist: bool = False,
+    digits: bool = False,
     dry_run: bool = False,
     root: Path = Path("multirun"),
 ) -> list[list[str]]:
@@ -135,7 +155,7 @@ def launch(
     folders: dict[str, list[Path]] = {}
     commands = []
     for index, sweep in enumerate(target.sweeps if target.trains else ()):
-        overrides = sweep_overrides(sweep, scale, mnist)
+        overrides = sweep_overrides(sweep, scale, digits)
         overrides += data_location(sweep, overrides, data_root)
         folder = root / sweep.experiment / f"{target.name}_{stamp}_{sweep.name or index}"
 
@@ -181,14 +201,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("target", help=f"one of {', '.join(TARGETS)}")
     parser.add_argument("--scale", choices=SCALES, default="full")
     parser.add_argument("--data-root", help="data.root of experiments that read data files")
-    parser.add_argument("--mnist", action="store_true", help=f"MNIST, not {MNIST_STAND_IN}")
+    parser.add_argument(
+        "--digits", action="store_true", help=f"{STAND_IN_NAME} ({MNIST_STAND_IN}), not MNIST"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     args = parser.parse_args(argv)
     try:
         if args.target not in TARGETS:
             raise TargetError(f"unknown target {args.target!r}; expected one of {list(TARGETS)}")
         target = TARGETS[args.target]
-        commands = launch(target, args.scale, args.data_root, args.mnist, args.dry_run)
+        if not args.dry_run:
+            check_mnist_on_disk(target, args.scale, args.data_root, args.digits)
+        commands = launch(target, args.scale, args.data_root, args.digits, args.dry_run)
         if args.dry_run:
             for command in commands:
                 print(" ".join(command[1:]))
@@ -196,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from paper.report import report
 
         for name in (target.name, *target.also_reports):
-            for path in report(name, scale=args.scale, mnist=args.mnist):
+            for path in report(name, scale=args.scale, digits=args.digits):
                 print(path)
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)

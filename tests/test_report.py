@@ -347,6 +347,40 @@ def test_fig3_pairs_each_barrier_run_with_its_own_scratch_run(tmp_path: Path):
     assert {float(r["running_train_acc_mean"]) for r in a3} == {99.0}
 
 
+def test_fig1a_without_mnist_files_stops_at_once_naming_the_stand_in(
+    tmp_path: Path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # data/MNIST/raw is not here
+    assert run_target_main(["fig1a"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("linpath: error: MNIST is not on disk: data/MNIST/raw lacks [")
+    assert "`make fig1a DIGITS=1`" in err and "digits stand-in" in err and "\n" not in err
+    assert not (tmp_path / "multirun").exists()  # nothing trained, not even the spiral
+
+
+def test_reports_on_the_stand_in_say_digits_never_mnist(tmp_path: Path, monkeypatch):
+    import paper.report
+
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        write_run(root / "digits" / str(seed), "mnist_mlp", seed, ["data=digits"], 0.95)
+        write_run(root / "spiral" / str(seed), "spiral_mlp", seed, [], 0.99)
+    titles = []
+    plot = paper.report.plot_target
+    monkeypatch.setattr(
+        paper.report, "plot_target", lambda *a, **k: titles.append(a[2]) or plot(*a, **k)
+    )
+    out = tmp_path / "reports"
+    assert report_main(["fig1a", str(root), "--out", str(out), "--digits"]) == 0
+    assert titles == ["Fig. 1A: MLP on digits stand-in (left) and spiral (right)"]
+    markdown = (out / "fig1a" / "fig1a_mnist_mlp_spiral_mlp.md").read_text()
+    assert markdown.startswith(f"# {titles[0]}") and "MNIST" not in markdown
+    rows = read_csv(out / "fig1a" / "fig1a_mnist_mlp_spiral_mlp.csv")
+    assert {r["setting"] for r in rows} == {"data=digits", "spiral_mlp"}
+    # without --digits the report looks for MNIST runs, and says it found none
+    assert report_main(["fig1a", str(root / "digits"), "--out", str(out)]) == 2
+
+
 def test_random_label_cap_is_said_in_the_report(tmp_path: Path):
     root = tmp_path / "multirun"
     capped = {"name": "random_labels", "epochs": 2, "max_epochs": 2, "train_acc": 0.31,

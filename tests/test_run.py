@@ -68,6 +68,7 @@ def test_digits_mlp_with_unit_paths(tmp_path):
     )
     results = read_results(tmp_path)
     assert list(results["paths"]) == ["full", "unit/fc1", "unit/fc2", "unit/fc3"]
+    assert results["data_name"] == "digits stand-in"  # what reports call it, never MNIST
     assert results["units"] == {"fc1": ["fc1"], "fc2": ["fc2"], "fc3": ["fc3"]}
     # 10 classes at a random init: loss near log(10)
     assert results["paths"]["full"]["loss"][0] == pytest.approx(2.30, abs=0.15)
