@@ -44,7 +44,7 @@ bench: $(BENCH_STAMP)
 # settings. `SCALE=smoke` runs the same code in seconds (two seeds, tiny data, CIFAR and
 # ImageNet-weight stand-ins in data/smoke); `make smoke-all` runs every target so.
 PAPER_TARGETS := fig1a fig1b fig2a fig2b fig3 tableA3 fig4 fig5 fig6 figA15 fig7 fig8 fig9 \
-	table2 fig10 figA17 figA18 figA19 table1 tableA4 bias_view
+	table2 fig10 figA17 figA18 figA19 table1 tableA4 appF bias_view
 .PHONY: $(PAPER_TARGETS) smoke-all plan
 
 SMOKE_DATA := data/smoke

@@ -168,12 +168,12 @@ def unit_max_rise(runs: Sequence[Run]) -> float:
 
 
 def unit_barriers(rise: float, control_rise: float) -> str:
-    """H-LB / L-LB when the unit barriers differ from the control's beyond the margin."""
+    """H-LB / L-LB when the unit barriers are 10% (the margin) above / below the control's."""
     if math.isnan(rise) or math.isnan(control_rise):
         return "-"
     if rise > (1 + UNIT_BARRIER_MARGIN) * control_rise:
         return "H-LB"
-    if rise < control_rise / (1 + UNIT_BARRIER_MARGIN):
+    if rise < (1 - UNIT_BARRIER_MARGIN) * control_rise:
         return "L-LB"
     return "="
 

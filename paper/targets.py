@@ -186,11 +186,14 @@ VGG_PAPER = _acc((("experiment=vgg_bn", "model=vgg11_bn"), 91.9, "VGG-11 base"))
 
 # Fig. 3 / Table A3: "For the runs that exhibit barriers, we save the model state at the
 # height of the barrier" of ResNet-18 without weight decay; "Results are presented over 5
-# runs". Our reading: 5 runs that exhibit a barrier, each with its own barrier-initialised
-# runs, so scratch seeds are trained in order (0-4, then as many more as barriers are
-# missing) until 5 have a barrier (tolerant shape B) or 20 seeds were tried; the report
-# says how many it has and which seeds were tried. Offsets -5, 0, +5 grid steps (+-1 on
-# the smoke scale's 11-point grid); one that leaves the path is skipped with a note. The
+# runs ... from a initialization corresponding to the height of the barrier along each
+# blue line" (Fig. 3's caption: each of the 5 scratch lines has a barrier). Our reading:
+# 5 runs that exhibit a barrier, so scratch seeds are trained in order (0-4, then as many
+# more as barriers are missing) until 5 have one (tolerant shape B) or 20 seeds were tried;
+# the report says how many it has and which seeds were tried. The height of the barrier is
+# its peak (`barrier_peak_alpha`); the paper's was above L(0) ("initialized at a higher
+# loss than occurs at random initialization"). Offsets -5, 0, +5 grid steps (+-1 on the
+# smoke scale's 11-point grid); one that leaves the path is skipped with a note. The
 # scratch line and Table A3's "random init" row are the barrier runs' sources.
 FIG3_BARRIER_RUNS = SeedsUntil("B", runs=5, cap=20)
 FIG3_SWEEPS = (
@@ -355,6 +358,8 @@ TARGETS = {
             ("full",),
             TABLE_A4_PAPER,
         ),
+        # `make appF`: the no_bn runs Table 1's "No batch normalization" row reads. Fig. A16 is
+        # fig9's figure (its unit paths), no target of its own.
         Target("appF", "App. F: ResNet-18 without BN", NO_BN, ("full", "unit/*")),
         Target(
             "table1",

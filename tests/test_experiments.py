@@ -119,6 +119,18 @@ def test_every_vgg_target_composes_the_same_network():
     assert [type(net.features[int(c.split(".")[1])]).__name__ for c in convs] == ["Conv2d"] * 5
 
 
+def test_fig9_unit_paths_split_the_blocks_its_lr_groups_split():
+    """Group B holds layer4.0, not layer4.1: the unit paths show the two apart."""
+    from landscape import discover_units
+    from paper.targets import TARGETS
+
+    resnet_sweep = TARGETS["fig9"].sweeps[0]
+    cfg = compose_config(f"experiment={resnet_sweep.experiment}")
+    units = discover_units(resnet((3, 32, 32), 10), cfg.interpolation.units)
+    assert {"layer4.0", "layer4.1"} <= set(units) and "layer4" not in units
+    assert set(cfg.optim.groups.B.units) == {"layer2", "layer3", "layer4.0"}
+
+
 # ---- the bias view --------------------------------------------------------------------
 
 

@@ -312,6 +312,13 @@ def test_table1_decides_by_the_interval_of_the_difference(tmp_path: Path):
     assert "The paper gives no rule for its entries" in markdown
 
 
+def test_unit_barriers_are_higher_or_lower_beyond_10_percent_either_way():
+    from paper.table1 import unit_barriers
+
+    assert [unit_barriers(r, 1.0) for r in (1.11, 1.09, 0.91, 0.89)] == ["H-LB", "=", "=", "L-LB"]
+    assert unit_barriers(math.nan, 1.0) == "-"
+
+
 def test_fig3_pairs_each_barrier_run_with_its_own_scratch_run(tmp_path: Path):
     root = tmp_path / "multirun"
     history = lambda start: {"train/acc": [0.6, 0.99], "val/acc": [start, 0.9]}  # noqa: E731
@@ -430,7 +437,7 @@ def test_every_catalogue_target_has_a_report_and_a_make_target(tmp_path: Path):
     paper_targets = set(paper_targets.replace("\\", " ").split())
     expected = {"fig1a", "fig1b", "fig2a", "fig2b", "fig3", "tableA3", "fig4", "fig5", "fig6",
                 "figA15", "fig7", "fig8", "fig9", "table2", "fig10", "figA17", "figA18",
-                "figA19", "table1", "tableA4", "bias_view"}  # fmt: skip
+                "figA19", "table1", "tableA4", "appF", "bias_view"}  # fmt: skip
     assert paper_targets == expected
     assert expected <= set(TARGETS)
     dry = subprocess.run(
