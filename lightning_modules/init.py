@@ -110,7 +110,7 @@ def train_on_random_labels(
     datamodule,
     seed: int,
     device: str = "cpu",
-    max_epochs: int = 100,
+    max_epochs: int = 500,
     lr: float | None = None,
 ) -> dict:
     """Fig. 2B, 5: "training on 100% random labels until 100% training accuracy is reached".
