@@ -23,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from paper.targets import TARGETS
 from runs.identity import run_config, training_id
-from runs.reevaluate import RUN_FILES
+from runs.load import RUN_FILES
 from runs.reuse import ROOTS
 from runs.store import find_results
 
