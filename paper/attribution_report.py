@@ -251,11 +251,11 @@ def plot(summary: pd.DataFrame, rows: pd.DataFrame, out: Path) -> None:
     plt.close(fig)
 
 
-def report(target: Target, by_key: dict[str, list[Run]], scale: str, mnist: bool, out: Path):
+def report(target: Target, by_key: dict[str, list[Run]], scale: str, digits: bool, out: Path):
     """Writes the target's figure, its table per unit and seed (CSV and Markdown) and a
     CSV per seed under `out`; returns the files written."""
     by_key = {key: [r for r in runs if diagnosed(r)] for key, runs in by_key.items()}
-    expected = expected_settings(target.sweeps, scale, mnist)
+    expected = expected_settings(target.sweeps, scale, digits)
     settings = select(by_key, expected, target.shows)
     if not settings:
         raise ReportError(
