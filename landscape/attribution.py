@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from torch import nn
 
 from landscape.paths import NORM_LAYERS, PathError, _owner, _under, discover_units, group_of
+from landscape.shape import shape_metrics
 
 PARTITIONS = ("units", "groups", "weights_biases")
 OTHER = "other"  # entries no part of the partition claims (a module outside every unit)
@@ -93,31 +94,23 @@ def simpson(alphas: Sequence[float], rates: Sequence[float], first: int, last: i
     return total if last >= first else -total
 
 
-def barrier_points(
-    alphas: Sequence[float], losses: Sequence[float], read_from_end: bool = False
-) -> tuple[int, int] | None:
-    """Grid indices (start, peak) of the curve's largest rise: its peak, and the running
-    minimum before it; None when the curve never rises. Read as `landscape.shape` reads a
-    curve: the points on [0, 1] (all when fewer than two are), from alpha = 1 back with
-    `read_from_end`. Issue 19 stores these as barrier_start_alpha / barrier_peak_alpha."""
-    order = [j for j, a in enumerate(alphas) if 0.0 <= a <= 1.0]
-    order = order if len(order) >= 2 else list(range(len(alphas)))
-    if read_from_end:
-        order.reverse()
-    low, rise, found = order[0], 0.0, None
-    for j in order:
-        if losses[j] < losses[low]:
-            low = j
-        if losses[j] - losses[low] > rise:
-            rise, found = losses[j] - losses[low], (low, j)
-    return found
+def barrier_points(alphas: Sequence[float], losses: Sequence[float], **reading) -> tuple | None:
+    """Grid indices (start, peak) of the path's barrier where results.json locates it
+    (`barrier_start_alpha`, `barrier_peak_alpha` of `landscape.shape.shape_metrics`, read
+    with its keyword arguments `reading`: thresholds, read_from_end, end_rise_as_barrier);
+    None when the curve has no barrier in the tolerant reading."""
+    found = shape_metrics(alphas, losses, **reading)
+    if found["barrier_peak_alpha"] is None:
+        return None
+    grid = [float(a) for a in alphas]
+    return grid.index(found["barrier_start_alpha"]), grid.index(found["barrier_peak_alpha"])
 
 
 def attribution(
     alphas: Sequence[float],
     losses: Sequence[float],
     rates: Mapping[str, Sequence[float]],
-    read_from_end: bool = False,
+    reading: Mapping | None = None,
 ) -> dict:
     """Every part's share of the curve, from `rates[part][j]`, the derivative of the loss
     along the path due to that part at alphas[j] (grad_u L . delta_u).
@@ -125,8 +118,8 @@ def attribution(
     `rate`: `rates` as given. `cumulative[part][j]`: the part's share of L(alphas[j]) -
     L(alphas[0]) (trapezoid); `residual[j]`: that change minus the parts' sum. `total`,
     `total_simpson`: each part's share of the whole change, by both rules. `barrier`: each
-    part's share of the largest rise, from its start to its peak (`barrier_points`), as
-    loss and as a fraction of the rise; None when the curve never rises.
+    part's share of the barrier's rise, from its start to its peak (`barrier_points`, read
+    with `reading`), as loss and as a fraction of the rise; None without a barrier.
     """
     parts = list(rates)
     count = len(alphas)
@@ -148,7 +141,7 @@ def attribution(
         "residual_simpson": change - sum(by_simpson.values()) if simpson_ok else None,
         "barrier": None,
     }
-    points = barrier_points(alphas, losses, read_from_end)
+    points = barrier_points(alphas, losses, **(reading or {}))
     if points is not None:
         entry["barrier"] = barrier_shares(alphas, losses, rates, cumulative, *points)
     return entry

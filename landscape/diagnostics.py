@@ -184,7 +184,7 @@ class PathDiagnosis:
             row[3] = (predicted == ends[1]).sum()
         return row
 
-    def run(self, batches, alphas: list[float], cache_bytes: int, read_from_end: bool) -> dict:
+    def run(self, batches, alphas: list[float], cache_bytes: int, reading: Mapping) -> dict:
         """Every alpha over every batch (chunk by chunk), then the sums of all ranks."""
         sums = torch.zeros(len(alphas), 4 + len(self.part_names), dtype=torch.float64)
         sums = sums.to(self.part_index.device)
@@ -207,11 +207,11 @@ class PathDiagnosis:
         out: dict = {"loss": losses}
         if "attribution" in self.wanted:
             rates = {u: [row[4 + i] for row in mean] for i, u in enumerate(self.part_names)}
-            out["attribution"] = attribution(alphas, losses, rates, read_from_end)
+            out["attribution"] = attribution(alphas, losses, rates, reading)
         if "curvature" in self.wanted:
             out["curvature"] = {
                 "along_path": [row[1] for row in mean],
-                "hessian": self.hessian_points(alphas, losses, batches, count, read_from_end),
+                "hessian": self.hessian_points(alphas, losses, batches, count, reading),
             }
         if "agreement" in self.wanted:
             out["agreement"] = {
@@ -235,18 +235,18 @@ class PathDiagnosis:
         return tuple(predictions(self._logits(ends_of[a], hidden), self.loss) for a in (0.0, 1.0))
 
     # ---- the Hessian at a few alphas ----------------------------------------------------
-    def hessian_points(self, alphas, losses, batches, count: float, read_from_end: bool):
+    def hessian_points(self, alphas, losses, batches, count: float, reading: Mapping):
         """Top eigenvalue and trace of the Hessian over the path's moving parameters (BN
         statistics held where the path has them) at each of the `hessian` alphas; an alpha
         named twice (the peak at 1) is computed once."""
-        barrier = barrier_points(alphas, losses, read_from_end)
+        barrier = barrier_points(alphas, losses, **reading)
         parameters = {name for name, _ in self.work.named_parameters()}
         wanted = [k for k in self.keys if k in parameters]
         done: dict[float, dict] = {}
         entries = []
         for at in self.hessian["alphas"]:
             if isinstance(at, str) and barrier is None:
-                entries.append({"at": at, "alpha": None, "note": "the path never rises"})
+                entries.append({"at": at, "alpha": None, "note": "the path has no barrier"})
                 continue
             alpha = alphas[barrier[BARRIER_POINTS.index(at)]] if isinstance(at, str) else at
             alpha = float(alpha)
@@ -291,6 +291,7 @@ def diagnose_paths(
     theta_new: State | None = None,
     units: Mapping[str, list[str]] | None = None,
     hessian: Mapping | None = None,
+    thresholds: Mapping | None = None,
     read_from_end: Iterable[str] = (),
     device: torch.device | str | None = None,
     cache_bytes: int = DEFAULT_CACHE_BYTES,
@@ -309,10 +310,11 @@ def diagnose_paths(
 
     The arguments shared with `evaluate_paths` mean the same (integer `alphas`, `unit/*`,
     the new-init paths through `theta_new`, `loss` inferred when None); `loss` may also be
-    a function (outputs, targets) -> summed loss. The paths in `read_from_end` have their
-    barrier read from alpha = 1 back (from a trained state to a new init). Every path also
-    gets `loss`, its mean loss per alpha as computed here. `sharded=True` splits the
-    examples over the process group (every rank calls it alike and gets the result).
+    a function (outputs, targets) -> summed loss. The barrier is where results.json puts it
+    (`landscape.shape`, with `thresholds`: its tolerances and `end_rise_as_barrier`); the
+    paths in `read_from_end` are read from alpha = 1 back (a trained state to a new init).
+    Every path also gets `loss`, its mean loss per alpha as computed here. `sharded=True`
+    splits the examples over the process group (every rank calls it alike and gets it all).
     """
     check_model(model)
     alphas = alpha_grid(alphas)
@@ -339,6 +341,7 @@ def diagnose_paths(
     reduce = all_reduce_sum if world > 1 else (lambda t: t)
     mine = shard_examples(batches, rank, world)
     first_order = "curvature" not in wanted
+    reading, backwards = dict(thresholds or {}), set(read_from_end)  # how to read the barrier
     found = {}
     for start, end in dict.fromkeys(ends.values()):  # each pair of end states once, in order
         state_a, state_b = as_fp32(states[start], device), as_fp32(states[end], device)
@@ -356,6 +359,8 @@ def diagnose_paths(
                 )  # fmt: skip
                 found[path] = {
                     "partition": partition,
-                    **diagnosis.run(mine, alphas, cache_bytes, path in set(read_from_end)),
+                    **diagnosis.run(
+                        mine, alphas, cache_bytes, reading | {"read_from_end": path in backwards}
+                    ),
                 }
     return {path: found[path] for path in ends}

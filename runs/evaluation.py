@@ -155,6 +155,7 @@ class PathEvaluation:
             found = diagnose_paths(
                 net, theta_i, theta_f, data, self.alphas, diagnosed, self.diagnostics,
                 self.partition, loss, theta_new, units, {**self.hessian, "seed": self.seed},
+                {**self.thresholds, "end_rise_as_barrier": self.end_rise_as_barrier},
                 READ_FROM_END, cache_bytes=self.cache_bytes, sharded=True,
             )  # fmt: skip
             for path, entry in found.items() if curves is not None else ():

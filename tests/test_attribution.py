@@ -260,24 +260,48 @@ def test_top_eigenvalue_and_trace_against_the_full_hessian():
     assert entry["trace_standard_error"] < 0.2 * abs(exact)  # a test that can fail
 
 
+def sign_flipped_states():
+    """A tanh net trained briefly, and the same function with its hidden units' signs flipped:
+    the straight path between them passes the constant predictor at alpha = 1/2, a barrier
+    with equal ends."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 4))
+    inputs, targets = torch.randn(50, 5), torch.randint(0, 4, (50,))
+    optimizer = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(100):
+        optimizer.zero_grad()
+        F.cross_entropy(model(inputs), targets).backward()
+        optimizer.step()
+    theta_a = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    flip = ("0.weight", "0.bias", "2.weight")
+    theta_b = {k: -v if k in flip else v.clone() for k, v in theta_a.items()}
+    return model, theta_a, theta_b, (inputs, targets)
+
+
 def test_hessian_at_the_barrier_points_and_none_without_a_barrier(mlp_setup):
-    """mlp_setup's path rises all the way (start 0, peak 1); backwards it never rises."""
-    model, theta_a, theta_b, data = mlp_setup
-    options = {"alphas": ["peak", "start", 1.0], "iters": 3, "probes": 2}
+    model, theta_a, theta_b, data = sign_flipped_states()
+    options = {"alphas": ["peak", "start", 0.0], "iters": 3, "probes": 2}
     wanted = ["curvature", "attribution"]
     found = diagnose_paths(model, theta_a, theta_b, data, 5, diagnostics=wanted,
                            hessian=options)["full"]  # fmt: skip
-    peak, start, one = found["curvature"]["hessian"]
-    assert (start["alpha"], peak["alpha"]) == (0.0, 1.0)
-    assert peak == {**one, "at": "peak"}  # the same alpha, computed once
+    peak, start, zero = found["curvature"]["hessian"]
+    assert (start["alpha"], peak["alpha"]) == (0.0, 0.5)
+    assert start == {**zero, "at": "start"}  # the same alpha, computed once
     barrier = found["attribution"]["barrier"]
-    assert (barrier["start_alpha"], barrier["peak_alpha"]) == (0.0, 1.0)
-    assert barrier["rise"] == pytest.approx(found["loss"][-1] - found["loss"][0])
-    backwards = diagnose_paths(model, theta_b, theta_a, data, 5, diagnostics=wanted,
-                               hessian=options)["full"]  # fmt: skip
-    notes = [e.get("note") for e in backwards["curvature"]["hessian"]]
-    assert notes == ["the path never rises", "the path never rises", None]
-    assert backwards["attribution"]["barrier"] is None
+    assert (barrier["start_alpha"], barrier["peak_alpha"]) == (0.0, 0.5)
+    assert barrier["rise"] == pytest.approx(found["loss"][2] - found["loss"][0])
+    assert barrier["rise"] > 0.1
+    # mlp_setup's path only rises (an end rise, issue 19's ER): no barrier to split
+    model, theta_a, theta_b, data = mlp_setup
+    rising = diagnose_paths(model, theta_a, theta_b, data, 5, diagnostics=wanted,
+                            hessian=options)["full"]  # fmt: skip
+    assert rising["loss"] == sorted(rising["loss"])
+    notes = [e.get("note") for e in rising["curvature"]["hessian"]]
+    assert notes == ["the path has no barrier", "the path has no barrier", None]
+    assert rising["attribution"]["barrier"] is None
+    folded = diagnose_paths(model, theta_a, theta_b, data, 5, diagnostics=["attribution"],
+                            thresholds={"end_rise_as_barrier": True})["full"]  # fmt: skip
+    assert folded["attribution"]["barrier"]["peak_alpha"] == 1.0
 
 
 def test_agreement_counts_predictions_equal_to_the_ends(mlp_setup):
@@ -305,12 +329,13 @@ def test_agreement_counts_predictions_equal_to_the_ends(mlp_setup):
     assert found["with_start"][-1] < 1.0  # the ends disagree somewhere: the test can fail
 
 
-def test_barrier_points_read_like_max_rise():
+def test_barrier_points_are_where_results_json_puts_the_barrier():
     alphas = [i / 5 for i in range(6)]
     curve = [1.0, 0.5, 0.8, 0.3, 0.9, 0.2]
     assert barrier_points(alphas, curve) == (3, 4)  # rise 0.6 beats 0.3
-    assert barrier_points(alphas, curve, read_from_end=True) == (5, 0)  # 0.2 up to 1.0
+    assert barrier_points(alphas, curve, read_from_end=True) == (5, 4)  # 0.2 up to 0.9, down
     assert barrier_points([0.0, 0.5, 1.0], [3.0, 2.0, 1.0]) is None
+    assert barrier_points([0.0, 0.5, 1.0], [1.0, 2.0, 3.0]) is None  # an end rise (ER)
     # points beyond [0, 1] are not judged
     assert barrier_points([-0.5, 0.0, 0.5, 1.0], [0.0, 5.0, 4.0, 3.0]) is None
 
