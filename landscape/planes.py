@@ -142,17 +142,6 @@ def grid_points(low: float, high: float, count: int) -> list[float]:
     return [round(low + (high - low) * i / (count - 1), 12) for i in range(count)]
 
 
-def plane_state(origin: State, first: State, second: State, x: float, y: float,
-                keys: Sequence[str] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-    """The state at (x, y): `keys` (default: every floating entry) on the plane, the rest
-    at `first`."""
-    moving = set(keys) if keys is not None else {k for k, v in first.items() if is_interpolated(v)}
-    return {
-        k: origin[k] + x * (v - origin[k]) + y * (second[k] - origin[k]) if k in moving else v
-        for k, v in first.items()
-    }
-
-
 def weights_biases_ends(model: nn.Module, theta_i: State, theta_f: State) -> tuple[dict, dict]:
     """The two ends of the (alpha_w, alpha_b) grid through theta_i: every entry but the biases
     at theta_f (x = alpha_w), and every bias, BN shift included, at theta_f (y = alpha_b).
