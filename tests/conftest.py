@@ -112,6 +112,24 @@ def run_in_process(arguments: list[str], capsys) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
+def compose_reevaluate(*overrides: str):
+    """`python -m runs.reevaluate OVERRIDES`'s config, composed in this process."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose("reevaluate", overrides=list(overrides))
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory):
+    """A CIFAR-10 stand-in in the real format: 300 training and 100 test images."""
+    from lightning_modules.data.stand_ins import write_cifar10
+
+    root = tmp_path_factory.mktemp("cifar")
+    write_cifar10(root, n_train=300, n_test=100)
+    return root
+
+
 def read_results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
 
