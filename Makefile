@@ -6,7 +6,7 @@ STAMP := $(VENV)/.install-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 SCALE ?= full
 
-.PHONY: install demo test test-all lint bench
+.PHONY: install demo test test-all test-gpu lint bench
 
 install: $(STAMP)
 
@@ -24,6 +24,10 @@ test: install
 
 test-all: install
 	$(PY) -m pytest -q -m "not gpu"
+
+# The tests marked gpu (the data pipeline and the engine on CUDA); each skips without CUDA.
+test-gpu: install
+	$(PY) -m pytest -q -m gpu
 
 lint: install
 	$(VENV)/bin/ruff check .

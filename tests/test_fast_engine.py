@@ -84,6 +84,27 @@ def test_resnet_every_path_kind_matches_plain_loop(small_resnet, monkeypatch, bn
     assert len({round(c["loss"][1], 6) for c in curves.values()}) == len(RESNET_PATHS)
 
 
+@pytest.mark.gpu
+def test_on_cuda_every_path_kind_matches_the_plain_loop_on_cpu(small_resnet, monkeypatch):
+    """The engine on the GPU (data moved there once, chunks, BN recompute) against the CPU
+    loop; TF32 off, so the tolerance is float32's, not TF32's."""
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    model, theta_a, theta_b, batches = small_resnet
+    bn_data = [(x + 0.5, y) for x, y in batches]
+    for cache_bytes in (DEFAULT_CACHE_BYTES, 1):
+        curves = evaluate_paths(
+            model, theta_a, theta_b, batches, alphas=ALPHAS, paths=RESNET_PATHS,
+            units=RESNET_UNITS, bn_data=bn_data, device="cuda", cache_bytes=cache_bytes,
+        )  # fmt: skip
+        for path in RESNET_PATHS:
+            keys = moving_keys(model, theta_b, path, RESNET_UNITS)
+            losses, _ = reference_curve(
+                model, theta_a, theta_b, keys, batches, ALPHAS, bn_batches=bn_data
+            )
+            assert curves[path]["loss"] == pytest.approx(losses, abs=1e-4), path
+
+
 def test_mlp_every_path_kind_matches_plain_loop(mlp_setup):
     model, theta_a, theta_b, (inputs, targets) = mlp_setup
     batches = [(inputs[:20], targets[:20]), (inputs[20:], targets[20:])]

@@ -90,7 +90,8 @@ def look_again(run_dir, name: str, *overrides: str) -> dict:
 def test_a_fit_with_bn_recompute_and_a_view_writes_both(bn_run, files):
     results = read_results(bn_run)
     alphas = results["alphas"]
-    assert len(alphas) == 11 and results["seed"] == SEED
+    assert alphas == pytest.approx([i / 10 for i in range(11)], abs=1e-12)
+    assert results["seed"] == SEED
     assert list(results["paths"]) == [*BLOCKWISE_PATHS, "final_to_new_init"]
     [(view, interpolated)] = results["views"].items()
     assert view == "test/interpolate" and list(interpolated) == list(results["paths"])
