@@ -61,9 +61,11 @@ def plain_metrics(
     return loss_sum / count, correct / count
 
 
-def as_list(data) -> list:
-    """One (inputs, targets) pair or an iterable of them, as a list of pairs."""
-    return [data] if isinstance(data, tuple) else list(data)
+def plain_points(model: nn.Module, states: Iterable[State], data, loss: str, bn_batches):
+    """`plain_metrics` at each state, with one working copy of `model`: (losses, accs)."""
+    batches, work = [data] if isinstance(data, tuple) else list(data), copy.deepcopy(model)
+    points = [plain_metrics(work, state, batches, loss, bn_batches) for state in states]
+    return [p[0] for p in points], [p[1] for p in points]
 
 
 def reference_curve(
@@ -78,22 +80,13 @@ def reference_curve(
 ) -> tuple[list[float], list[float]]:
     """Loss and accuracy along a path: per alpha, (1 - alpha) theta_a + alpha theta_b on the
     `moving` entries (theta_b elsewhere) through `plain_metrics`. Means are over examples,
-    not batches."""
-    batches, moving, work = as_list(data), set(moving), copy.deepcopy(model)
-    points = [
-        plain_metrics(
-            work,
-            {
-                k: (1 - alpha) * theta_a[k] + alpha * v if k in moving else v
-                for k, v in theta_b.items()
-            },
-            batches,
-            loss,
-            bn_batches,
-        )  # fmt: skip
+    not batches. `data`: one (inputs, targets) pair or an iterable of them."""
+    moving = set(moving)
+    states = (
+        {k: (1 - alpha) * theta_a[k] + alpha * v if k in moving else v for k, v in theta_b.items()}
         for alpha in alphas
-    ]
-    return [p[0] for p in points], [p[1] for p in points]
+    )
+    return plain_points(model, states, data, loss, bn_batches)
 
 
 def reference_plane(
@@ -110,24 +103,15 @@ def reference_plane(
 ) -> tuple[list[list[float]], list[list[float]]]:
     """Loss and accuracy rows (row j: y = ys[j]) on the plane origin + x (first - origin) +
     y (second - origin) over the `moving` entries (`first` elsewhere)."""
-    batches, moving, work = as_list(data), set(moving), copy.deepcopy(model)
-    losses, accs = [], []
-    for y in ys:
-        row = [
-            plain_metrics(
-                work,
-                {
-                    k: origin[k] + x * (v - origin[k]) + y * (second[k] - origin[k])
-                    if k in moving
-                    else v
-                    for k, v in first.items()
-                },
-                batches,
-                loss,
-                bn_batches,
-            )  # fmt: skip
-            for x in xs
-        ]
-        losses.append([p[0] for p in row])
-        accs.append([p[1] for p in row])
-    return losses, accs
+    moving = set(moving)
+    states = (
+        {
+            k: origin[k] + x * (v - origin[k]) + y * (second[k] - origin[k]) if k in moving else v
+            for k, v in first.items()
+        }
+        for y in ys
+        for x in xs
+    )
+    losses, accs = plain_points(model, states, data, loss, bn_batches)
+    rows = range(0, len(losses), len(xs))
+    return [losses[j : j + len(xs)] for j in rows], [accs[j : j + len(xs)] for j in rows]
