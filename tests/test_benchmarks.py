@@ -37,8 +37,14 @@ def test_rows_are_merged_into_the_existing_file(monkeypatch, tmp_path, capsys):
                                                      "what": "new c"})  # fmt: skip
     monkeypatch.setattr(bench, "row_b", lambda **_: {"row": "b", "ratio": 2.0, "target": "-",
                                                      "what": "new b"})  # fmt: skip
-    bench.main(["--rows", "cb", "--output", str(output)])
+
+    def missing_package(**_):
+        raise ImportError("no module named loss_landscapes")
+
+    monkeypatch.setattr(bench, "row_a", missing_package)
+    bench.main(["--rows", "cba", "--output", str(output)])
     rows = json.loads(output.read_text())["rows"]
+    # a row that could not be measured now keeps its earlier figure
     assert [(r["row"], r["what"]) for r in rows] == [("a", "old a"), ("b", "new b"), ("c", "new c")]
     assert len(rows[1]["load_average"]) == 2 and "measured_at" in rows[1]
     printed = capsys.readouterr().out
