@@ -60,15 +60,20 @@ def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
     inputs, targets = torch.randn(40, 1, 6, 6), torch.randint(0, 3, (40,))
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
     theta_b = trained_copy(model, inputs)
-    curves = evaluate_paths_sharded(model, theta_a, theta_b, (inputs, targets), ALPHAS, PATHS)
+    # every kind of path: unit/* shared out per unit, the new-init ones through theta_new
+    paths = [*PATHS, "unit/*", "final_to_new_init", "init_to_new_init"]
+    options = dict(theta_new=trained_copy(model, inputs, seed=7))
+    data = (inputs, targets)
+    curves = evaluate_paths_sharded(model, theta_a, theta_b, data, ALPHAS, paths, **options)
     if rank == 0:
-        data = (inputs, targets)
-        expected = evaluate_paths(model, theta_a, theta_b, data, ALPHAS, PATHS)
+        expected = evaluate_paths(model, theta_a, theta_b, data, ALPHAS, paths, **options)
+        theta_new = options["theta_new"]
+        ends = {path: (theta_a, theta_b, path) for path in PATHS}  # start, end, what moves
+        ends["final_to_new_init"] = (theta_b, theta_new, "full")
+        ends["init_to_new_init"] = (theta_a, theta_new, "full")
         plain = {
-            path: reference_curve(
-                model, theta_a, theta_b, moving_keys(model, theta_b, path), data, ALPHAS
-            )
-            for path in PATHS
+            path: reference_curve(model, start, end, moving_keys(model, end, kind), data, ALPHAS)
+            for path, (start, end, kind) in ends.items()
         }
         torch.save({"sharded": curves, "single": expected, "plain": plain}, out)
     else:
@@ -82,6 +87,8 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     mp.spawn(_sharded_worker, args=(2, str(tmp_path / "store"), str(out)), nprocs=2)
     curves = torch.load(out)
     assert curves["sharded"] == curves["single"]  # bit for bit
+    expanded = [*PATHS, "unit/conv2", "unit/fc", "final_to_new_init", "init_to_new_init"]
+    assert list(curves["single"]) == expanded  # unit/conv1 once
     for path, (loss, acc) in curves["plain"].items():
         assert curves["sharded"][path]["loss"] == pytest.approx(loss, abs=1e-5), path
         assert curves["sharded"][path]["acc"] == pytest.approx(acc, abs=1e-9), path

@@ -113,7 +113,7 @@ def test_mlp_every_path_kind_matches_plain_loop(mlp_setup):
 
 def test_vgg_paths_match_plain_loop():
     torch.manual_seed(0)
-    model = VGG((3, 32, 32), 4, batch_norm=True, width=1 / 32)
+    model = VGG((3, 32, 32), 4, batch_norm=True, width=1 / 32, widths=[64] * 10, fc_layers=3)
     inputs, targets = torch.randn(6, 3, 32, 32), torch.randint(0, 4, (6,))
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
     theta_b = trained_copy(model, inputs, scale=0.02)
@@ -159,9 +159,10 @@ def test_prefix_is_computed_once_per_chunk(small_resnet):
     stem, head = count_calls(model.conv1), count_calls(model.fc)
     alphas = [i / 10 for i in range(11)]
     evaluate_paths(model, theta_a, theta_b, batches, alphas=alphas, paths=["unit/fc", "full"])
-    # stage check (stages, forward) + bytes per example + endpoint pass (2 batches) + full
-    assert stem[0] == 2 + 1 + 2 + 10 * 2
-    assert head[0] == 2 + 1 + 2 + 2 * 10 * 2  # unit/fc and full: every alpha but 1
+    # loss inferred from one example + stage check (stages, forward) + bytes per example +
+    # endpoint pass (2 batches) + full
+    assert stem[0] == 1 + 2 + 1 + 2 + 10 * 2
+    assert head[0] == 1 + 2 + 1 + 2 + 2 * 10 * 2  # unit/fc and full: every alpha but 1
 
 
 def test_chunking_respects_the_budget_and_changes_nothing(small_resnet, monkeypatch):
