@@ -158,25 +158,40 @@ def test_a_reevaluation_takes_units_and_bn_batches(bn_run, files):
         assert max(abs(a - b) for a, b in zip(one_batch[0], two_batches[0])) > 1e-4
 
 
+def any_rise_reading(curve: list[float]) -> str:
+    """The shape with no tolerance, by brute force: B when some point rises above an earlier
+    one and falls below it later, ER when points rise but none comes down, else NB."""
+    n = range(len(curve))
+    if any(curve[i] < curve[j] > curve[k] for i in n for j in n for k in n if i < j < k):
+        return "B"
+    return "ER" if any(curve[i] < curve[j] for i in n for j in n if i < j) else "NB"
+
+
+NO_TOLERANCE = {"barrier_rise": 0, "barrier_atol": 0, "plateau_band": 0, "plateau_min_fraction": 1}
+
+
 @pytest.mark.parametrize(
-    "thresholds, expected_shape",
+    "thresholds, end_rise_as_barrier, expected_shape",
     [
         # nothing is a barrier and everything is within the band: every shape is P
-        ({"barrier_rise": 1e9, "barrier_atol": 1e9, "plateau_band": 1e9}, lambda e: "P"),
-        # no tolerance and a plateau must hold every point: B for any rise, else NB
-        (
-            {"barrier_rise": 0, "barrier_atol": 0, "plateau_band": 0, "plateau_min_fraction": 1},
-            lambda e: "B" if e["max_rise"] > 0 else "NB",
-        ),
+        ({"barrier_rise": 1e9, "barrier_atol": 1e9, "plateau_band": 1e9}, False, lambda c: "P"),
+        # no tolerance and a plateau must hold every point: any rise counts
+        (NO_TOLERANCE, False, any_rise_reading),
+        # ... and an end rise is a barrier too (the paper's letter)
+        (NO_TOLERANCE, True, lambda c: "NB" if any_rise_reading(c) == "NB" else "B"),
     ],
-    ids=["lenient", "strict"],
+    ids=["lenient", "no_tolerance", "no_tolerance_end_rise_as_barrier"],
 )
-def test_a_reevaluation_takes_the_thresholds(bn_run, thresholds, expected_shape):
+def test_a_reevaluation_takes_the_thresholds_and_the_end_rise_reading(
+    bn_run, thresholds, end_rise_as_barrier, expected_shape
+):
     overrides = [f"interpolation.thresholds.{k}={v}" for k, v in thresholds.items()]
     overrides += ["interpolation.paths=[full,unit/layer4]", "interpolation.alphas=5"]
-    results = look_again(bn_run, "-".join(thresholds), *overrides, "interpolation.views=[]")
+    overrides += [f"interpolation.end_rise_as_barrier={end_rise_as_barrier}"]
+    name = "-".join(thresholds) + f"-{end_rise_as_barrier}"
+    results = look_again(bn_run, name, *overrides, "interpolation.views=[]")
     assert {k: results["thresholds"][k] for k in thresholds} == thresholds
+    assert results["end_rise_as_barrier"] is end_rise_as_barrier
     for entry in results["paths"].values():
-        assert entry["shape"] == expected_shape(entry)
-        error = {"max_rise": entry["error_max_rise"]}
-        assert entry["error_shape"] == expected_shape(error)
+        assert entry["shape"] == expected_shape(entry["loss"])
+        assert entry["error_shape"] == expected_shape([1 - a for a in entry["acc"]])
