@@ -6,7 +6,7 @@ STAMP := $(VENV)/.install-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 SCALE ?= full
 
-.PHONY: install demo test test-all lint bench
+.PHONY: install demo test test-all test-gpu lint bench
 
 install: $(STAMP)
 
@@ -25,6 +25,10 @@ test: install
 test-all: install
 	$(PY) -m pytest -q -m "not gpu"
 
+# The tests marked gpu (the data pipeline and the engine on CUDA); each skips without CUDA.
+test-gpu: install
+	$(PY) -m pytest -q -m gpu
+
 lint: install
 	$(VENV)/bin/ruff check .
 
@@ -32,7 +36,7 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 	$(PY) -m pip install -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# Rows a-e of issue 5, f (loss planes) and g (attribution), each a ratio measured side by
+# Rows a-e of issue 5, f-g (loss planes) and h (attribution), each a ratio measured side by
 # side; about 6-12 min on a 2-core CPU.
 bench: $(BENCH_STAMP)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m benchmarks

@@ -1,4 +1,4 @@
-"""Row g: attribution along the smoke ResNet-18's full path against the forward-only path
+"""Row h: attribution along the smoke ResNet-18's full path against the forward-only path
 evaluation on the same grid (the issue's goal: at most 3.5x, a backward being ~2 forwards)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from lightning_modules.models import resnet
 SMOKE_WIDTH = 0.0625  # conf/scale/smoke.yaml's width_factor
 
 
-def row_g(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> dict:
+def row_h(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> dict:
     """`diagnose_paths(diagnostics=["attribution"])` vs `evaluate_paths`, ResNet-18 at smoke
     width with BN (statistics interpolated, so they get their share), full path."""
     torch.manual_seed(0)
@@ -41,7 +41,7 @@ def row_g(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> di
     found = results["attribution"]["full"]
     split = found["attribution"]
     return {
-        "row": "g",
+        "row": "h",
         "what": "attribution (a gradient per alpha) vs forward-only path evaluation, "
         "smoke ResNet-18 BN, full path",
         "ratio": ratio,
