@@ -9,7 +9,6 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_info
 
 from landscape import expand_paths
 from landscape.paths import PathError, check_units, moving_keys
@@ -22,7 +21,6 @@ from runs.evaluation import (
     clone_state,
     describe_device,
     finite_or_none,
-    summary_table,
     write_results,
 )
 
@@ -147,7 +145,6 @@ class InterpolationCallback(pl.Callback):
         results["device"] = describe_device(pl_module.device, trainer.world_size)
         figure = write_results(results, self.output_dir, self.figure)
         self.log_results(trainer, results, figure)
-        rank_zero_info(summary_table(results))
 
     # ---- the work (runs.evaluation) -------------------------------------------------
     def header(self) -> dict:

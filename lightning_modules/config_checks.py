@@ -251,7 +251,7 @@ RULES: dict[str, Rule] = {
     **{f"interpolation.thresholds.{name}": number(0) for name in _threshold_names()},
     "interpolation.extras": Rule(lambda: f"a list of names from {list(EXTRAS)}", _extras_ok),
     "interpolation.views": Rule(lambda: f"a list without repeats of {VIEWS}", _views_ok),
-    "interpolation.progress": boolean(),
+    "interpolation.progress": choice("auto", "bar", "lines", "none", True, False),
 }
 
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from landscape import discover_units, distance, expand_paths
 from landscape.biases import EXTRAS
@@ -25,6 +24,7 @@ from landscape.shape import DEFAULT_THRESHOLDS, path_metrics
 from landscape.sharded import evaluate_paths_sharded, shard_points
 from landscape.views import view_name
 from runs.artifacts import save_json_atomic
+from runs.progress import StageProgress, progress_mode
 
 NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
 NEW_INIT_SEED_OFFSET = 1_000_003
@@ -66,7 +66,7 @@ class PathEvaluation:
     extras: list[str] = field(default_factory=list)
     seed: int = 0
     views: list[str] = field(default_factory=list)
-    progress: bool = True
+    progress: bool | str = True  # a mode of runs.progress: auto, bar, lines, none
 
     def units_of(self, net: torch.nn.Module) -> dict[str, list[str]]:
         if isinstance(self.units, str):
@@ -91,7 +91,7 @@ class PathEvaluation:
     ) -> Curves | None:
         """Loss and accuracy along every requested path on `split` under BN policy `bn`, the
         points spread over the ranks (`landscape.sharded`); rank 0 gets the curves, the
-        others None. A progress bar counts rank 0's (path, alpha) points."""
+        others None. Rank 0 shows how many of its (path, alpha) points are done."""
         units = self.units_of(net)
         data = eval_batches(datamodule, split, self.max_eval_examples)
         bn_data = None
@@ -104,12 +104,8 @@ class PathEvaluation:
         rank, world = rank_and_world()
         mine = len(shard_points(main_paths, len(self.alphas), rank, world))
         mine += len(new_init) * len(shard_points(["full"], len(self.alphas), rank, world))
-        bar = tqdm(
-            total=mine,
-            desc=f"paths {view_name(split, bn)}",
-            unit="point",
-            disable=True if not self.progress or rank != 0 else None,  # None: only on a TTY
-        )
+        mode = progress_mode(self.progress) if rank == 0 else "none"
+        bar = StageProgress(f"paths {view_name(split, bn)}", mine, "point", mode)
         common = dict(
             alphas=self.alphas,
             loss=loss,
@@ -118,7 +114,7 @@ class PathEvaluation:
             cache_bytes=self.cache_bytes,
             progress=bar.update,
         )
-        with bar:
+        try:
             curves = evaluate_paths_sharded(net, theta_i, theta_f, data, paths=main_paths, **common)
             if new_init:
                 theta_new = clone_state(fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
@@ -131,6 +127,8 @@ class PathEvaluation:
                     curve = evaluate_paths_sharded(net, start, end, data, paths=["full"], **common)
                     if curves is not None:
                         curves[path] = curve["full"]
+        finally:
+            bar.close()
         return None if curves is None else {path: curves[path] for path in requested}
 
     def all_curves(self, net, fresh_net, loss, datamodule, theta_i, theta_f) -> dict | None:
@@ -269,6 +267,12 @@ def summary_table(results: dict) -> str:
         f"  distance {_fmt(results['distance'], '.3f')}"
     )
     return "\n".join(lines)
+
+
+def written_line(directory: Path) -> str:
+    """Where a run or evaluation put its files, and which they are."""
+    files = sorted(p.name for p in Path(directory).iterdir() if p.is_file())
+    return f"linpath: written to {directory}/ ({', '.join(files)})"
 
 
 def describe_device(device: torch.device, world_size: int) -> dict:

@@ -144,8 +144,8 @@ def test_a_diverged_run_reads_honestly(tmp_path):
     why they are empty, the figure's panels too, and the summary stays in columns."""
     import matplotlib.pyplot as plt
 
-    from callbacks.interpolation import summary_table
     from landscape import evaluate_paths
+    from runs.evaluation import summary_table
     from runs.figures import curves_frame, draw_curves, empty_reason, path_style
 
     torch.manual_seed(0)
