@@ -1,9 +1,9 @@
-"""Reports off the straight line: `python -m paper.report {trajectory,biased_view} [RUN_DIRS]`.
+"""Reports off the straight line: `python -m paper.report {trajectory,weights_biases} [RUN_DIRS]`.
 
 `trajectory` reads runs made with `beyond=trajectory` (default: multirun/ and outputs/ of
 spiral_mlp) and asks, per seed, whether training went through the straight path's barrier
 region: the trajectory's loss where its alpha_t reaches the path's alpha_max, against the
-path's peak. `biased_view` tests the ICLR 2023 claim across runs of `bias_view` (and
+path's peak. `weights_biases` tests the ICLR 2023 claim across runs of `bias_view` (and
 `bias_view_resnet`): "when different classes have different last-layer biases on a deep
 network, there will be a long plateau" -- plateau length of the full path against the spread
 of the output layer's class biases at theta_f, with the correlation and its 95% interval,
@@ -29,7 +29,7 @@ from scipy import stats  # noqa: E402
 from paper.tables import write_table  # noqa: E402
 from runs.store import ReportError, Run, load_runs  # noqa: E402
 
-REPORTS = {"trajectory": ("spiral_mlp",), "biased_view": ("bias_view", "bias_view_resnet")}
+REPORTS = {"trajectory": ("spiral_mlp",), "weights_biases": ("bias_view", "bias_view_resnet")}
 CONFIDENCE = 0.95
 
 
@@ -286,10 +286,10 @@ def report(name: str, run_dirs: Sequence[str] = (), out_root: Path = Path("repor
         experiment: correlation(group["bias_std_theta_f"], group["plateau_length"])
         for experiment, group in frame.groupby("experiment", sort=False)
     }
-    plot_biased_view(frame, runs, out / "biased_view.png")
+    plot_biased_view(frame, runs, out / "weights_biases.png")
     (out / "correlation.json").write_text(json.dumps(found, indent=1))
     written = write_table(frame, biased_view_markdown(frame, found), out / name)
-    return [out / "biased_view.png", out / "correlation.json", *written]
+    return [out / "weights_biases.png", out / "correlation.json", *written]
 
 
 def _num(value) -> str:

@@ -26,7 +26,14 @@ from landscape.errors import LinpathError  # noqa: E402
 from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from paper.beyond_report import report as report_beyond  # noqa: E402
 from paper.panels import extra_panels, prestage_notes  # noqa: E402
-from paper.settings import TargetSetting, expected_settings, run_keys, select  # noqa: E402
+from paper.report_inputs import record_inputs, report_is_current  # noqa: E402
+from paper.settings import (  # noqa: E402
+    Expected,
+    TargetSetting,
+    expected_settings,
+    run_keys,
+    select,
+)
 from paper.table1 import markdown_table1, table1_frame, table1_rows  # noqa: E402
 from paper.tables import markdown_summary, paths_of, summary_frame, write_table  # noqa: E402
 from paper.targets import TARGETS, Target  # noqa: E402
@@ -87,9 +94,9 @@ def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) ->
     plt.close(fig)
 
 
-def collect(target: Target, by_key: dict[str, list[Run]], scale: str, mnist: bool):
+def collect(target: Target, by_key: dict[str, list[Run]], expected: Sequence[Expected], scale: str):
     """The settings of `target` among the runs; none at all is bad input."""
-    settings = select(by_key, expected_settings(target.sweeps, scale, mnist), target.shows)
+    settings = select(by_key, expected, target.shows)
     if not settings:
         raise ReportError(
             f"no run trained as {target.name}'s settings at scale={scale} "
@@ -119,7 +126,7 @@ def report(
     evaluation: str | None = None,
 ) -> list[Path]:
     """Writes the target's figure and tables; returns the files written."""
-    if target in BEYOND_REPORTS:  # off the straight line: trajectory, biased_view
+    if target in BEYOND_REPORTS:  # off the straight line: trajectory, weights_biases
         return report_beyond(target, run_dirs, out_root, scale)
     if target not in TARGETS:
         raise ReportError(
@@ -142,8 +149,14 @@ def report(
         used += [(f"control of {row.intervention}", control) for row, _, control in rows]
         intervened = [s for _, settings, _ in rows for s in settings]
         markdown = markdown_table1(frame) + prestage_notes(intervened) + runs_used(used)
-        return write_table(frame, markdown, out / TABLE1)
-    settings = collect(spec, by_key, scale, mnist)
+        written = write_table(frame, markdown, out / TABLE1)
+        if evaluation is None:  # any run may enter Table 1: no settings to name
+            inputs = keyed(by_key, [r for _, runs in used for r in runs])
+            record_inputs(out, report_args(scale, mnist, run_dirs), None, inputs, spec.shows,
+                          written)  # fmt: skip
+        return written
+    expected = expected_settings(spec.sweeps, scale, mnist)
+    settings = collect(spec, by_key, expected, scale)
     stem = out / spec.stem
     frame = summary_frame(settings, spec)
     if frame.empty:
@@ -153,7 +166,32 @@ def report(
     markdown = markdown_summary(frame, spec.title) + prestage_notes(settings)
     markdown += extra_panels(spec, settings, stem, written)
     markdown += runs_used([(s.label, s.runs) for s in settings])
-    return [*written, *write_table(frame, markdown, stem)]
+    written += write_table(frame, markdown, stem)
+    if evaluation is None:
+        inputs = keyed(by_key, [r for s in settings for r in s.runs])
+        record_inputs(out, report_args(scale, mnist, run_dirs), [e.key for e in expected],
+                      inputs, spec.shows, written)  # fmt: skip
+    return written
+
+
+def keyed(by_key: dict[str, list[Run]], runs: Sequence[Run]) -> list[tuple[str, Run]]:
+    """Each of `runs` with its setting key."""
+    key_of = {id(run): key for key, found in by_key.items() for run in found}
+    return [(key_of[id(run)], run) for run in runs]
+
+
+def report_args(scale: str, mnist: bool, run_dirs: Sequence[str] = ()) -> dict:
+    """What a report was asked for, as `paper.report_inputs` records it."""
+    dirs = [Path(d) for d in run_dirs] or DEFAULT_DIRS
+    return {"scale": scale, "mnist": mnist, "run_dirs": [str(d.resolve()) for d in dirs]}
+
+
+def report_is_up_to_date(target: str, scale: str, mnist: bool = False,
+                         out_root: Path = Path("reports")) -> bool:  # fmt: skip
+    """Whether `report(target, scale=scale, mnist=mnist)` would write what is there already."""
+    args = report_args(scale, mnist)
+    dirs = [Path(d) for d in args["run_dirs"]]
+    return report_is_current(out_root / target, args, dirs, TARGETS[target].shows)
 
 
 def runs_used(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:

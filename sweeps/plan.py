@@ -91,7 +91,10 @@ def sweep_seeds(sweep: Sweep, scale: str) -> list[int]:
     return parse_seeds(str(axis)) if axis is not None else [0]
 
 
-def job_of(sweep: Sweep, point: Sequence[str], seed: int, scale: str, staged: bool) -> Job:
+def job_of(
+    sweep: Sweep, point: Sequence[str], seed: int, scale: str, staged: bool, identify: bool = True
+) -> Job:
+    """The job; `identify=False` leaves its ids empty (the costly part), for counting only."""
     overrides = (*point, f"seed={seed}")
     plain = training_point(overrides)
     model = next((o.split("=", 1)[1] for o in point if o.startswith("model=")), "default")
@@ -99,8 +102,8 @@ def job_of(sweep: Sweep, point: Sequence[str], seed: int, scale: str, staged: bo
         experiment=sweep.experiment,
         overrides=overrides,
         seed=seed,
-        training_id="" if staged else training_id(plain),
-        setting_id=setting_id(plain) if staged else "",
+        training_id=training_id(plain) if identify and not staged else "",
+        setting_id=setting_id(plain) if identify and staged else "",
         epochs=fit_epochs(plain) + prestage_epochs(plain),
         staged=staged,
         cost_key=(sweep.experiment, model, scale),
@@ -135,7 +138,9 @@ def default_cost(model: str | None, scale: str) -> tuple[float, float]:
     return DEFAULT_SMOKE_VISION if scale == "smoke" else DEFAULT_COST[("resnet18", "full")]
 
 
-def target_jobs(target: Target, scale: str, mnist: bool = False) -> list[Job]:
+def target_jobs(
+    target: Target, scale: str, mnist: bool = False, identify: bool = True
+) -> list[Job]:
     """Every job of the target's sweeps at `scale`; staged sweeps at the earlier sweep's seeds."""
     sweeps = target.sweeps
     named = {s.name: s for s in sweeps}
@@ -143,17 +148,25 @@ def target_jobs(target: Target, scale: str, mnist: bool = False) -> list[Job]:
         job
         for sweep in sweeps
         for job in sweep_jobs(
-            sweep, tuple(sweep_seeds(named.get(sweep.from_sweep, sweep), scale)), scale, mnist
+            sweep,
+            tuple(sweep_seeds(named.get(sweep.from_sweep, sweep), scale)),
+            scale,
+            mnist,
+            identify,
         )
     ]
 
 
 @functools.cache
-def sweep_jobs(sweep: Sweep, seeds: tuple[int, ...], scale: str, mnist: bool) -> list[Job]:
+def sweep_jobs(
+    sweep: Sweep, seeds: tuple[int, ...], scale: str, mnist: bool, identify: bool = True
+) -> list[Job]:
     """The sweep's points at each of `seeds` (a sweep shared by targets is composed once)."""
     points = sweep_points([f"experiment={sweep.experiment}", *sweep_overrides(sweep, scale, mnist)])
     staged = sweep.from_sweep is not None
-    return [job_of(sweep, point, seed, scale, staged) for point in points for seed in seeds]
+    return [
+        job_of(sweep, point, seed, scale, staged, identify) for point in points for seed in seeds
+    ]
 
 
 @dataclass
@@ -225,11 +238,7 @@ def summary(jobs: Sequence[Job], existing: Existing) -> dict:
     """Counts of a target's jobs, and the estimated time of the trainings left."""
     distinct = {(j.setting_id, j.seed) if j.staged else j.training_id: j for j in jobs}
     remaining = [job for job in distinct.values() if not existing.has(job)]
-    seconds, measured = 0.0, True
-    for job in remaining:
-        per_epoch, evaluation, known = existing.cost(job)
-        seconds += job.epochs * per_epoch + evaluation
-        measured &= known
+    seconds, measured = total_time(remaining, existing)
     return {
         "runs": len(jobs),
         "distinct": len(distinct),
@@ -239,6 +248,17 @@ def summary(jobs: Sequence[Job], existing: Existing) -> dict:
         "epochs": sum(job.epochs for job in remaining),
         "time": f"{duration(seconds)}{'' if measured or not remaining else '*'}",
     }
+
+
+def total_time(jobs: Sequence[Job], existing: Existing) -> tuple[float, bool]:
+    """Seconds to train and evaluate `jobs` one after another, and whether every job's cost
+    was measured (not a default guess)."""
+    seconds, measured = 0.0, True
+    for job in jobs:
+        per_epoch, evaluation, known = existing.cost(job)
+        seconds += job.epochs * per_epoch + evaluation
+        measured &= known
+    return seconds, measured
 
 
 COLUMNS = ("runs", "distinct", "exist", "to_train", "staged", "epochs", "time")
@@ -260,6 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale", choices=SCALES, default="full")
     parser.add_argument("--mnist", action="store_true", help="MNIST, not the digits stand-in")
     parser.add_argument("--runs", action="store_true", help="list each run left to train")
+    parser.add_argument(
+        "--catalogue", action="store_true", help="each target's runs and time at both scales"
+    )
     args = parser.parse_args(argv)
     unknown = [t for t in args.targets if t not in TARGETS]
     if unknown:
@@ -269,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     names = args.targets or list(TARGETS)
+    if args.catalogue:
+        return catalogue(names)
     print(
         f"plan: {len(names)} targets at scale={args.scale}; reading finished runs ...", flush=True
     )
@@ -290,6 +315,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         "evaluation measured by finished runs of the experiment; *: none had, a default guess "
         "(sweeps/plan.py DEFAULT_COST)"
     )
+    return 0
+
+
+def catalogue(names: Sequence[str]) -> int:
+    """One line per target: its title, and its runs and time from nothing at each scale."""
+    existing = existing_runs()
+    print("paper targets (`make TARGET`, `SCALE=smoke` for the CPU version; time from nothing):")
+    for name in names:
+        costs = []
+        for scale in SCALES[::-1]:
+            jobs = target_jobs(TARGETS[name], scale, identify=False)
+            seconds, measured = total_time(jobs, existing)
+            costs.append(f"{scale} {len(jobs)} runs {duration(seconds)}{'' if measured else '*'}")
+        print(f"  make {name:<10} {TARGETS[name].title[:60]:<60}  {'   '.join(costs)}", flush=True)
+    print("  *: a default guess, no finished run measured it (sweeps/plan.py DEFAULT_COST)")
     return 0
 
 

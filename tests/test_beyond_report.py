@@ -55,11 +55,11 @@ def test_biased_view_report_finds_the_correlation_it_was_given(tmp_path, capsys)
     spreads = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     for seed, spread in enumerate(spreads):
         write_run(tmp_path / "runs" / str(seed), seed, spread, plateau_end=0.1 + spread)
-    assert main(["biased_view", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
-    found = json.loads((tmp_path / "out" / "biased_view" / "correlation.json").read_text())
+    assert main(["weights_biases", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    found = json.loads((tmp_path / "out" / "weights_biases" / "correlation.json").read_text())
     assert found["bias_view"]["n"] == 6
     assert found["bias_view"]["pearson_r"] == pytest.approx(1.0, abs=1e-6)
-    markdown = (tmp_path / "out" / "biased_view" / "biased_view.md").read_text()
+    markdown = (tmp_path / "out" / "weights_biases" / "weights_biases.md").read_text()
     assert "| bias_view | 6 | +1.00" in markdown
 
 
