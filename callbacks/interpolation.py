@@ -143,6 +143,11 @@ class InterpolationCallback(pl.Callback):
         )
         results["timing"] = {"fit_s": fit_s, "interpolation_s": time.perf_counter() - started}
         results["device"] = describe_device(pl_module.device, trainer.world_size)
+        for logger in trainer.loggers:  # where a re-evaluation finds the run again
+            if isinstance(logger, WandbLogger):
+                from runs.wandb_log import run_record
+
+                results["wandb"] = run_record(logger.experiment)
         figure = write_results(results, self.output_dir, self.figure)
         self.log_results(trainer, results, figure)
 
@@ -160,7 +165,8 @@ class InterpolationCallback(pl.Callback):
 
     def log_results(self, trainer: pl.Trainer, results: dict, figure: Path | None) -> None:
         """Curves as metrics against alpha (step = alpha index), then the summary; a wandb
-        logger also gets a table, line charts and the figure (`callbacks.wandb_report`)."""
+        logger gets every results.json number, the curves per point and as a table, and the
+        figure (`runs.wandb_log`)."""
         summary = {f"final/{k}": v for k, v in results["final"].items()}
         summary["final/distance"] = results["distance"]
         for path, entry in results["paths"].items():
@@ -169,9 +175,9 @@ class InterpolationCallback(pl.Callback):
         summary = {k: v for k, v in summary.items() if v is not None}
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                from callbacks.wandb_report import report_paths
+                from runs.wandb_log import log_results
 
-                report_paths(logger.experiment, results, summary, figure)
+                log_results(logger.experiment, results, [figure] if figure else [])
                 continue
             for step, alpha in enumerate(results["alphas"]):
                 logger.log_metrics(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 
 from landscape import discover_units, shape_metrics
@@ -154,6 +155,12 @@ class TrajectoryCallback(pl.Callback):
 
                 for name, plane in planes.items():
                     plot_plane(plane, self.output_dir / f"plane_{name}.png")
+        figures = [self.output_dir / "trajectory.png", *self.output_dir.glob("plane_*.png")]
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger) and self.figure:
+                from runs.wandb_log import images
+
+                logger.experiment.log(images(figures))
 
     # ---- the work ---------------------------------------------------------------------
     def trajectory(self, net, epochs, states, data, units, loss) -> dict:

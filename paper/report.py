@@ -216,6 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="each run's re-evaluation NAME (RUN/evaluations/NAME) instead of its own results",
     )
+    parser.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the report's figures, tables and files as a wandb run (offline; "
+        "`wandb sync` uploads)",
+    )
     args = parser.parse_args(argv)
     try:
         written = report(
@@ -226,6 +232,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for path in written:
         print(path)
+    if args.wandb:
+        from runs.wandb_log import log_report
+
+        run_id = log_report(args.target, written, written[0].parent)
+        print(f"linpath: logged to wandb run {run_id} (report-{args.target})")
     return 0
 
 

@@ -171,8 +171,15 @@ def main(cfg: DictConfig) -> None:
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(summary_table(load_results_file(out_dir / RESULTS_FILE)))
+    results = load_results_file(out_dir / RESULTS_FILE)
+    print(summary_table(results))
     print(written_line(out_dir))
+    if cfg.wandb:
+        from runs.wandb_log import log_evaluation
+
+        run_id = log_evaluation(results, sorted(out_dir.glob("*.png")), out_dir.name)
+        if run_id is not None:
+            print(f"linpath: logged to wandb run {run_id} under evaluation/{out_dir.name}/")
 
 
 if __name__ == "__main__":
