@@ -37,7 +37,14 @@ from paper.settings import (  # noqa: E402
 from paper.table1 import markdown_table1, table1_frame, table1_rows  # noqa: E402
 from paper.tables import markdown_summary, paths_of, summary_frame, write_table  # noqa: E402
 from paper.targets import TARGETS, Target  # noqa: E402
-from runs.figures import OTHER_STYLES, curves_frame, draw_curves, path_style  # noqa: E402
+from runs.figures import (  # noqa: E402
+    OTHER_STYLES,
+    STAND_INS,
+    curves_frame,
+    draw_curves,
+    path_style,
+    y_label,
+)
 from runs.store import ReportError, Run, load_runs  # noqa: E402
 
 TABLE1 = "table1"
@@ -57,7 +64,9 @@ def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFra
     return pd.concat(frames, ignore_index=True)
 
 
-def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) -> None:
+def plot_target(
+    settings: Sequence[TargetSetting], target: Target, out: Path, scale: str = "full"
+) -> None:
     """Mean over seeds with a +-1 std band; a row per sweep, loss left, accuracy right.
 
     One setting: a colour per path. Several: a colour per setting and a line style per
@@ -67,7 +76,7 @@ def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) ->
     frame = seed_curves(settings, target)
     panels = list(dict.fromkeys(frame["panel"]))
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4.3 * len(panels)), squeeze=False)
     for row, panel in zip(axes, panels):
         data = frame[frame["panel"] == panel]
         several = data["setting"].nunique() > 1
@@ -79,19 +88,30 @@ def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) ->
             style_of = styles.__getitem__
         else:
             style_of = path_style
-        split = next(s for s in settings if s.panel == panel).runs[0].results
-        split = next(iter(split["paths"].values())).get("split", "test")
+        first = next(s for s in settings if s.panel == panel).runs[0].results
+        entry = next(iter(first["paths"].values()))
         for ax, metric in zip(row, ("loss", "acc")):
             hue = "setting" if several else "path"
             draw_curves(ax, data, metric, hue, style_of, band=True)
-            ax.set_ylabel(f"{split} {metric}")
-            ax.set_title(f"{panel}  (seeds: {data['seed'].nunique()})", fontsize="medium")
-        row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
-    fig.suptitle(target.title)
-    fig.tight_layout()
+            ax.set_ylabel(y_label(metric, entry))
+            ax.set_title(f"{panel}: {data['seed'].nunique()} seeds", fontsize="medium")
+    fig.suptitle(figure_title(target, settings, scale))
+    fig.tight_layout()  # before the legends, which then widen the canvas, not squeeze the axes
+    for row in axes:
+        row[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def figure_title(target: Target, settings: Sequence[TargetSetting], scale: str) -> str:
+    """The target's title, with what stands in for what and whether it is the smoke scale."""
+    lines = [f"{target.title} (mean over seeds, band +-1 std)"]
+    overrides = {o for s in settings for o in s.overrides}
+    lines += [f"data: {words}" for name, words in STAND_INS.items() if f"data={name}" in overrides]
+    if scale == "smoke":
+        lines.append("smoke scale: tiny data and models, exercises the code, means nothing")
+    return "\n".join(lines)
 
 
 def collect(target: Target, by_key: dict[str, list[Run]], expected: Sequence[Expected], scale: str):
@@ -161,7 +181,7 @@ def report(
     frame = summary_frame(settings, spec)
     if frame.empty:
         raise ReportError(f"the runs found have none of the paths {list(spec.paths)}")
-    plot_target(settings, spec, stem.with_suffix(".png"))
+    plot_target(settings, spec, stem.with_suffix(".png"), scale)
     written = [stem.with_suffix(".png")]
     markdown = markdown_summary(frame, spec.title) + prestage_notes(settings)
     markdown += extra_panels(spec, settings, stem, written)

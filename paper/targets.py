@@ -170,7 +170,7 @@ TARGETS = {
     for t in (
         Target(
             "fig1a",
-            "Fig. 1A: MLP on MNIST (left) and spiral (right)",
+            "Fig. 1A: MLP on MNIST and on the spiral",
             (Sweep("mnist_mlp", (MNIST_STAND_IN,)), Sweep("spiral_mlp")),
             NEW_INIT_PATHS,
         ),

@@ -89,4 +89,4 @@ def test_trajectory_report_counts_runs_that_went_through_the_barrier(tmp_path):
     markdown = (tmp_path / "out" / "trajectory" / "trajectory.md").read_text()
     assert "3 runs; the full path has a barrier (shape B) in 3." in markdown
     assert "peak) in 1;" in markdown
-    assert "| 1 | B | 0.50 | 1.0000 | 1.2000 | True | 0.7000 | 1.2000 | 0.250 |" in markdown
+    assert "| 1 | B | 0.50 | 1.0000 | 1.2000 | yes | 0.7000 | 1.2000 | 0.250 |" in markdown
