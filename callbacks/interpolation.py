@@ -11,12 +11,12 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 
 from landscape import expand_paths
-from landscape.paths import PathError, check_units, moving_keys
+from landscape.inputs import alpha_grid
+from landscape.paths import NEW_INIT_PATHS, PathError, check_units, moving_keys
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
-from lightning_modules.config_checks import alpha_grid, check_section
+from lightning_modules.config_checks import check_section
 from runs.artifacts import save_torch_atomic
 from runs.evaluation import (
-    NEW_INIT_PATHS,
     PathEvaluation,
     clone_state,
     describe_device,
@@ -73,7 +73,7 @@ class InterpolationCallback(pl.Callback):
             progress=progress,
         )
         # the same rules as run.py's check of the composed config
-        check_section("interpolation", {**options, "cache_mb": cache_mb})
+        check_section("interpolation", {**options, "alphas": alphas, "cache_mb": cache_mb})
         self.output_dir = Path(output_dir)
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure

@@ -21,19 +21,17 @@ from torch import nn
 
 from landscape.evaluate import (
     DEFAULT_CACHE_BYTES,
-    LOSSES,
     PathEvaluator,
-    as_batches,
     as_fp32,
     batch_loss_and_correct,
     chunks,
-    model_device,
     recompute_bn_statistics,
     run_stages,
     stages_to_use,
     without_autocast,
     working_copy,
 )
+from landscape.inputs import as_batches, check_loss, model_device
 from landscape.paths import discover_units, is_interpolated, moving_keys
 from landscape.stages import first_stage_reading
 
@@ -108,13 +106,12 @@ def evaluate_plane(
     once, `first` is evaluated once, in the pass that caches activations, and a plane that
     moves one unit (`path="unit/<name>"`) runs only the stages from that unit on.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
+    check_loss(loss)
     device = model_device(model, device)
     units = dict(units) if units is not None else discover_units(model)
     keys = moving_keys(model, first, path, units)
     batches = as_batches(data, device)
-    recompute_batches = as_batches(bn_data, device) if bn_data is not None else None
+    recompute_batches = as_batches(bn_data, device, "bn_data") if bn_data is not None else None
     origin, first, second = (as_fp32(s, device) for s in (origin, first, second))
     with without_autocast(device):
         work = working_copy(model, first, recompute_batches)

@@ -20,13 +20,14 @@ from landscape import discover_units, distance, expand_paths
 from landscape.biases import EXTRAS
 from landscape.distributed import rank_and_world
 from landscape.evaluate import evaluate_state
+from landscape.paths import NEW_INIT_PATHS
 from landscape.shape import DEFAULT_THRESHOLDS, path_metrics
 from landscape.sharded import evaluate_paths_sharded, shard_points
 from landscape.views import view_name
 from runs.artifacts import save_json_atomic
 from runs.progress import StageProgress, progress_mode
 
-NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
+# theta_i' (the new-init paths' and plane's end) is drawn under the run's seed plus this
 NEW_INIT_SEED_OFFSET = 1_000_003
 # Paths that start trained and end untrained: their shape is read from the untrained end.
 READ_FROM_END = ("final_to_new_init",)
@@ -38,6 +39,12 @@ Curves = dict[str, dict[str, list[float]]]
 
 def clone_state(module: torch.nn.Module) -> State:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def new_init_state(fresh_net: Callable[[int], torch.nn.Module], seed: int) -> State:
+    """theta_i' of the run with `seed`: the same draw for its new-init paths, its new_init
+    plane and `load_run`, so their curves agree."""
+    return clone_state(fresh_net(seed + NEW_INIT_SEED_OFFSET))
 
 
 def finite_or_none(value: float) -> float | None:
@@ -99,37 +106,28 @@ class PathEvaluation:
             train = datamodule.loader("train", sharded=False)  # the same BN batches on every rank
             bn_data = [batch for _, batch in zip(range(self.bn_batches), train)]
         requested = expand_paths(self.paths, units)
-        main_paths = [p for p in requested if p not in NEW_INIT_PATHS]
-        new_init = [p for p in requested if p in NEW_INIT_PATHS]
         rank, world = rank_and_world()
-        mine = len(shard_points(main_paths, len(self.alphas), rank, world))
-        mine += len(new_init) * len(shard_points(["full"], len(self.alphas), rank, world))
         mode = progress_mode(self.progress) if rank == 0 else "none"
-        bar = StageProgress(f"paths {view_name(split, bn)}", mine, "point", mode)
-        common = dict(
-            alphas=self.alphas,
-            loss=loss,
-            units=units,
-            bn_data=bn_data,
-            cache_bytes=self.cache_bytes,
-            progress=bar.update,
-        )
+        total = len(shard_points(requested, len(self.alphas), rank, world))
+        bar = StageProgress(f"paths {view_name(split, bn)}", total, "point", mode)
+        new_init = any(path in NEW_INIT_PATHS for path in requested)
         try:
-            curves = evaluate_paths_sharded(net, theta_i, theta_f, data, paths=main_paths, **common)
-            if new_init:
-                theta_new = clone_state(fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
-                ends = {
-                    "final_to_new_init": (theta_f, theta_new),
-                    "init_to_new_init": (theta_i, theta_new),
-                }
-                for path in new_init:
-                    start, end = ends[path]
-                    curve = evaluate_paths_sharded(net, start, end, data, paths=["full"], **common)
-                    if curves is not None:
-                        curves[path] = curve["full"]
+            return evaluate_paths_sharded(
+                net,
+                theta_i,
+                theta_f,
+                data,
+                alphas=self.alphas,
+                paths=requested,
+                loss=loss,
+                theta_new=new_init_state(fresh_net, self.seed) if new_init else None,
+                units=units,
+                bn_data=bn_data,
+                cache_bytes=self.cache_bytes,
+                progress=bar.update,
+            )
         finally:
             bar.close()
-        return None if curves is None else {path: curves[path] for path in requested}
 
     def all_curves(self, net, fresh_net, loss, datamodule, theta_i, theta_f) -> dict | None:
         """The main view's curves and each extra view's, keyed by `view_name`."""

@@ -31,8 +31,8 @@ from omegaconf.errors import OmegaConfBaseException
 from paper.settings import group_choice, sweep_overrides, sweep_points, training_point
 from paper.targets import TARGETS, Sweep, Target
 from runs.identity import run_config, setting_id, training_id
+from runs.load import RUN_FILES
 from runs.progress import clock_time
-from runs.reevaluate import RUN_FILES
 from runs.reuse import ROOTS
 from runs.store import find_results
 

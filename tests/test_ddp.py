@@ -57,9 +57,13 @@ def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
     inputs, targets = torch.randn(40, 1, 6, 6), torch.randint(0, 3, (40,))
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
     theta_b = trained_copy(model, inputs)
-    curves = evaluate_paths_sharded(model, theta_a, theta_b, (inputs, targets), ALPHAS, PATHS)
+    # every kind of path: unit/* shared out per unit, the new-init ones through theta_new
+    paths = [*PATHS, "unit/*", "final_to_new_init", "init_to_new_init"]
+    options = dict(theta_new=trained_copy(model, inputs, seed=7))
+    data = (inputs, targets)
+    curves = evaluate_paths_sharded(model, theta_a, theta_b, data, ALPHAS, paths, **options)
     if rank == 0:
-        expected = evaluate_paths(model, theta_a, theta_b, (inputs, targets), ALPHAS, PATHS)
+        expected = evaluate_paths(model, theta_a, theta_b, data, ALPHAS, paths, **options)
         torch.save({"sharded": curves, "single": expected}, out)
     else:
         assert curves is None
@@ -72,6 +76,8 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     mp.spawn(_sharded_worker, args=(2, str(tmp_path / "store"), str(out)), nprocs=2)
     curves = torch.load(out)
     assert curves["sharded"] == curves["single"]
+    expanded = [*PATHS, "unit/conv2", "unit/fc", "final_to_new_init", "init_to_new_init"]
+    assert list(curves["single"]) == expanded  # unit/conv1 once
 
 
 def test_without_process_group_it_is_evaluate_paths(bn_setup):

@@ -114,9 +114,10 @@ def test_prefix_is_computed_once_per_chunk(small_resnet):
     stem, head = count_calls(model.conv1), count_calls(model.fc)
     alphas = [i / 10 for i in range(11)]
     evaluate_paths(model, theta_a, theta_b, batches, alphas=alphas, paths=["unit/fc", "full"])
-    # stage check (stages, forward) + bytes per example + endpoint pass (2 batches) + full
-    assert stem[0] == 2 + 1 + 2 + 10 * 2
-    assert head[0] == 2 + 1 + 2 + 2 * 10 * 2  # unit/fc and full: every alpha but 1
+    # loss inferred from one example + stage check (stages, forward) + bytes per example +
+    # endpoint pass (2 batches) + full
+    assert stem[0] == 1 + 2 + 1 + 2 + 10 * 2
+    assert head[0] == 1 + 2 + 1 + 2 + 2 * 10 * 2  # unit/fc and full: every alpha but 1
 
 
 def test_chunking_respects_the_budget_and_changes_nothing(small_resnet, monkeypatch):

@@ -12,7 +12,8 @@ import torch
 from benchmarks.reference import reference_curve
 from callbacks.memory_format import ChannelsLast
 from landscape import evaluate_paths
-from landscape.evaluate import as_batches, evaluate_state
+from landscape.evaluate import evaluate_state
+from landscape.inputs import as_batches
 from lightning_modules import Classifier
 from run import compose_config
 

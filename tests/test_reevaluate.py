@@ -15,7 +15,8 @@ from landscape.state_files import StateFileError
 from lightning_modules.build import data_and_net_factory
 from run import compose_config
 from runs.identity import run_config, training_config
-from runs.reevaluate import RunDirError, evaluation_name, reevaluate
+from runs.load import RunDirError
+from runs.reevaluate import evaluation_name, reevaluate
 from runs.reuse import find_reusable, reuse_run
 from runs.store import load_runs
 from tests.conftest import REPO, read_results, run_linpath
