@@ -51,6 +51,8 @@ DEFAULT_COST = {  # (model config, scale) -> (seconds per epoch, seconds of eval
     ("mlp", "smoke"): (0.3, 1.0),
 }
 DEFAULT_SMOKE_VISION = (1.5, 5.0)  # a 1/16-width CNN on 512 images, on a CPU
+# A run that trains by updates (max_epochs -1, max_steps: mnist_mlp), seconds of its fit
+DEFAULT_UPDATES_FIT = {"full": 60.0, "smoke": 5.0}
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Job:
     training_id: str
     setting_id: str
     epochs: int  # the fit's, plus a random-label pre-stage's cap
+    by_updates: bool  # the fit is max_steps updates (max_epochs -1): its epochs count 0
     staged: bool  # starts from a run of an earlier sweep of the target
     cost_key: tuple[str, str, str]  # (experiment, model override, scale): runs measured alike
     default_cost: tuple[float, float]
@@ -104,7 +107,8 @@ def job_of(
         seed=seed,
         training_id=training_id(plain) if identify and not staged else "",
         setting_id=setting_id(plain) if identify and staged else "",
-        epochs=fit_epochs(plain) + prestage_epochs(plain),
+        epochs=max(fit_epochs(plain), 0) + prestage_epochs(plain),
+        by_updates=fit_epochs(plain) < 0,
         staged=staged,
         cost_key=(sweep.experiment, model, scale),
         default_cost=default_cost(group_choice(overrides, "model"), scale),
@@ -183,13 +187,19 @@ class Existing:
             return (job.setting_id, job.seed) in self.by_setting_seed
         return job.training_id in self.by_training
 
-    def cost(self, job: Job) -> tuple[float, float, bool]:
-        """(seconds per epoch, seconds of evaluation, measured) for the job."""
+    def seconds(self, job: Job) -> tuple[float, bool]:
+        """The job's seconds of training and evaluation, and whether finished runs of its
+        kind measured them (else a default guess)."""
         measured = self.costs.get(job.cost_key)
-        if not measured:
-            return (*job.default_cost, False)
-        per_epoch = sum(m[0] for m in measured) / len(measured)
-        return per_epoch, sum(m[1] for m in measured) / len(measured), True
+        if measured:
+            per_epoch, evaluation, fit = (
+                sum(m[k] for m in measured) / len(measured) for k in range(3)
+            )
+            return (fit if job.by_updates else job.epochs * per_epoch) + evaluation, True
+        per_epoch, evaluation = job.default_cost
+        scale = job.cost_key[2]
+        fit = DEFAULT_UPDATES_FIT[scale] if job.by_updates else job.epochs * per_epoch
+        return fit + evaluation, False
 
 
 def existing_runs(roots: Sequence[str | Path] = ROOTS) -> Existing:
@@ -223,15 +233,16 @@ def run_cost_key(results: dict) -> tuple[str, str, str]:
     return results.get("experiment", ""), model, scale
 
 
-def measured_cost(results: dict) -> tuple[float, float] | None:
-    """A trained run's seconds per epoch and seconds of evaluation; None for a reused run."""
+def measured_cost(results: dict) -> tuple[float, float, float] | None:
+    """A trained run's seconds per epoch, seconds of evaluation and seconds of fit; None
+    for a reused run."""
     timing, epochs = (
         results.get("timing") or {},
         len(results.get("history", {}).get("train/loss", [])),
     )
     if results.get("reused_from") or not timing.get("fit_s") or not epochs:
         return None
-    return timing["fit_s"] / epochs, timing.get("interpolation_s") or 0.0
+    return timing["fit_s"] / epochs, timing.get("interpolation_s") or 0.0, timing["fit_s"]
 
 
 def summary(jobs: Sequence[Job], existing: Existing) -> dict:
@@ -255,8 +266,8 @@ def total_time(jobs: Sequence[Job], existing: Existing) -> tuple[float, bool]:
     was measured (not a default guess)."""
     seconds, measured = 0.0, True
     for job in jobs:
-        per_epoch, evaluation, known = existing.cost(job)
-        seconds += job.epochs * per_epoch + evaluation
+        spent, known = existing.seconds(job)
+        seconds += spent
         measured &= known
     return seconds, measured
 

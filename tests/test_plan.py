@@ -117,3 +117,11 @@ def test_an_unknown_target_is_one_line(capsys):
 def _in_tmp(tmp_path, monkeypatch):
     """The plan reads outputs/, multirun/ and stages/ of the working directory."""
     monkeypatch.chdir(tmp_path)
+
+
+def test_a_run_trained_by_updates_counts_no_epochs_and_its_own_time():
+    """mnist_mlp trains 9380 updates (max_epochs -1): 0 epochs, not -1, and a run's time."""
+    (job,) = target_jobs(Target("t", "t", (Sweep("mnist_mlp", ("data=digits",), seeds="0"),)),
+                         "full")  # fmt: skip
+    assert (job.epochs, job.by_updates) == (0, True)
+    assert summary([job], existing_runs(roots=[]))["time"] == "0:01:02*"  # 60 s fit + 2 s
