@@ -134,7 +134,12 @@ def plot_trajectories(runs: Sequence[Run], out: Path) -> None:
                    color=colour, markersize=3, linewidth=0.8)  # fmt: skip
     left.set_xlabel(r"$\alpha$ (path, line) / $\alpha_t$ (kept states, dots)")
     left.set_ylabel(f"{trajectory['split']} loss")
-    left.legend(fontsize="x-small", ncol=2)
+    left.plot([], [], color="black", linewidth=1, label=r"straight path $\theta_i \to \theta_f$")
+    left.plot([], [], "o:", color="black", markersize=3, linewidth=0.8,
+              label=r"kept training states at $\alpha_t$")  # fmt: skip
+    left.legend(fontsize="x-small", ncol=2, title="a colour per seed", title_fontsize="x-small")
+    left.set_title("loss along the path and along training", fontsize="medium")
+    right.set_title("how far training strays from the line", fontsize="medium")
     right.set_xlabel(r"$\alpha_t$")
     right.set_ylabel("distance off the line / line length")
     fig.suptitle("training trajectory against the straight path (full model)")
