@@ -30,7 +30,7 @@ LOG_RATIO = 30.0  # a loss axis whose largest value is this many times its media
 COINCIDE = 1e-3  # two mean curves closer than this share of the axis range coincide
 TAB10 = 10  # colours of seaborn's default palette; more lines take evenly spaced hues
 METRIC_WORDS = {"loss": "loss", "acc": "accuracy"}
-# Data sets that stand in for another (DESIGN.md, "Data without a network")
+# Data sets that stand in for another where the real one is not on disk
 STAND_INS = {"digits": "scikit-learn's 8x8 digits standing in for MNIST"}
 NOT_A_SETTING = ("seed", "scale", "reuse", "experiment", "data.root", "data.check_integrity")
 THETA = {"i": r"$\theta_i$", "f": r"$\theta_f$", "new": r"$\theta_i'$"}

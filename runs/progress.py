@@ -9,8 +9,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from landscape.errors import LinpathError
+from lightning_modules.config_checks import PROGRESS_MODES
 
-PROGRESS_MODES = ("auto", "bar", "lines", "none")
 LINE_EVERY_S = 10.0  # lines mode: at most one line per this many seconds, besides first and last
 
 
