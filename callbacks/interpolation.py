@@ -13,6 +13,7 @@ from lightning.pytorch.loggers import WandbLogger
 from landscape import expand_paths
 from landscape.inputs import alpha_grid
 from landscape.paths import NEW_INIT_PATHS, PathError, check_units, moving_keys
+from landscape.shape import LOCATION, NUMBERS
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
 from lightning_modules.config_checks import check_section
 from runs.artifacts import save_torch_atomic
@@ -48,6 +49,7 @@ class InterpolationCallback(pl.Callback):
         bn: str = "interpolate",
         bn_batches: int = 20,
         thresholds: Mapping[str, float] | None = None,
+        end_rise_as_barrier: bool = False,
         seed: int = 0,
         experiment: str = "",
         overrides: Sequence[str] = (),
@@ -68,6 +70,7 @@ class InterpolationCallback(pl.Callback):
             bn=bn,
             bn_batches=bn_batches,
             thresholds=dict(thresholds or {}),
+            end_rise_as_barrier=end_rise_as_barrier,
             extras=list(extras),
             views=list(views),
             progress=progress,
@@ -170,7 +173,7 @@ class InterpolationCallback(pl.Callback):
         summary = {f"final/{k}": v for k, v in results["final"].items()}
         summary["final/distance"] = results["distance"]
         for path, entry in results["paths"].items():
-            for metric in ("max_rise", "barrier_height", "alpha_max", "plateau_fraction"):
+            for metric in (*NUMBERS, *LOCATION):
                 summary[f"path/{path}/{metric}"] = entry[metric]
         summary = {k: v for k, v in summary.items() if v is not None}
         for logger in trainer.loggers:

@@ -252,6 +252,7 @@ RULES: dict[str, Rule] = {
         lambda: f"a mapping with keys from {_threshold_names()}", _thresholds_ok
     ),
     **{f"interpolation.thresholds.{name}": number(0) for name in _threshold_names()},
+    "interpolation.end_rise_as_barrier": boolean(),
     "interpolation.extras": Rule(lambda: f"a list of names from {list(EXTRAS)}", _extras_ok),
     "interpolation.views": Rule(lambda: f"a list without repeats of {VIEWS}", _views_ok),
     "interpolation.progress": choice(*PROGRESS_MODES, True, False),

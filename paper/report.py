@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from landscape.errors import LinpathError  # noqa: E402
+from paper.barrier_runs import barrier_runs  # noqa: E402
 from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from paper.beyond_report import report as report_beyond  # noqa: E402
 from paper.panels import extra_panels, prestage_notes  # noqa: E402
@@ -36,10 +37,9 @@ from paper.settings import (  # noqa: E402
 )
 from paper.table1 import markdown_table1, table1_frame, table1_rows  # noqa: E402
 from paper.tables import markdown_summary, paths_of, summary_frame, write_table  # noqa: E402
-from paper.targets import TARGETS, Target  # noqa: E402
+from paper.targets import TARGETS, Target, stand_in_used  # noqa: E402
 from runs.figures import (  # noqa: E402
     OTHER_STYLES,
-    STAND_INS,
     curves_frame,
     draw_curves,
     path_style,
@@ -65,13 +65,18 @@ def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFra
 
 
 def plot_target(
-    settings: Sequence[TargetSetting], target: Target, out: Path, scale: str = "full"
+    settings: Sequence[TargetSetting],
+    target: Target,
+    title: str,
+    out: Path,
+    status: str = "",
+    scale: str = "full",
 ) -> None:
     """Mean over seeds with a +-1 std band; a row per sweep, loss left, accuracy right.
 
     One setting: a colour per path. Several: a colour per setting and a line style per
     whole-model path (full, towards a new init); unit and group paths of many settings are
-    in the table (and the `unit_paths` panel).
+    in the table (and the `unit_paths` panel). `status` goes under the title.
     """
     frame = seed_curves(settings, target)
     panels = list(dict.fromkeys(frame["panel"]))
@@ -95,7 +100,7 @@ def plot_target(
             draw_curves(ax, data, metric, hue, style_of, band=True)
             ax.set_ylabel(y_label(metric, entry))
             ax.set_title(f"{panel}: {data['seed'].nunique()} seeds", fontsize="medium")
-    fig.suptitle(figure_title(target, settings, scale))
+    fig.suptitle(figure_title(title, status, scale))
     fig.tight_layout()  # before the legends, which then widen the canvas, not squeeze the axes
     for row in axes:
         row[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
@@ -104,11 +109,10 @@ def plot_target(
     plt.close(fig)
 
 
-def figure_title(target: Target, settings: Sequence[TargetSetting], scale: str) -> str:
-    """The target's title, with what stands in for what and whether it is the smoke scale."""
-    lines = [f"{target.title} (mean over seeds, band +-1 std)"]
-    overrides = {o for s in settings for o in s.overrides}
-    lines += [f"data: {words}" for name, words in STAND_INS.items() if f"data={name}" in overrides]
+def figure_title(title: str, status: str, scale: str) -> str:
+    """The target's title (naming a stand-in), what it shows, its status line, and whether
+    it is the smoke scale."""
+    lines = [f"{title} (mean over seeds, band +-1 std)", *([status] if status else [])]
     if scale == "smoke":
         lines.append("smoke scale: tiny data and models, exercises the code, means nothing")
     return "\n".join(lines)
@@ -142,7 +146,7 @@ def report(
     run_dirs: Sequence[str] = (),
     out_root: Path = Path("reports"),
     scale: str | None = None,
-    mnist: bool = False,
+    digits: bool = False,
     evaluation: str | None = None,
 ) -> list[Path]:
     """Writes the target's figure and tables; returns the files written."""
@@ -157,7 +161,7 @@ def report(
     by_key = load(run_dirs, evaluation)
     out = out_root / (target if evaluation is None else f"{target}_{evaluation}")
     if target == TABLE1:
-        rows = table1_rows(by_key, scale, mnist)
+        rows = table1_rows(by_key, scale, digits)
         frame = table1_frame(rows)
         if frame.empty:
             raise ReportError("none of the runs found is an intervention of Table 1")
@@ -172,24 +176,28 @@ def report(
         written = write_table(frame, markdown, out / TABLE1)
         if evaluation is None:  # any run may enter Table 1: no settings to name
             inputs = keyed(by_key, [r for _, runs in used for r in runs])
-            record_inputs(out, report_args(scale, mnist, run_dirs), None, inputs, spec.shows,
+            record_inputs(out, report_args(scale, digits, run_dirs), None, inputs, spec.shows,
                           written)  # fmt: skip
         return written
-    expected = expected_settings(spec.sweeps, scale, mnist)
+    expected = expected_settings(spec.sweeps, scale, digits)
     settings = collect(spec, by_key, expected, scale)
     stem = out / spec.stem
     frame = summary_frame(settings, spec)
     if frame.empty:
         raise ReportError(f"the runs found have none of the paths {list(spec.paths)}")
-    plot_target(settings, spec, stem.with_suffix(".png"), scale)
+    found = barrier_runs(spec, by_key, settings, scale, digits)
+    title = spec.titled(stand_in_used(scale, digits))
+    status = found.headline if found else ""
+    plot_target(settings, spec, title, stem.with_suffix(".png"), status, scale)
     written = [stem.with_suffix(".png")]
-    markdown = markdown_summary(frame, spec.title) + prestage_notes(settings)
+    markdown = markdown_summary(frame, title) + (found.markdown() if found else "")
+    markdown += prestage_notes(settings)
     markdown += extra_panels(spec, settings, stem, written)
     markdown += runs_used([(s.label, s.runs) for s in settings])
     written += write_table(frame, markdown, stem)
     if evaluation is None:
         inputs = keyed(by_key, [r for s in settings for r in s.runs])
-        record_inputs(out, report_args(scale, mnist, run_dirs), [e.key for e in expected],
+        record_inputs(out, report_args(scale, digits, run_dirs), [e.key for e in expected],
                       inputs, spec.shows, written)  # fmt: skip
     return written
 
@@ -200,16 +208,16 @@ def keyed(by_key: dict[str, list[Run]], runs: Sequence[Run]) -> list[tuple[str, 
     return [(key_of[id(run)], run) for run in runs]
 
 
-def report_args(scale: str, mnist: bool, run_dirs: Sequence[str] = ()) -> dict:
+def report_args(scale: str, digits: bool, run_dirs: Sequence[str] = ()) -> dict:
     """What a report was asked for, as `paper.report_inputs` records it."""
     dirs = [Path(d) for d in run_dirs] or DEFAULT_DIRS
-    return {"scale": scale, "mnist": mnist, "run_dirs": [str(d.resolve()) for d in dirs]}
+    return {"scale": scale, "digits": digits, "run_dirs": [str(d.resolve()) for d in dirs]}
 
 
-def report_is_up_to_date(target: str, scale: str, mnist: bool = False,
+def report_is_up_to_date(target: str, scale: str, digits: bool = False,
                          out_root: Path = Path("reports")) -> bool:  # fmt: skip
-    """Whether `report(target, scale=scale, mnist=mnist)` would write what is there already."""
-    args = report_args(scale, mnist)
+    """Whether `report(target, scale=scale, digits=digits)` would write what is there already."""
+    args = report_args(scale, digits)
     dirs = [Path(d) for d in args["run_dirs"]]
     return report_is_current(out_root / target, args, dirs, TARGETS[target].shows)
 
@@ -230,7 +238,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dirs", nargs="*", help="directories searched for results.json")
     parser.add_argument("--out", default="reports", help="reports root (default: reports)")
     parser.add_argument("--scale", choices=SCALES, help="the runs' scale (paper targets: full)")
-    parser.add_argument("--mnist", action="store_true", help="MNIST runs, not the digits stand-in")
+    parser.add_argument(
+        "--digits", action="store_true", help="runs on the digits stand-in, not MNIST (full scale)"
+    )
     parser.add_argument(
         "--evaluation",
         metavar="NAME",
@@ -245,7 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         written = report(
-            args.target, args.run_dirs, Path(args.out), args.scale, args.mnist, args.evaluation
+            args.target, args.run_dirs, Path(args.out), args.scale, args.digits, args.evaluation
         )
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)

@@ -207,7 +207,11 @@ def describe(results: dict, evaluation: str | None = None) -> str:
     if setting:
         lines.append(" ".join(setting))
     data = [o.partition("=")[2] for o in overrides if o.startswith("data=")]
-    lines += [f"data: {STAND_INS[d]}" for d in data if d in STAND_INS]
+    stand_ins = [STAND_INS[d] for d in data if d in STAND_INS]
+    if stand_ins:
+        lines.append(f"data: {stand_ins[0]}")
+    elif results.get("data_name"):  # what results.json says it trained on
+        lines.append(f"data: {results['data_name']}")
     if evaluation or results.get("evaluation"):
         lines.append(f"re-evaluation '{evaluation or results['evaluation'].get('name')}'")
     return "\n".join(lines)

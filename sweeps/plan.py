@@ -143,7 +143,7 @@ def default_cost(model: str | None, scale: str) -> tuple[float, float]:
 
 
 def target_jobs(
-    target: Target, scale: str, mnist: bool = False, identify: bool = True
+    target: Target, scale: str, digits: bool = False, identify: bool = True
 ) -> list[Job]:
     """Every job of the target's sweeps at `scale`; staged sweeps at the earlier sweep's seeds."""
     sweeps = target.sweeps
@@ -155,7 +155,7 @@ def target_jobs(
             sweep,
             tuple(sweep_seeds(named.get(sweep.from_sweep, sweep), scale)),
             scale,
-            mnist,
+            digits,
             identify,
         )
     ]
@@ -163,10 +163,12 @@ def target_jobs(
 
 @functools.cache
 def sweep_jobs(
-    sweep: Sweep, seeds: tuple[int, ...], scale: str, mnist: bool, identify: bool = True
+    sweep: Sweep, seeds: tuple[int, ...], scale: str, digits: bool, identify: bool = True
 ) -> list[Job]:
     """The sweep's points at each of `seeds` (a sweep shared by targets is composed once)."""
-    points = sweep_points([f"experiment={sweep.experiment}", *sweep_overrides(sweep, scale, mnist)])
+    points = sweep_points(
+        [f"experiment={sweep.experiment}", *sweep_overrides(sweep, scale, digits)]
+    )
     staged = sweep.from_sweep is not None
     return [
         job_of(sweep, point, seed, scale, staged, identify) for point in points for seed in seeds
@@ -289,7 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("targets", nargs="*", help=f"default: all of {', '.join(TARGETS)}")
     parser.add_argument("--scale", choices=SCALES, default="full")
-    parser.add_argument("--mnist", action="store_true", help="MNIST, not the digits stand-in")
+    parser.add_argument("--digits", action="store_true", help="the digits stand-in, not MNIST")
     parser.add_argument("--runs", action="store_true", help="list each run left to train")
     parser.add_argument(
         "--catalogue", action="store_true", help="each target's runs and time at both scales"
@@ -312,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(row("target", {c: c for c in COLUMNS}), flush=True)
     everything: dict[tuple, Job] = {}  # each sweep's jobs once (fig3 and tableA3 share)
     for name in names:
-        jobs = target_jobs(TARGETS[name], args.scale, args.mnist)
+        jobs = target_jobs(TARGETS[name], args.scale, args.digits)
         print(row(name, summary(jobs, existing)), flush=True)
         for job in jobs:
             everything.setdefault((job.experiment, job.overrides), job)

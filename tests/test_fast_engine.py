@@ -68,7 +68,7 @@ def test_mlp_every_path_kind_matches_plain_loop(mlp_setup):
 
 def test_vgg_paths_match_plain_loop():
     torch.manual_seed(0)
-    model = VGG((3, 32, 32), 4, batch_norm=True, width=1 / 32)
+    model = VGG((3, 32, 32), 4, batch_norm=True, width=1 / 32, widths=[64] * 10, fc_layers=3)
     inputs, targets = torch.randn(6, 3, 32, 32), torch.randint(0, 4, (6,))
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
     theta_b = trained_copy(model, inputs, scale=0.02)

@@ -50,7 +50,9 @@ def test_spiral_smoke_writes_a_complete_run(spiral_run):
     assert set(results["paths"]) == {"full", "final_to_new_init", "init_to_new_init"}
     for entry in results["paths"].values():
         assert len(entry["loss"]) == len(entry["acc"]) == 11
-        assert entry["shape"] in {"B", "P", "NB"}
+        assert entry["shape"] in {"B", "P", "NB", "ER"}
+        # a barrier has a location; no other shape does
+        assert (entry["shape"] == "B") == (entry["barrier_peak_alpha"] is not None)
         assert entry["split"] == "test"
     for name in ("theta_i.pt", "theta_f.pt", "interpolation.png", "csv/metrics.csv"):
         assert (spiral_run / name).is_file(), name
@@ -88,6 +90,7 @@ def test_digits_mlp_with_unit_paths(tmp_path):
     )
     results = read_results(tmp_path)
     assert list(results["paths"]) == ["full", "unit/fc1", "unit/fc2", "unit/fc3"]
+    assert results["data_name"] == "digits stand-in"  # what reports call it, never MNIST
     assert results["units"] == {"fc1": ["fc1"], "fc2": ["fc2"], "fc3": ["fc3"]}
     # 10 classes at a random init: loss near log(10)
     assert results["paths"]["full"]["loss"][0] == pytest.approx(2.30, abs=0.15)

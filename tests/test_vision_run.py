@@ -130,6 +130,6 @@ def test_every_vision_experiment_runs_at_smoke_scale(cifar_root, tmp_path):
         assert f"group/layer3/{group}" in groups
     assert set(STAGE_PATHS) <= set(groups)
     vgg = read_results(runs["vgg_bn"])["paths"]
-    assert "unit/features.0" in vgg and "unit/classifier.6" in vgg
+    assert "unit/features.0" in vgg and "unit/classifier.0" in vgg  # 8 conv + 1 FC
     assert "unit/layer4" in read_results(runs["no_bn"])["paths"]
     assert "unit/layer4" in read_results(runs["depth"])["paths"]
