@@ -129,12 +129,13 @@ def test_a_report_figure_says_target_stand_in_scale_and_seeds(figures, tmp_path)
     sweep = Sweep("mnist_mlp", ("data=digits",))
     setting = TargetSetting("mnist_mlp", ("data=digits",), [run_of(s, tmp_path) for s in (0, 1)],
                             "mnist_mlp data=digits", sweep)  # fmt: skip
-    plot_target([setting], target, tmp_path / "report.png", "smoke")
+    plot_target([setting], target, target.titled(True), tmp_path / "report.png", "", "smoke")
     shown = texts(figures[-1])
     lines = shown["suptitle"].splitlines()
-    assert lines[0] == "Fig. 1A: MLP on MNIST and on the spiral (mean over seeds, band +-1 std)"
-    assert lines[1] == "data: scikit-learn's 8x8 digits standing in for MNIST"
-    assert lines[2].startswith("smoke scale")
+    assert lines[0] == (
+        "Fig. 1A: MLP on digits stand-in and on the spiral (mean over seeds, band +-1 std)"
+    )
+    assert lines[1].startswith("smoke scale")
     assert shown["titles"] == ["mnist_mlp data=digits: 2 seeds"] * 2
     assert r"$\theta_i$ $\to$ $\theta_f$ (all parameters)" in shown["legend"]
 

@@ -83,7 +83,7 @@ def test_staged_runs_run_at_the_earlier_seeds_and_count_as_existing(tmp_path):
 def test_epochs_include_a_random_label_pre_stage():
     (job,) = target_jobs(Target("t", "t", (Sweep("random_labels", ("init=random_labels",),
                                                  seeds="0"),)), "full")  # fmt: skip
-    assert job.epochs == 100 + 100  # the fit, and the pre-stage's cap (random_label_max_epochs)
+    assert job.epochs == 100 + 500  # the fit, and the pre-stage's cap (random_label_max_epochs)
     (smoke, _) = target_jobs(Target("t", "t", (Sweep("random_labels", ("init=random_labels",)),)),
                              "smoke")  # fmt: skip
     assert smoke.epochs == 2 + 2

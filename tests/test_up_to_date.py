@@ -34,7 +34,7 @@ def test_a_second_launch_starts_no_job_and_skips_the_current_report(in_tmp, monk
     monkeypatch.setitem(TARGETS, target.name, target)
     first = launch(target, "smoke", existing=existing_runs())
     assert len(first) == 1
-    make(target, "smoke", mnist=False, trained=True)
+    make(target, "smoke", digits=False, trained=True)
     report = in_tmp / "reports" / target.name / f"{target.stem}.png"
     made = report.stat().st_mtime
     runs_before = sorted(in_tmp.glob("multirun/**/results.json"))
@@ -42,7 +42,7 @@ def test_a_second_launch_starts_no_job_and_skips_the_current_report(in_tmp, monk
     capsys.readouterr()
 
     assert launch(target, "smoke", existing=existing_runs()) == []
-    make(target, "smoke", mnist=False, trained=False)
+    make(target, "smoke", digits=False, trained=False)
     printed = capsys.readouterr().out.splitlines()
     assert printed == [
         "spiral_only: 2 runs of experiment=spiral_mlp scale=smoke seed=0,1 up to date",
