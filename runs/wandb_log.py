@@ -44,16 +44,16 @@ def run_names(experiment: str, setting: str, seed: int) -> dict[str, str]:
 
 
 def summary_of(results: Mapping) -> dict:
-    """Every number, string and flag of results.json under a flat key; curves (lists) are
-    logged as curves, not here."""
+    """Every number, string, flag and null of results.json under a flat key; curves (lists)
+    are logged as curves, not here."""
     flat = {}
 
     def walk(value, key: str) -> None:
         if isinstance(value, Mapping):
             for name, entry in value.items():
                 walk(entry, f"{key}/{name}" if key else str(name))
-        elif isinstance(value, (int, float, str, bool)):
-            flat[key] = value
+        elif value is None or isinstance(value, (int, float, str, bool)):
+            flat[key] = value  # null too: a path without a barrier has no barrier location
 
     for section, value in results.items():
         if section == "paths":

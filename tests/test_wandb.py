@@ -45,6 +45,7 @@ def test_the_summary_carries_every_number_of_results_json():
         "path/full/shape": "B",
         "path/full/strict_shape": "B",
         "path/full/error_max_rise": 0.1,
+        "path/full/barrier_start_alpha": None,
         "view/train/interpolate/path/full/shape": "NB",
     }
 
@@ -88,9 +89,8 @@ def test_an_offline_run_is_named_grouped_and_carries_every_number(logged):
         ), key
     for key in ("path/full/strict_shape", "path/full/error_max_rise", "path/full/error_shape"):
         assert key in run["summary"], key
-    for key in ("barrier_start_alpha", "barrier_peak_alpha"):  # issue 19's barrier location
-        if key in results["paths"]["full"]:
-            assert f"path/full/{key}" in run["summary"]
+    for key in ("barrier_start_alpha", "barrier_peak_alpha"):  # null on a path without one
+        assert run["summary"][f"path/full/{key}"] == results["paths"]["full"][key]
     # curves against curve/alpha: a group's line panel averages the seeds
     assert {"curve/alpha", "curve/full/loss", "curve/final_to_new_init/acc"} <= run["history"]
     media = first / "files" / "media" / "images" / "figures"
