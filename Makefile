@@ -6,7 +6,7 @@ STAMP := $(VENV)/.install-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 SCALE ?= full
 
-.PHONY: help install demo test test-all lint bench
+.PHONY: help install demo test test-all test-gpu lint bench
 
 # `make help`: every target, one line each (paper targets with their cost at each scale)
 help: install
@@ -28,6 +28,10 @@ test: install  ## the default tests (CPU, a few minutes)
 
 test-all: install  ## every test but the GPU ones (slow: full MLP runs, DDP, resume)
 	$(PY) -m pytest -q -m "not gpu"
+
+# The tests marked gpu (the data pipeline and the engine on CUDA); each skips without CUDA.
+test-gpu: install  ## the tests marked gpu (the data pipeline and the engine on CUDA)
+	$(PY) -m pytest -q -m gpu
 
 lint: install  ## ruff
 	$(VENV)/bin/ruff check .

@@ -53,8 +53,19 @@ def test_unknown_group_choices(override, message):
         check_config_choices([override])
 
 
-def test_known_choices_and_globs_pass():
-    check_config_choices(["experiment=glob(*)", "model=mlp", "seed=1,2", "hydra/launcher=joblib"])
+@pytest.mark.parametrize(
+    "good, bad",
+    [
+        ("model=mlp", "model=mlpp"),
+        ("data=spiral,cifar10", "data=spiral,cifar1"),  # every value of a sweep is checked
+        ("experiment=glob(*)", "experiment=spiral"),  # a glob picks among what exists
+        ("hydra/launcher=joblib", "model=joblib"),  # Hydra's own groups are Hydra's to check
+    ],
+)
+def test_known_choices_and_globs_pass_and_one_wrong_letter_does_not(good, bad):
+    assert check_config_choices([good, "seed=1,2"]) is None
+    with pytest.raises(LinpathError, match=f"unknown {bad.split('=')[0]} '"):
+        check_config_choices([bad, "seed=1,2"])
 
 
 def test_truncated_checkpoint(tmp_path):

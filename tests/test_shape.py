@@ -202,3 +202,66 @@ def test_a_shape_needs_three_points_between_the_ends(alphas):
     assert f"{inside} grid point(s) with 0 <= alpha <= 1" in m["note"]
     judged = shape_metrics([-0.5, 0.0, 0.5, 1.0], [5.0, 2.0, 1.0, 0.5])
     assert judged["shape"] == "NB" and "note" not in judged
+
+
+# Curves exactly at each threshold of the tolerant classes. Every number is a dyadic fraction,
+# exact in binary, so "exactly at" is exact: L0 = 2, L1 = 0, drop 2.
+EXACT = {"barrier_rise": 0.125, "barrier_atol": 0.0, "plateau_band": 0.125}
+QUARTERS = [0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+@pytest.mark.parametrize(
+    "rise, shape", [(0.25, "NB"), (0.25 + 2**-10, "B")], ids=["at_threshold", "just_above"]
+)
+def test_a_rise_of_exactly_barrier_rise_times_the_drop_is_no_barrier(rise, shape):
+    """B needs a rise > barrier_rise * |L0 - L1| (0.125 * 2 = 0.25): equal is not above."""
+    losses = [2.0, 1.0, 1.0 + rise, 0.5, 0.0]
+    m = shape_metrics(QUARTERS, losses, plateau_min_fraction=0.5, **EXACT)
+    assert m["max_rise"] == rise
+    assert m["shape"] == shape
+
+
+@pytest.mark.parametrize(
+    "rise, shape", [(2**-10, "P"), (2**-10 + 2**-20, "B")], ids=["at_atol", "just_above"]
+)
+def test_a_rise_of_exactly_barrier_atol_on_a_flat_curve_is_no_barrier(rise, shape):
+    """On a flat curve (drop 0) the threshold is barrier_atol alone."""
+    losses = [1.0, 1.0, 1.0 + rise, 1.0, 1.0]
+    m = shape_metrics(QUARTERS, losses, barrier_rise=0.05, barrier_atol=2**-10)
+    assert m["shape"] == shape
+
+
+@pytest.mark.parametrize(
+    "second, fraction, shape",
+    [(1.75, 0.5, "P"), (1.75 - 2**-10, 0.25, "NB")],
+    ids=["on_the_band_edge", "just_outside"],
+)
+def test_a_point_exactly_on_the_plateau_band_is_inside_it(second, fraction, shape):
+    """Within the band is |L - L0| <= plateau_band * drop (0.25 here); with 2 of 4 points in
+    it the fraction is exactly plateau_min_fraction = 0.5, which is enough for P."""
+    losses = [2.0, second, 1.0, 0.0]
+    m = shape_metrics([0.0, 1 / 3, 2 / 3, 1.0], losses, plateau_min_fraction=0.5, **EXACT)
+    assert m["max_rise"] == 0.0
+    assert m["plateau_fraction"] == fraction
+    assert m["shape"] == m["strict_shape"] == shape
+
+
+@pytest.mark.parametrize(
+    "minimum, shape", [(0.5, "P"), (0.5 + 2**-10, "NB")], ids=["at_minimum", "just_above"]
+)
+def test_a_plateau_fraction_of_exactly_the_minimum_is_a_plateau(minimum, shape):
+    losses = [2.0, 2.0, 1.0, 0.0]  # 2 of 4 points at L0
+    m = shape_metrics([0.0, 1 / 3, 2 / 3, 1.0], losses, plateau_min_fraction=minimum, **EXACT)
+    assert m["plateau_fraction"] == 0.5
+    assert m["shape"] == shape
+
+
+@pytest.mark.parametrize(
+    "end, shape", [(1.0, "ER"), (1.0 - 2**-10, "B")], ids=["fall_at_atol", "just_above"]
+)
+def test_a_barrier_must_come_down_by_more_than_the_tolerance(end, shape):
+    """Rise 0.625 from 0.5 to 1.125, then down to `end`: a fall of exactly barrier_atol
+    (0.125, which outweighs barrier_rise * drop here) leaves an end rise, not a barrier."""
+    losses = [2.0, 0.5, 1.125, end]
+    m = shape_metrics([0.0, 1 / 3, 2 / 3, 1.0], losses, barrier_rise=0.0, barrier_atol=0.125)
+    assert m["shape"] == shape
