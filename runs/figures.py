@@ -92,32 +92,38 @@ def draw_curves(
     band: bool,
     empty_reason: str = "",
     label_of: Callable[[str], str] = path_label,
-) -> None:
+) -> dict[str, list[str]]:
     """One line per (hue, path) of `frame`: the mean over its rows at each alpha, with a
     +-1 std band (kept within the metric's bounds) when `band`. Each line has its own
-    colour, style and marker; a line that coincides with an earlier one says so in its
-    label, one with no finite point too, and a panel with none at all says why. The loss
-    axis goes log when one curve's values would flatten the others'."""
+    colour, style and marker; a line that covers an earlier one says so in its label (which
+    line, on which metric), one with no finite point too, and a panel with none at all says
+    why. The loss axis goes log when one curve's values would flatten the others'. Returns
+    each line's notes by its plain label, for a legend that several panels share."""
     names = list(dict.fromkeys(frame[hue]))
     palette = colours(names)
     several_paths = hue != "path" and frame["path"].nunique() > 1
     low, high = BOUNDS.get(metric, (None, None))
     drawn: list[tuple[str, pd.Series]] = []
+    notes: dict[str, list[str]] = {}
     span = np.nanmax(frame[metric]) - np.nanmin(frame[metric]) if frame[metric].notna().any() else 0
     for index, ((name, path), part) in enumerate(frame.groupby([hue, "path"], sort=False)):
         stats = part.groupby("alpha", sort=True)[metric].agg(["mean", "std"])
         label = label_of(path) if hue == "path" else name
+        plain = path_label(path) if hue == "path" else name  # no shape tag: names a line
         if several_paths:
             label = f"{name}: {label_of(path)}"
+            plain = f"{name}: {path_label(path)}"
+        notes[label] = []
         if stats["mean"].isna().all():
-            label += " (no finite point)"
+            notes[label].append("no finite point")
         same = next((other for other, mean in drawn if _coincide(mean, stats["mean"], span)), None)
         if same is not None:
-            label += f" (on top of {same})"
+            notes[label].append(f"on top of {same} in {METRIC_WORDS.get(metric, metric)}")
         ax.plot(stats.index, stats["mean"], color=palette[name], linestyle=style_of(path),
                 marker=MARKERS[index % len(MARKERS)], markersize=4,
-                markevery=_mark_every(len(stats), index), label=label)  # fmt: skip
-        drawn.append((label, stats["mean"]))
+                markevery=_mark_every(len(stats), index),
+                label=with_notes(label, notes[label]))  # fmt: skip
+        drawn.append((plain, stats["mean"]))
         if band and same is None:  # a line on top of another has its band too
             spread = stats["std"].fillna(0.0)
             lower = (stats["mean"] - spread).clip(lower=low, upper=high)
@@ -129,6 +135,11 @@ def draw_curves(
     elif metric == "loss" and needs_log_axis(frame[metric]):
         ax.set_yscale("log")
     ax.set_xlabel(ALPHA_LABEL, fontsize="small")
+    return notes
+
+
+def with_notes(label: str, notes: list[str]) -> str:
+    return f"{label} ({'; '.join(dict.fromkeys(notes))})" if notes else label
 
 
 def _coincide(a: pd.Series, b: pd.Series, span: float) -> bool:
@@ -220,20 +231,25 @@ def plot_run(results: dict, out: Path, below: Callable | None = None) -> None:
         def with_shape(path: str, shapes=shapes) -> str:
             return f"{path_label(path)}  [{shapes[path]}]" if shapes.get(path) else path_label(path)
 
+        notes: dict[str, list[str]] = {}
         for ax, metric in zip(axes, ("loss", "acc")):
-            draw_curves(ax, frame, metric, "path", path_style, False, empty_reason(results),
-                        label_of=with_shape)  # fmt: skip
+            drawn = draw_curves(ax, frame, metric, "path", path_style, False,
+                                empty_reason(results), label_of=with_shape)  # fmt: skip
+            for label, said in drawn.items():
+                notes.setdefault(label, []).extend(said)
             ax.set_ylabel(y_label(metric, entry))
         mark_barriers(axes[0], results, entries, colours(list(entries)))
-    fig.suptitle(describe(results), fontsize="medium")
-    for axes in grid:
+        # one legend for both panels: each line's notes from either
         axes[-1].legend(
+            axes[-1].get_lines(),
+            [with_notes(label, notes[label]) for label in notes],
             loc="upper left",
             bbox_to_anchor=(1.02, 1.0),
             fontsize="small",
             title=LEGEND_TITLE,
             title_fontsize="small",
         )
+    fig.suptitle(describe(results), fontsize="medium")
     if below is not None:
         below(bottom)
     fig.savefig(out, dpi=120, bbox_inches="tight")

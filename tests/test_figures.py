@@ -15,7 +15,7 @@ from paper.report import plot_target
 from paper.settings import TargetSetting
 from paper.targets import TARGETS, Sweep
 from runs.beyond_figures import plot_plane, plot_trajectory
-from runs.figures import barrier_location, drawn_alpha, plot_run
+from runs.figures import drawn_alpha, path_label, plot_run
 from runs.store import Run
 
 ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -106,17 +106,24 @@ def test_coinciding_lines_say_so_and_a_re_evaluation_names_itself(figures, tmp_p
     assert "re-evaluation 'bn=recompute'" in shown["suptitle"]
     accuracy = figures[-1].axes[1]
     labels = [line.get_label() for line in accuracy.get_lines()]
-    assert labels[1].endswith(f"(on top of {labels[0]})") and labels[2].endswith(
-        f"(on top of {labels[0]})"
-    )
+    first = path_label("full")
+    assert labels[1].endswith(f"(on top of {first} in accuracy)")
+    assert labels[2].endswith(f"(on top of {first} in accuracy)")
     markers = {line.get_marker() for line in accuracy.get_lines()}
     assert len(markers) == 3  # each line visible under the others
 
 
-def test_the_barrier_location_is_the_running_minimum_before_the_largest_rise():
-    assert barrier_location(ALPHAS, [2.0, 1.0, 1.5, 0.8, 0.1]) == (0.25, 0.5)
-    assert barrier_location(ALPHAS, [1.0, 0.9, 0.8, 0.7, 0.6]) is None
-    assert barrier_location([-0.5, 0.0, 0.5, 1.0], [9.0, 1.0, 2.0, 0.1]) == (0.0, 0.5)
+def test_the_shared_legend_says_which_panel_a_line_is_hidden_in(figures, tmp_path):
+    same = [1.0, 0.8, 0.6, 0.4, 0.2]
+    looked = results(full=entry(same, [0.1, 0.2, 0.3, 0.4, 0.5]),
+                     weights=entry(same, [0.5, 0.4, 0.3, 0.2, 0.1]))  # fmt: skip
+    plot_run(looked, tmp_path / "look.png")
+    legend = [t.get_text() for t in figures[-1].axes[1].get_legend().get_texts()]
+    assert legend[1].endswith(f"(on top of {path_label('full')} in loss)")
+    assert "(" not in legend[0].split("]")[-1]  # the first line covers nothing
+
+
+def test_a_path_stored_from_theta_f_is_drawn_from_its_other_end():
     assert drawn_alpha({"read_from_end": True}, 0.25) == 0.75 and drawn_alpha({}, 0.25) == 0.25
 
 
@@ -210,3 +217,15 @@ def test_layer_wise_paths_are_named_in_words(figures, tmp_path):
     shown = texts(figures[-1])
     assert shown["legend"] == [r"unit fc1 only, $\theta_i$ $\to$ $\theta_f$"]
     assert shown["titles"] == ["Layer-wise paths: 50 all (2 seeds, band +-1 std)"]
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "older_run"])
+def test_a_barrier_is_marked_from_where_its_rise_starts_to_its_peak(figures, tmp_path, stored):
+    location = {"barrier_start_alpha": 0.25, "barrier_peak_alpha": 0.5} if stored else {}
+    looked = results(full=entry([2.0, 1.0, 1.5, 0.8, 0.1], [0.1, 0.5, 0.4, 0.8, 0.9], **location),
+                     flat=entry([1.0, 0.9, 0.8, 0.7, 0.6], [0.1] * 5, shape="NB"))  # fmt: skip
+    plot_run(looked, tmp_path / "marked.png")
+    loss_axis = figures[-1].axes[0]
+    strokes = [line for line in loss_axis.get_lines() if line.get_linewidth() == 7]
+    assert [list(line.get_xdata()) for line in strokes] == [[0.25, 0.5]]
+    assert list(strokes[0].get_ydata()) == [1.0, 1.5]
