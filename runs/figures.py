@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from landscape.shape import stored_metrics  # noqa: E402
+from landscape.shape import drawn_alpha, stored_metrics  # noqa: E402
 
 PATH_STYLES = {"full": "-", "final_to_new_init": "--", "init_to_new_init": ":"}
 OTHER_STYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (1, 1, 3, 1)))  # lines of many settings
@@ -57,12 +57,6 @@ def path_label(path: str) -> str:
         unit, _, group = rest.rpartition("/")
         return rf"{group.replace('_', ' ')} of {unit} only"
     return path
-
-
-def drawn_alpha(entry: Mapping, alpha: float) -> float:
-    """Where a point is drawn: a path stored from theta_f (`read_from_end` in results.json)
-    is drawn from its other end."""
-    return 1.0 - alpha if entry.get("read_from_end") else alpha
 
 
 def curves_frame(results: dict, view: str | None = None) -> pd.DataFrame:

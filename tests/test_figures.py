@@ -9,13 +9,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
+from landscape.shape import drawn_alpha
 from paper.beyond_report import plot_biased_view
 from paper.panels import plot_unit_paths
 from paper.report import plot_target
 from paper.settings import TargetSetting
 from paper.targets import TARGETS, Sweep
 from runs.beyond_figures import plot_plane, plot_trajectory
-from runs.figures import drawn_alpha, path_label, plot_run
+from runs.figures import path_label, plot_run
 from runs.store import Run
 
 ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]
