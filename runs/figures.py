@@ -136,6 +136,24 @@ def with_notes(label: str, notes: list[str]) -> str:
     return f"{label} ({'; '.join(dict.fromkeys(notes))})" if notes else label
 
 
+def add_notes(notes: dict[str, list[str]], more: Mapping[str, list[str]]) -> None:
+    for label, said in more.items():
+        notes.setdefault(label, []).extend(said)
+
+
+def legend_beside(ax, notes: Mapping[str, list[str]], **options) -> None:
+    """One legend for a row of panels, beside its last: every line with the notes that any
+    panel of the row gave it (which line it covers, and on which metric)."""
+    ax.legend(
+        ax.get_lines(),
+        [with_notes(label, said) for label, said in notes.items()],
+        loc="upper left",
+        bbox_to_anchor=(1.02, 1.0),
+        fontsize="small",
+        **options,
+    )
+
+
 def _coincide(a: pd.Series, b: pd.Series, span: float) -> bool:
     if len(a) != len(b) or a.isna().all() or not np.array_equal(a.index, b.index):
         return False
@@ -229,20 +247,10 @@ def plot_run(results: dict, out: Path, below: Callable | None = None) -> None:
         for ax, metric in zip(axes, ("loss", "acc")):
             drawn = draw_curves(ax, frame, metric, "path", path_style, False,
                                 empty_reason(results), label_of=with_shape)  # fmt: skip
-            for label, said in drawn.items():
-                notes.setdefault(label, []).extend(said)
+            add_notes(notes, drawn)
             ax.set_ylabel(y_label(metric, entry))
         mark_barriers(axes[0], results, entries, colours(list(entries)))
-        # one legend for both panels: each line's notes from either
-        axes[-1].legend(
-            axes[-1].get_lines(),
-            [with_notes(label, notes[label]) for label in notes],
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1.0),
-            fontsize="small",
-            title=LEGEND_TITLE,
-            title_fontsize="small",
-        )
+        legend_beside(axes[-1], notes, title=LEGEND_TITLE, title_fontsize="small")
     fig.suptitle(describe(results), fontsize="medium")
     if below is not None:
         below(bottom)

@@ -148,6 +148,20 @@ def test_a_report_figure_says_target_stand_in_scale_and_seeds(figures, tmp_path)
     assert r"$\theta_i$ $\to$ $\theta_f$ (all parameters)" in shown["legend"]
 
 
+def test_a_report_panel_of_many_lines_drops_its_bands_and_says_so(figures, tmp_path):
+    rising = [2.3, 2.0, 1.0, 0.3, 0.1]
+    many = {f"unit/layer{i}": entry([v + i / 10 for v in rising], [0.5] * 5) for i in range(5)}
+    runs = [run_of(seed, tmp_path, full=entry(rising, [0.5] * 5), **many) for seed in (0, 1)]
+    sweep = Sweep("blockwise", ())
+    setting = TargetSetting("blockwise", (), runs, "blockwise", sweep)
+    plot_target([setting], TARGETS["fig1b"], "Fig. 1B", tmp_path / "many.png", "", "smoke")
+    loss_panel = figures[-1].axes[0]
+    assert len(loss_panel.get_lines()) == 6 and not loss_panel.collections  # no band
+    assert loss_panel.get_title() == "blockwise: 2 seeds, 6 lines: no std bands"
+    plot_target([setting], TARGETS["fig1a"], "Fig. 1A", tmp_path / "few.png", "", "smoke")
+    assert len(figures[-1].axes[0].collections) == len(figures[-1].axes[0].get_lines()) == 1
+
+
 def trajectory() -> dict:
     along = {"alpha": [0.0, 0.3, 1.0], "loss": [2.3, 1.0, 0.1], "off_line": [0, 0.2, 0],
              "line_length": 1.0}  # fmt: skip
