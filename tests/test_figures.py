@@ -11,7 +11,7 @@ import pytest
 
 from landscape.shape import drawn_alpha
 from paper.beyond_report import plot_biased_view
-from paper.panels import plot_unit_paths
+from paper.panels import plot_training_speed, plot_unit_paths
 from paper.report import plot_target
 from paper.settings import TargetSetting
 from paper.targets import TARGETS, Sweep
@@ -244,3 +244,19 @@ def test_a_barrier_is_marked_from_where_its_rise_starts_to_its_peak(figures, tmp
     strokes = [line for line in loss_axis.get_lines() if line.get_linewidth() == 7]
     assert [list(line.get_xdata()) for line in strokes] == [[0.25, 0.5]]
     assert list(strokes[0].get_ydata()) == [1.0, 1.5]
+
+
+def test_fig3_training_speed_says_where_each_training_started(figures, tmp_path):
+    history = {"val/acc": [0.2, 0.5, 0.8]}
+    scratch = [Run(tmp_path, {**results(s), "history": history}) for s in (0, 1)]
+    staged = [Run(tmp_path, {**results(s), "history": history}) for s in (0, 1)]
+    settings = [
+        TargetSetting("blockwise", (), scratch, "weight_decay=0", Sweep("blockwise", ())),
+        TargetSetting("blockwise", ("init.offset=0",), staged, "init.offset=0",
+                      Sweep("blockwise", ("init.offset=0",), from_sweep="scratch")),
+    ]  # fmt: skip
+    assert plot_training_speed(settings, tmp_path / "speed.png")
+    ax = figures[-1].axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["from scratch (weight_decay=0)", "at the barrier (init.offset=0)"]
+    assert [tick for tick in ax.get_xticks() if 1 <= tick <= 3] == [1, 2, 3]  # whole epochs
