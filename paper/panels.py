@@ -130,6 +130,12 @@ def plot_unit_paths(setting: TargetSetting, out: Path) -> bool:
     return True
 
 
+REST_WORDS = {  # init.source of Fig. 4's runs: where every unit but k comes from
+    "trained": "trained (theta_f of the base run), unit k random",
+    "pretrained": "pre-trained, unit k random",
+}
+
+
 def plot_accuracy_per_unit(settings: Sequence[TargetSetting], out: Path) -> bool:
     """Fig. 4 left: final test accuracy per reset unit and source, scratch as a line."""
     rows = [
@@ -144,13 +150,17 @@ def plot_accuracy_per_unit(settings: Sequence[TargetSetting], out: Path) -> bool
     ]
     if not rows:
         return False
-    fig, ax = plt.subplots(figsize=(7, 4))
-    sns.pointplot(data=pd.DataFrame(rows), x="unit", y="acc", hue="source", errorbar="sd", ax=ax)
+    frame = pd.DataFrame(rows).assign(rest=lambda f: f["source"].map(REST_WORDS))
+    fig, ax = plt.subplots(figsize=(11, 4))  # the legend beside takes a third
+    sns.pointplot(data=frame, x="unit", y="acc", hue="rest", errorbar="sd", dodge=0.2, ax=ax)
     if scratch:
-        ax.axhline(sum(scratch) / len(scratch), color="black", linestyle="--", label="scratch")
-        ax.legend()
-    ax.set_xlabel("unit reset to its initial state (RI-k)")
-    ax.set_ylabel("test accuracy")
+        ax.axhline(sum(scratch) / len(scratch), color="black", linestyle="--",
+                   label="trained from scratch (mean)")  # fmt: skip
+    ax.legend(title="network before training", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+              fontsize="small")  # fmt: skip
+    ax.set_title("Fig. 4: test accuracy after training with unit k reset (RI-k), +-1 std")
+    ax.set_xlabel("unit reset to a random init (RI-k)")
+    ax.set_ylabel("final test accuracy")
     save(fig, out)
     return True
 

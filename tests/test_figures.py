@@ -11,7 +11,7 @@ import pytest
 
 from landscape.shape import drawn_alpha
 from paper.beyond_report import plot_biased_view
-from paper.panels import plot_training_speed, plot_unit_paths
+from paper.panels import plot_accuracy_per_unit, plot_training_speed, plot_unit_paths
 from paper.report import plot_target
 from paper.settings import TargetSetting
 from paper.targets import TARGETS, Sweep
@@ -260,3 +260,27 @@ def test_fig3_training_speed_says_where_each_training_started(figures, tmp_path)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["from scratch (weight_decay=0)", "at the barrier (init.offset=0)"]
     assert [tick for tick in ax.get_xticks() if 1 <= tick <= 3] == [1, 2, 3]  # whole epochs
+
+
+def test_fig4_accuracy_per_unit_names_what_each_network_started_from(figures, tmp_path):
+    def partial(seed: int, unit: str, source: str, acc: float) -> Run:
+        done = {**results(seed), "init": {"name": "partial", "unit": unit, "source": source}}
+        return Run(tmp_path, {**done, "final": {"test_acc": acc}})
+
+    scratch = [Run(tmp_path, {**results(s), "final": {"test_acc": 0.5}}) for s in (0, 1)]
+    reset = [partial(s, u, src, 0.4) for s in (0, 1) for u in ("conv1", "fc")
+             for src in ("trained", "pretrained")]  # fmt: skip
+    settings = [
+        TargetSetting("blockwise", (), scratch, "scratch", Sweep("blockwise", ())),
+        TargetSetting("partial_pretraining", (), reset, "RI-k",
+                      Sweep("partial_pretraining", (), from_sweep="scratch")),
+    ]  # fmt: skip
+    assert plot_accuracy_per_unit(settings, tmp_path / "units.png")
+    ax = figures[-1].axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "trained (theta_f of the base run), unit k random",
+        "pre-trained, unit k random",
+        "trained from scratch (mean)",
+    ]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["conv1", "fc"]
+    assert ax.get_title().startswith("Fig. 4")
