@@ -204,7 +204,11 @@ def report(
                           written)  # fmt: skip
         return written
     if target == attribution_report.NAME:
-        return attribution_report.report(spec, by_key, scale, digits, out)
+        written, settings, expected = attribution_report.report(spec, by_key, scale, digits, out)
+        if evaluation is None:
+            read = keyed(by_key, [run for s in settings for run in s.runs])
+            record_read(out, (scale, digits, run_dirs), expected, read, spec, written)
+        return written
     expected = expected_settings(spec.sweeps, scale, digits)
     settings = collect(spec, by_key, expected, scale)
     stem = out / spec.stem
@@ -222,10 +226,15 @@ def report(
     markdown += runs_used([(s.label, s.runs) for s in settings])
     written += write_table(frame, markdown, stem)
     if evaluation is None:
-        inputs = keyed(by_key, [r for s in settings for r in s.runs])
-        record_inputs(out, report_args(scale, digits, run_dirs), [e.key for e in expected],
-                      inputs, spec.shows, written)  # fmt: skip
+        read = keyed(by_key, [run for s in settings for run in s.runs])
+        record_read(out, (scale, digits, run_dirs), expected, read, spec, written)
     return written
+
+
+def record_read(out: Path, asked: tuple, expected, read, spec: Target, written) -> None:
+    """`inputs.json` beside a report of the `expected` settings: the (key, run) pairs it
+    `read`, so that `sweeps.run_target` skips it while they are unchanged."""
+    record_inputs(out, report_args(*asked), [e.key for e in expected], read, spec.shows, written)
 
 
 def keyed(by_key: dict[str, list[Run]], runs: Sequence[Run]) -> list[tuple[str, Run]]:
