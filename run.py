@@ -5,10 +5,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 import signal
 import sys
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
@@ -17,7 +17,19 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from callbacks import InterpolationCallback
 from landscape.errors import LinpathError
+from lightning_modules.command_line import (
+    CONFIG_DIR,
+    check_config_choices,
+    check_overrides_apply,
+    compose_config,
+    output_folder,
+    quoted,
+)
+from runs.folder import missing_directories
+
+__all__ = ["build", "check_config_choices", "cli", "compose_config", "main"]
 
 # torch's own deprecation inside Lightning's pytree helper: noise on every run, not ours to fix
 warnings.filterwarnings("ignore", message=".*LeafSpec.*is deprecated")
@@ -30,22 +42,30 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: "litlogger" not in record.getMessage()
 )
 
-CONFIG_DIR = Path(__file__).resolve().parent / "conf"
 # trainer.* keys that run.py reads itself; the rest are Lightning Trainer arguments
 RUN_PY_TRAINER_KEYS = ("compile", "channels_last")
+# this process's command line (cli), the folders Hydra will make for it that do not exist
+# yet, and the run folder it holds once claimed: what a refusal or a stop reports or undoes
+ARGUMENTS: list[str] = []
+CREATED: list[Path] = []
+CLAIMED: list[Path] = []
 
 
 def build(cfg: DictConfig, strategy: str | None = None):
     """Data, model, callbacks, logger and trainer from a composed config; `strategy`, when
     given, replaces trainer.strategy (how ranks start, not what they compute)."""
+    from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
     from callbacks.memory_format import ChannelsLast
     from callbacks.progress import EpochLines, progress_mode
+    from callbacks.stops import TrainingPhase
     from lightning_modules import Classifier
     from lightning_modules.build import data_and_net_factory, device_of
+    from lightning_modules.config_checks import ConfigError
     from lightning_modules.param_groups import build_param_groups
-    from runs.identity import setting_id, training_id
+    from runs.identity import identity as identity_of
+    from runs.identity import training_config
 
     datamodule, net_factory = data_and_net_factory(cfg)
     module = Classifier(
@@ -61,9 +81,13 @@ def build(cfg: DictConfig, strategy: str | None = None):
     )
     datamodule.steps_per_call = module.steps_per_call
     init = instantiate(cfg.init)(module, datamodule, seed=cfg.seed, device=device_of(cfg))
-    identity = {"training_id": training_id(cfg), "setting_id": setting_id(cfg)}
-    callbacks = [instantiate(cfg.interpolation, init=init, identity=identity, _convert_="all")]
-    callbacks += [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    identity = {**identity_of(cfg), "data_fingerprint": getattr(datamodule, "fingerprint", None)}
+    interpolation = instantiate(cfg.interpolation, init=init, identity=identity, _convert_="all")
+    # set, not passed: instantiate would build the trainer the config names inside it
+    interpolation.training = {**identity, "config": training_config(cfg)}
+    # the interpolation callback last: its results.json is the last file a run writes
+    callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
+    callbacks += [interpolation, TrainingPhase()]
     progress = progress_mode(cfg.get("progress", "auto"))
     if progress == "lines":
         callbacks.append(EpochLines())
@@ -74,111 +98,342 @@ def build(cfg: DictConfig, strategy: str | None = None):
     trainer_kwargs["enable_progress_bar"] = progress == "bar"
     if strategy is not None:
         trainer_kwargs["strategy"] = strategy
-    trainer = instantiate(trainer_kwargs, callbacks=callbacks, logger=logger)
+    try:
+        trainer = instantiate(trainer_kwargs, callbacks=callbacks, logger=logger)
+    except InstantiationException as error:  # Lightning refusing its own arguments
+        cause = error.__cause__ or error
+        raise ConfigError(f"trainer: {' '.join(str(cause).split())}") from error
     return datamodule, module, trainer
 
 
-def compose_config(*overrides: str, output_dir: Path | None = None):
-    """The job config run.py would get, with `${hydra:...}` resolvable, without running it."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(
-            output_dir or CONFIG_DIR.parent / "outputs" / "compose-only"
-        )
-        cfg.hydra.overrides.task = list(overrides)
-    HydraConfig.instance().set_config(cfg)
-    return cfg
-
-
-def train(cfg: DictConfig) -> None:
+def train(cfg: DictConfig, output_dir: Path) -> None:
+    """Check everything, then claim the run folder, then train and evaluate (or finish
+    the evaluation, or reuse a finished run's training)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     from lightning_modules.config_checks import check_config
+    from runs.folder import check_claimable
+    from runs.resume import plan_start
 
     check_config(cfg)  # every value, before anything is built, written or trained
+    check_own_folder(cfg, output_dir)
     strategy = sweep_strategy(cfg.trainer, HydraConfig.get().mode == RunMode.MULTIRUN)
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
-    if cfg.get("reuse") and reuse_finished_run(cfg, Path(HydraConfig.get().runtime.output_dir)):
+    start = plan_start(cfg.get("ckpt_path"), output_dir)
+    if start.done:
+        check_same_training(cfg, output_dir)
+        note(f"{output_dir} is finished already (results.json): nothing to do")
         return
+    check_claimable(output_dir, overwrite=cfg.get("overwrite", False), continues=start.continues)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    if cfg.get("reuse") and not start.continues:
+        source = reusable_run(cfg, output_dir)
+        if source is not None:
+            with claimed(cfg, output_dir, continues=False):
+                reuse_finished_run(cfg, source, output_dir)
+            return
     datamodule, module, trainer = build(cfg, strategy)
-    if cfg.get("ckpt_path") not in (None, "last", "hpc", "best"):  # Lightning's own keywords
-        from callbacks.interpolation import check_checkpoint
+    check_fits(module, datamodule, trainer)
+    interpolation = next(c for c in trainer.callbacks if isinstance(c, InterpolationCallback))
+    if start.checkpoint is not None:
+        continue_identity(cfg, start.checkpoint, module.net, interpolation)
+    with claimed(cfg, output_dir, continues=start.continues):
+        if start.finish:
+            finish_evaluation(cfg, output_dir, module, datamodule, interpolation)
+            return
+        for logger in trainer.loggers:  # the resolved config: wandb's run config, hparams.yaml
+            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        trainer.fit(module, datamodule=datamodule, ckpt_path=start.checkpoint)
 
-        check_checkpoint(cfg.ckpt_path, module.net)  # Lightning's own failure is a traceback
-    for logger in trainer.loggers:  # the resolved config: wandb's run config, csv's hparams.yaml
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+
+def check_own_folder(cfg: DictConfig, output_dir: Path) -> None:
+    """A run writes into its own folder only (the one it holds: runs.folder); pointing a
+    callback elsewhere would write into another run's folder unchecked."""
+    from lightning_modules.config_checks import ConfigError
+
+    sections = {"interpolation": cfg.interpolation}
+    sections.update({f"callbacks.{k}": v for k, v in cfg.get("callbacks", {}).items()})
+    for name, section in sections.items():
+        folder = section.get("output_dir") if hasattr(section, "get") else None
+        if folder is not None and Path(str(folder)).absolute() != output_dir.absolute():
+            raise ConfigError(
+                f"{name}.output_dir={folder}: a run writes into its own folder ({output_dir}); "
+                "choose the folder with hydra.run.dir (hydra.sweep.dir for -m) instead"
+            )
 
 
-def reuse_finished_run(cfg: DictConfig, output_dir: Path) -> bool:
-    """Evaluate a finished run with this training config instead of training; False if none."""
+def continue_identity(cfg: DictConfig, checkpoint: str, net, interpolation) -> None:
+    """The checkpoint must hold this network and this training (a longer schedule is a new
+    training that names the run it continues: `resumed_from`, runs.resume)."""
+    from callbacks.interpolation import check_checkpoint
+    from runs.identity import RESUMED_FROM, identity
+    from runs.resume import resumed_from
+
+    if checkpoint in ("last", "hpc", "best"):  # Lightning's own keywords
+        return
+    recorded, epoch = check_checkpoint(checkpoint, net)
+    provenance = resumed_from(checkpoint, recorded, epoch, interpolation.training["config"])
+    keys = identity(cfg, provenance)
+    interpolation.identity.update(keys, **{RESUMED_FROM: provenance})
+    interpolation.training.update(keys)
+
+
+def check_fits(module, datamodule, trainer) -> None:
+    """The model takes the data and the paths fit the model: one forward on two examples
+    and the callbacks' own checks, before anything is written."""
+    from callbacks import InterpolationCallback, TrajectoryCallback
+    from landscape.evaluate import batch_loss_and_correct
+    from lightning_modules.config_checks import ConfigError
+
+    inputs, targets = datamodule.split("train", device="cpu")
+    net = module.net
+    was_training = net.training
+    try:
+        with torch.no_grad():
+            net.eval()
+            outputs = net(inputs[:2])
+            batch_loss_and_correct(outputs, targets[:2], module.loss_name)
+    except (RuntimeError, ValueError, TypeError, IndexError) as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(
+            f"model {type(net).__name__} does not fit data {type(datamodule).__name__} "
+            f"(inputs {tuple(inputs.shape[1:])}, {datamodule.num_outputs} outputs): {first}"
+        ) from error
+    finally:
+        net.train(was_training)
+    for callback in trainer.callbacks:
+        if isinstance(callback, (InterpolationCallback, TrajectoryCallback)):
+            callback.setup(trainer, module, "fit")
+
+
+def check_same_training(cfg: DictConfig, output_dir: Path) -> None:
+    """`ckpt_path=auto` in a finished folder: only if it finished this training."""
+    from landscape.state_files import load_results_file
+    from runs.folder import FolderError
+    from runs.identity import RESUMED_FROM, training_id
+
+    results = load_results_file(output_dir / "results.json")
+    wanted = training_id(cfg, resumed_from=results.get(RESUMED_FROM))
+    if results.get("training_id") != wanted:
+        raise FolderError(
+            f"{output_dir} holds a finished run of another training (training_id "
+            f"{results.get('training_id')}, this config's {wanted}); overwrite=true moves it "
+            "aside and starts again"
+        )
+
+
+@contextmanager
+def claimed(cfg: DictConfig, output_dir: Path, continues: bool):
+    """The block writes into `output_dir` as its only writer (runs.folder), with the
+    config in .hydra/ and Lightning's messages in run.log; other DDP ranks only read."""
+    from hydra.core.hydra_config import HydraConfig
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from runs.folder import attach_log, claim, detach_log
+
+    if rank_zero_only.rank != 0:
+        yield
+        return
+    lock = claim(output_dir, overwrite=cfg.get("overwrite", False), continues=continues)
+    CLAIMED.append(output_dir)
+    log = attach_log(output_dir)
+    try:
+        hydra_dir = output_dir / ".hydra"  # what Hydra writes with output_subdir=.hydra
+        hydra_dir.mkdir(exist_ok=True)
+        hydra_cfg = HydraConfig.instance().cfg
+        (hydra_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+        (hydra_dir / "hydra.yaml").write_text(OmegaConf.to_yaml(hydra_cfg))
+        (hydra_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
+        yield
+    finally:
+        detach_log(log)
+        lock.release()
+
+
+def finish_evaluation(cfg, output_dir: Path, module, datamodule, interpolation) -> None:
+    """A run whose training finished but whose evaluation was stopped: evaluate its
+    theta_i.pt and theta_f.pt as the interpolation callback would have."""
+    import json
+
+    from landscape.state_files import load_state_for
+    from lightning_modules.build import device_of
+    from runs.evaluation import evaluate_trained, summary_table, write_results
+    from runs.folder import FolderError
+    from runs.resume import TRAINED_FILE
+
+    trained = json.loads((output_dir / TRAINED_FILE).read_text())
+    recorded = trained["header"].get("training_id")
+    if recorded != interpolation.identity.get("training_id"):
+        raise FolderError(
+            f"{output_dir} holds the weights of another training (training_id {recorded}, "
+            f"this config's {interpolation.identity.get('training_id')}); give its own "
+            "config, or overwrite=true to move it aside"
+        )
+    note(f"{output_dir}: trained already; evaluating theta_i.pt and theta_f.pt")
+    net = module.net
+    theta_i = load_state_for(output_dir / "theta_i.pt", net)
+    theta_f = load_state_for(output_dir / "theta_f.pt", net)
+    net.load_state_dict(theta_f)
+    net.to(device_of(cfg))
+    results = evaluate_trained(
+        interpolation.evaluation,
+        net,
+        module.fresh_net,
+        module.loss_name,
+        datamodule,
+        theta_i,
+        theta_f,
+        trained,
+    )
+    write_results(results, output_dir, interpolation.figure)
+    print(summary_table(results))
+
+
+def reusable_run(cfg: DictConfig, output_dir: Path) -> Path | None:
+    from runs.reuse import find_reusable
+
+    return find_reusable(cfg, exclude=output_dir, note=note)
+
+
+def reuse_finished_run(cfg: DictConfig, source: Path, output_dir: Path) -> None:
+    """Evaluate a finished run with this training config instead of training."""
     from runs.evaluation import summary_table
-    from runs.reuse import find_reusable, reuse_run
+    from runs.reuse import reuse_run
 
-    source = find_reusable(cfg, exclude=output_dir)
-    if source is None:
-        return False
-    print(f"linpath: reuse: {source} trained this config already; evaluating it", file=sys.stderr)
+    note(f"reuse: {source} trained this config already; evaluating it")
     print(summary_table(reuse_run(cfg, source, output_dir)))
-    return True
+
+
+def note(message: str) -> None:
+    """A `linpath:` line on stderr, and in the run's run.log once it has one."""
+    print(f"linpath: {message}", file=sys.stderr, flush=True)
+    logging.getLogger("linpath").info(f"linpath: {message}")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.errors import InstantiationException
+    from hydra.types import RunMode
 
+    from callbacks.stops import RunStopped, install_stop_handlers, restore_handlers
     from sweeps.sweep_failures import clear_job_failure
 
     output_dir = Path(HydraConfig.get().runtime.output_dir)
+    previous = install_stop_handlers()
+    CLAIMED.clear()
     try:
         clear_job_failure(output_dir)
-        train(cfg)
+        train(cfg, output_dir)
     except LinpathError as error:
         refuse(error, output_dir)
     except InstantiationException as error:  # a callback refusing its options: our one line
         if not isinstance(error.__cause__, LinpathError):
             raise
         refuse(error.__cause__, output_dir)
-    except SIGTERMException:  # Lightning stopped cleanly; it exits 0, a preempted run must not
-        last = output_dir / "checkpoints" / "last.ckpt"
-        resume = (
-            f"resume: ckpt_path={last}"
-            if last.is_file()
-            else "no checkpoint to resume from (checkpoint=last keeps one)"
-        )
-        print(f"linpath: stopped by SIGTERM, no results written; {resume}", file=sys.stderr)
-        sys.exit(128 + signal.SIGTERM)
+    except (SIGTERMException, RunStopped) as stop:
+        stopped(getattr(stop, "signum", signal.SIGTERM), output_dir)
+    except Exception as error:  # a crash: a sweep records it and goes on to the next job
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            raise
+        crashed(error, output_dir)
     finally:
+        restore_handlers(previous)
         if "wandb" in sys.modules:  # the next job of a multirun must not log into this run
             sys.modules["wandb"].finish()
 
 
 def refuse(error: LinpathError, output_dir: Path) -> None:
-    """A single run ends with the one line; one bad job of a sweep is reported, left in its
-    folder, and the next job runs (the sweep's exit code says so: sweeps.sweep_failures)."""
+    """A single run ends with the one line (and takes back the folder Hydra made for it);
+    one bad job of a sweep is reported, left in its folder, and the next job runs (the
+    sweep's exit code says so: sweeps.sweep_failures)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from runs.folder import remove_if_empty
     from sweeps.sweep_failures import record_job_failure
 
     if HydraConfig.get().mode != RunMode.MULTIRUN:
+        remove_if_empty(CREATED)
         fail(error)
     print(f"linpath: error: job {HydraConfig.get().job.num}: {error}", file=sys.stderr)
     record_job_failure(output_dir, str(error))
 
 
+def crashed(error: Exception, output_dir: Path) -> None:
+    """A sweep job that crashed: its traceback printed, its error.txt written, the sweep
+    goes on and ends with exit code 2 (sweeps.sweep_failures)."""
+    import traceback
+
+    from hydra.core.hydra_config import HydraConfig
+
+    from sweeps.sweep_failures import record_job_failure
+
+    traceback.print_exception(error)
+    line = f"crashed: {type(error).__name__}: {' '.join(str(error).split())}"
+    print(f"linpath: error: job {HydraConfig.get().job.num}: {line}", file=sys.stderr)
+    record_job_failure(output_dir, line)
+
+
 def fail(error: LinpathError) -> None:
     print(f"linpath: error: {error}", file=sys.stderr)
     sys.exit(2)
+
+
+def stopped(signum: int, output_dir: Path) -> None:
+    """The one line of a run stopped by a signal: what is kept, and the command that goes
+    on from there (`ckpt_path=auto`: runs.resume)."""
+    from runs.folder import remove_if_empty
+    from runs.resume import LAST_CHECKPOINT, TRAINED_FILE
+
+    name = signal.Signals(signum).name
+    if not CLAIMED:
+        remove_if_empty(CREATED)
+        note(f"stopped by {name} before the run wrote anything")
+    elif (output_dir / TRAINED_FILE).is_file():
+        note(
+            f"stopped by {name} during the path evaluation; theta_f.pt is kept, finish the "
+            f"evaluation without training: {go_on_command(output_dir)}"
+        )
+    elif (output_dir / LAST_CHECKPOINT).is_file():
+        note(
+            f"stopped by {name}, no results written; resume from "
+            f"{output_dir / LAST_CHECKPOINT}: {go_on_command(output_dir)}"
+        )
+    else:
+        note(
+            f"stopped by {name}, no results written; no checkpoint to resume from "
+            f"(checkpoint=last keeps one), so this trains it again: {go_on_command(output_dir)}"
+        )
+    sys.exit(128 + signum)
+
+
+def go_on_command(output_dir: Path) -> str:
+    """This command again, into the same folder (a sweep: the same sweep folder), with
+    `ckpt_path=auto`: each run continues from what its own folder holds."""
+    import shlex
+
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun:
+        folder = f"hydra.sweep.dir={quoted(HydraConfig.get().sweep.dir)}"
+    else:
+        folder = f"hydra.run.dir={quoted(output_dir)}"
+    replaced = (
+        "ckpt_path=",
+        "hydra.run.dir=",
+        "hydra.sweep.dir=",
+        "overwrite=",
+        "-m",
+        "--multirun",
+    )
+    kept = [a for a in ARGUMENTS if not a.lstrip("+~").startswith(replaced)]
+    words = ["python", "run.py", *(["-m"] if multirun else []), *kept, folder, "ckpt_path=auto"]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def sweep_strategy(trainer_cfg: DictConfig, multirun: bool) -> str | None:
@@ -191,91 +446,19 @@ def sweep_strategy(trainer_cfg: DictConfig, multirun: bool) -> str | None:
     return None
 
 
-def check_config_choices(arguments: list[str]) -> None:
-    """An unknown `experiment=`, `model=`, `data=`, ... is one line listing the valid names,
-    instead of Hydra's multi-line report. Names come from conf/ and from every folder on
-    `hydra.searchpath` (your own configs); Hydra's own groups (hydra/...) are Hydra's to check."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.core.override_parser.types import ValueType
-
-    try:
-        overrides = OverridesParser.create().parse_overrides(
-            [a for a in arguments if "=" in a and not a.startswith("-")]
-        )
-    except Exception:
-        return  # a syntax error: check_overrides_apply reports it
-    roots = [CONFIG_DIR, *search_path_folders(overrides)]
-    for override in overrides:
-        group = override.key_or_group
-        folders = [root / group for root in roots if (root / group).is_dir()]
-        if group.startswith("hydra") or override.is_delete() or not folders:
-            continue
-        if override.is_sweep_override():
-            if override.value_type not in (ValueType.CHOICE_SWEEP, ValueType.SIMPLE_CHOICE_SWEEP):
-                continue  # glob(...) picks among what exists
-            values = list(override.sweep_string_iterator())
-        else:
-            values = [override.get_value_element_as_str()]
-        valid = sorted({p.stem for folder in folders for p in folder.glob("*.yaml")})
-        for value in values:
-            if value not in valid and value != "null":
-                raise LinpathError(f"unknown {group} {value!r}; expected one of {valid}")
-
-
-def search_path_folders(overrides) -> list[Path]:
-    """The config folders that `hydra.searchpath=[file://DIR, pkg://PACKAGE]` adds."""
-    import importlib.util
-
-    folders = []
-    for override in overrides:
-        if override.key_or_group != "hydra.searchpath" or override.is_sweep_override():
-            continue
-        entries = override.value()
-        for entry in entries if isinstance(entries, list) else [entries]:
-            scheme, _, location = str(entry).partition("://")
-            if scheme == "file":
-                folders.append(Path(location))
-            elif scheme == "pkg":
-                spec = importlib.util.find_spec(location.replace("/", "."))
-                if spec is not None and spec.submodule_search_locations:
-                    folders += [Path(p) for p in spec.submodule_search_locations]
-    return folders
-
-
-def check_overrides_apply(arguments: list[str]) -> None:
-    """A key that is not in the config (a typo) or an override Hydra cannot apply is one
-    line, not Hydra's report: compose once with the single-value overrides to find out."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    candidates = [a for a in arguments if "=" in a and not a.startswith("-")]
-    try:
-        overrides = OverridesParser.create().parse_overrides(candidates)
-    except HydraException as error:
-        raise LinpathError(" ".join(str(error).split())) from error
-    try:
-        compose_config(*[o.input_line for o in overrides if not o.is_sweep_override()])
-    except HydraException as error:
-        unknown = re.match(r"Could not override '([^']+)'", str(error))
-        if unknown and "not in struct" in str(error.__cause__):
-            key = unknown.group(1)
-            raise LinpathError(
-                f"{key}: no such key in the config (a typo?); `+{key}=VALUE` adds a new one"
-            ) from error
-        lines = [str(error), str(error.__cause__ or "")]
-        words = [line.strip() for text in lines for line in text.splitlines()]
-        kept = [w for w in words if w and not w.startswith(("full_key", "object_type"))]
-        raise LinpathError(" ".join(kept)) from error
-
-
 def cli(arguments: list[str]) -> None:
-    """What `python run.py ARGUMENTS` does (tests call it in-process)."""
+    """What `python run.py ARGUMENTS` does (tests call it in-process): the command line's
+    checks, then Hydra, with the output folder pinned to one resolved path (so a refused
+    run can take back the folder Hydra makes, and a stopped one can name it)."""
     try:
         check_config_choices(arguments)
-        check_overrides_apply(arguments)
+        cfg = check_overrides_apply(arguments)
+        key, folder = output_folder(arguments, cfg)
     except LinpathError as error:
         fail(error)
-    sys.argv = [sys.argv[0], *arguments]
+    CREATED[:] = missing_directories(folder)
+    ARGUMENTS[:] = arguments
+    sys.argv = [sys.argv[0], *arguments, f"{key}={quoted(folder)}"]
     main()
 
 

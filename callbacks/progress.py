@@ -29,6 +29,11 @@ class EpochLines(pl.Callback):
     """One line per training epoch on global rank zero: the epoch, the epoch's logged
     train/val metrics and its seconds."""
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # a run resumed from a checkpoint written at an epoch's end restarts there: Lightning
+        # then ends that epoch without starting it (no on_train_epoch_start)
+        self._started = time.perf_counter()
+
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._started = time.perf_counter()
 

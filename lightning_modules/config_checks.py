@@ -182,6 +182,8 @@ RULES: dict[str, Rule] = {
     "pretrained_weights": text(optional=True),
     "random_label_max_epochs": integer(1),
     "ckpt_path": text(optional=True),
+    "overwrite": boolean(),
+    "reuse": boolean(),
     # data (each key only where the chosen data set has it)
     "data.batch_size": integer(1),
     "data.eval_batch_size": integer(1),
@@ -365,6 +367,11 @@ def check_relations(values: Mapping[str, Any]) -> None:
                 f"integers >= 1 ({len(CONV_WIDTHS)} conv widths and {hidden} hidden "
                 f"classifier widths with model.fc_layers={fc_layers})"
             )
+    if values.get("overwrite") and values.get("ckpt_path") == "auto":
+        raise ConfigError(
+            "overwrite=true with ckpt_path=auto: overwrite moves the folder's run aside and "
+            "starts again, ckpt_path=auto continues it; give one of them"
+        )
     if values.get("init.source") == "trained" and values.get("init.from_run") is None:
         raise ConfigError(
             "init.from_run=None: init.source=trained starts from an earlier run's theta_f; "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from landscape.shape import DEFAULT_THRESHOLDS, path_metrics
 from landscape.sharded import evaluate_paths_sharded, shard_points
 from landscape.views import view_name
 from runs.artifacts import save_json_atomic
+from runs.manifest import manifest_of
 
 NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
 NEW_INIT_SEED_OFFSET = 1_000_003
@@ -200,6 +202,32 @@ class PathEvaluation:
         }
 
 
+def evaluate_trained(
+    evaluation: PathEvaluation,
+    net: torch.nn.Module,
+    fresh_net: Callable[[int], torch.nn.Module],
+    loss: str,
+    datamodule,
+    theta_i: State,
+    theta_f: State,
+    trained: Mapping,
+) -> dict | None:
+    """results.json of a trained run (`net` holding theta_f) from its two states and its
+    trained.json (`header`, `fit_s`, `device`): at fit end, or finishing a stopped
+    evaluation. Ranks other than zero evaluate their share and get None."""
+    started = time.perf_counter()
+    views = evaluation.all_curves(net, fresh_net, loss, datamodule, theta_i, theta_f)
+    if views is None:
+        return None
+    results = evaluation.results(net, loss, datamodule, theta_i, theta_f, views, trained["header"])
+    results["timing"] = {
+        "fit_s": trained.get("fit_s"),
+        "interpolation_s": time.perf_counter() - started,
+    }
+    results["device"] = trained.get("device")
+    return results
+
+
 def eval_batches(datamodule, split: str, limit: int | None) -> list:
     inputs, targets = datamodule.split(split)
     if limit is not None:
@@ -221,16 +249,22 @@ def final_metrics(net: torch.nn.Module, datamodule, loss: str) -> dict[str, floa
     return final
 
 
-def write_results(results: dict, directory: Path, figure: bool) -> Path | None:
-    """results.json (atomically) and, if asked and there are paths, its figure; returns the
-    figure's path."""
-    save_json_atomic(results, directory / "results.json")
-    if not figure or not results["paths"]:
-        return None
-    from runs.figures import plot_run
+def write_results(
+    results: dict, directory: Path, figure: bool, weights_dir: Path | None = None
+) -> Path | None:
+    """The figure (if asked and there are paths), then results.json with the manifest of
+    the weights it was computed from (`weights_dir`, default `directory`): results.json
+    last, atomically, so a folder that has one is complete. Returns the figure's path."""
+    drawn = None
+    directory.mkdir(parents=True, exist_ok=True)
+    if figure and results["paths"]:
+        from runs.figures import plot_run
 
-    plot_run(results, directory / "interpolation.png")
-    return directory / "interpolation.png"
+        drawn = directory / "interpolation.png"
+        plot_run(results, drawn)
+    results["manifest"] = manifest_of(weights_dir or directory)
+    save_json_atomic(results, directory / "results.json")
+    return drawn
 
 
 def no_finite_point_note(losses: Sequence[float], diverged: bool) -> dict[str, str]:

@@ -21,12 +21,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from landscape.errors import LinpathError
 from runs.identity import REUSED_FROM
+from runs.manifest import verify_files
 from runs.store import EVALUATIONS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 RUN_FILES = ("results.json", "theta_i.pt", "theta_f.pt", ".hydra/config.yaml")
 # results.json keys that describe one evaluation, not the run: never carried to another one
-EVALUATION_ONLY = ("schema", "distance", "timing", "evaluation", REUSED_FROM)
+EVALUATION_ONLY = ("schema", "distance", "timing", "evaluation", "manifest", REUSED_FROM)
 
 
 class RunDirError(LinpathError):
@@ -65,6 +66,7 @@ def evaluate_run(
     from runs.evaluation import write_results
 
     source = check_complete(run_dir)
+    verify_files(run_dir, source)
     datamodule, net_factory = data_and_net_factory(cfg)
     net = net_factory()
     theta_i = load_state_for(run_dir / "theta_i.pt", net)
@@ -97,7 +99,7 @@ def evaluate_run(
         "fit_s": source.get("timing", {}).get("fit_s"),
         "interpolation_s": time.perf_counter() - started,
     }
-    write_results(results, out_dir, callback.figure)
+    write_results(results, out_dir, callback.figure, weights_dir=run_dir)
     return results
 
 

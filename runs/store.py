@@ -8,6 +8,7 @@ from pathlib import Path
 
 from landscape.errors import LinpathError
 from landscape.state_files import load_results_file
+from runs.folder import REPLACED
 
 RESULTS_FILE = "results.json"
 # a run's later evaluations live in RUN/evaluations/NAME/ (runs.reevaluate): not runs
@@ -83,7 +84,8 @@ def _same_value(a: str, b: str) -> bool:
 
 def find_results(directories: Iterable[Path | str]) -> list[Path]:
     """Every run's results.json under the given directories (recursively), each file once;
-    later evaluations of a run (under its `evaluations/`) are not runs."""
+    later evaluations of a run (under its `evaluations/`) and runs moved aside by
+    `overwrite=true` are not runs."""
     found: dict[Path, None] = {}
     for directory in directories:
         directory = Path(directory)
@@ -91,7 +93,8 @@ def find_results(directories: Iterable[Path | str]) -> list[Path]:
             found[directory.resolve()] = None
         elif directory.is_dir():
             for path in sorted(directory.rglob(RESULTS_FILE)):
-                if EVALUATIONS not in path.relative_to(directory).parts[:-1]:
+                folders = path.relative_to(directory).parts[:-1]
+                if EVALUATIONS not in folders and not any(REPLACED in f for f in folders):
                     found[path.resolve()] = None
     return list(found)
 

@@ -16,8 +16,8 @@ from landscape import interpolate_state
 from landscape.biases import last_layer_bias_spread
 from lightning_modules.config_checks import check_config
 from lightning_modules.models import MLP, resnet
-from run import compose_config
 from paper import settings
+from run import compose_config
 from tests.conftest import EXPERIMENTS, REPO, read_results, run_linpath
 
 # seeds of the intervention, optimizer and MLP rows: the paper's 10, 5 for barrier_init
