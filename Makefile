@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install
-	$(PY) run.py experiment=spiral_mlp hydra.run.dir=outputs/demo
+	$(PY) run.py experiment=spiral_mlp hydra.run.dir=outputs/demo overwrite=true
 	@echo "figure: outputs/demo/interpolation.png   results: outputs/demo/results.json"
 
 test: install

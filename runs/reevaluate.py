@@ -127,6 +127,7 @@ def reevaluate(cfg: DictConfig, task_overrides: Sequence[str]) -> Path:
 
     run_dir = Path(cfg.run_dir)
     source = check_complete(run_dir)
+    verify_files(run_dir, source)
     overrides = interpolation_overrides(task_overrides)
     run_cfg = run_config(run_dir)
     for override in overrides:
