@@ -132,8 +132,10 @@ class InterpolationCallback(pl.Callback):
         """theta_f and what the run's results say of its training (trained.json), before
         the evaluation: a stopped evaluation is finished from them without training again
         (`ckpt_path=auto`)."""
-        if trainer.sanity_checking or trainer.fast_dev_run:
-            return
+        if not (trainer.sanity_checking or trainer.fast_dev_run):
+            self.keep_trained(trainer, pl_module)
+
+    def keep_trained(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.theta_final = clone_state(pl_module.net)
         self.trained_record = {
             "header": self.header(),
@@ -148,8 +150,8 @@ class InterpolationCallback(pl.Callback):
         """Every rank evaluates its share of the paths; global rank zero writes the run."""
         if trainer.sanity_checking or trainer.fast_dev_run or trainer.interrupted:
             return  # an interrupted fit has no theta_f; leave no results that look complete
-        if self.theta_final is None:
-            return
+        if self.theta_final is None:  # resumed from a checkpoint whose training was done:
+            self.keep_trained(trainer, pl_module)  # Lightning skips the loop and its hooks
         net, datamodule = pl_module.net, trainer.datamodule
         results = evaluate_trained(
             self.evaluation,
