@@ -17,6 +17,7 @@ from landscape.state_files import StateFileError, check_state_fits, load_state_f
 from lightning_modules.config_checks import alpha_grid, check_section
 from runs.artifacts import save_json_atomic, save_torch_atomic
 from runs.evaluation import (
+    DIVERGED_LOSS_RATIO,
     NEW_INIT_PATHS,
     PathEvaluation,
     clone_state,
@@ -60,6 +61,7 @@ class InterpolationCallback(pl.Callback):
         identity: Mapping | None = None,
         views: Sequence[str] = (),
         progress: bool = True,
+        diverged_loss_ratio: float = DIVERGED_LOSS_RATIO,
     ):
         super().__init__()
         options = dict(  # what PathEvaluation takes as the config gives it
@@ -73,6 +75,7 @@ class InterpolationCallback(pl.Callback):
             extras=list(extras),
             views=list(views),
             progress=progress,
+            diverged_loss_ratio=diverged_loss_ratio,
         )
         # the same rules as run.py's check of the composed config
         check_section("interpolation", {**options, "cache_mb": cache_mb})

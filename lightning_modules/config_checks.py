@@ -254,6 +254,7 @@ RULES: dict[str, Rule] = {
     "interpolation.extras": Rule(lambda: f"a list of names from {list(EXTRAS)}", _extras_ok),
     "interpolation.views": Rule(lambda: f"a list without repeats of {VIEWS}", _views_ok),
     "interpolation.progress": boolean(),
+    "interpolation.diverged_loss_ratio": number(1),
 }
 
 

@@ -39,15 +39,17 @@ DEFAULT_DIRS = [Path("multirun"), Path("outputs")]
 
 
 def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFrame:
-    """Every shown path of every run, one row per alpha, tagged with panel and setting."""
+    """Every shown path of every run that trained (diverged seeds are counted, not drawn),
+    one row per alpha, tagged with panel and setting."""
     frames = []
     for setting in settings:
         shown = set(paths_of(setting, target))
         for run in setting.runs:
             frame = curves_frame(run.results)
             frame = frame[frame["path"].isin(shown)]
-            frames.append(frame.assign(panel=setting.panel, setting=setting.label, seed=run.seed))
-    return pd.concat(frames, ignore_index=True)
+            label = setting.label + (f" ({setting.diverged_note})" if setting.diverged else "")
+            frames.append(frame.assign(panel=setting.panel, setting=label, seed=run.seed))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) -> None:
@@ -58,11 +60,19 @@ def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) ->
     in the table (and the `unit_paths` panel).
     """
     frame = seed_curves(settings, target)
-    panels = list(dict.fromkeys(frame["panel"]))
+    panels = list(dict.fromkeys(s.panel for s in settings))
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4 * len(panels)), squeeze=False)
     for row, panel in zip(axes, panels):
-        data = frame[frame["panel"] == panel]
+        data = frame[frame["panel"] == panel] if not frame.empty else frame
+        ours = [s for s in settings if s.panel == panel]
+        diverged = sum(len(s.diverged) for s in ours)
+        counted = f"{diverged} of {diverged + sum(len(s.runs) for s in ours)} seeds diverged"
+        if data.empty:
+            for ax in row:
+                ax.text(0.5, 0.5, f"no curves: {counted}", ha="center", transform=ax.transAxes)
+                ax.set_title(panel, fontsize="medium")
+            continue
         several = data["setting"].nunique() > 1
         whole_model = ~data["path"].str.startswith(("unit/", "group/"))
         if several and whole_model.any():
@@ -72,13 +82,14 @@ def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) ->
             style_of = styles.__getitem__
         else:
             style_of = path_style
-        split = next(s for s in settings if s.panel == panel).runs[0].results
+        split = next(s for s in ours if s.runs).runs[0].results
         split = next(iter(split["paths"].values())).get("split", "test")
         for ax, metric in zip(row, ("loss", "acc")):
             hue = "setting" if several else "path"
             draw_curves(ax, data, metric, hue, style_of, band=True)
             ax.set_ylabel(f"{split} {metric}")
-            ax.set_title(f"{panel}  (seeds: {data['seed'].nunique()})", fontsize="medium")
+            seeds = data["seed"].nunique()
+            ax.set_title(f"{panel}  (seeds: {seeds})\n{counted}", fontsize="medium")
         row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     fig.suptitle(target.title)
     fig.tight_layout()
@@ -135,12 +146,12 @@ def report(
         if frame.empty:
             raise ReportError("none of the runs found is an intervention of Table 1")
         used = [
-            (f"{row.intervention}: {s.label}", s.runs)
-            for row, settings, _ in rows
+            (f"{row.intervention}: {s.label}", [*s.runs, *s.diverged])
+            for row, settings, *_ in rows
             for s in settings
         ]
-        used += [(f"control of {row.intervention}", control) for row, _, control in rows]
-        intervened = [s for _, settings, _ in rows for s in settings]
+        used += [(f"control of {row.intervention}", control) for row, _, control, _ in rows]
+        intervened = [s for _, settings, *_ in rows for s in settings]
         markdown = markdown_table1(frame) + prestage_notes(intervened) + runs_used(used)
         return write_table(frame, markdown, out / TABLE1)
     settings = collect(spec, by_key, scale, mnist)
@@ -152,7 +163,7 @@ def report(
     written = [stem.with_suffix(".png")]
     markdown = markdown_summary(frame, spec.title) + prestage_notes(settings)
     markdown += extra_panels(spec, settings, stem, written)
-    markdown += runs_used([(s.label, s.runs) for s in settings])
+    markdown += runs_used([(s.label, [*s.runs, *s.diverged]) for s in settings])
     return [*written, *write_table(frame, markdown, stem)]
 
 

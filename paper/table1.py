@@ -144,8 +144,9 @@ def table1_rows(by_key: dict[str, list[Run]], scale: str, mnist: bool = False):
         settings = select(by_key, expected_settings(row.settings, scale, mnist), shows)
         controls = select(by_key, expected_settings(row.control, scale, mnist), shows)
         control = [run for setting in controls for run in setting.runs]
+        control_diverged = sum(len(setting.diverged) for setting in controls)
         if settings and control:
-            rows.append((row, settings, control))
+            rows.append((row, settings, control, control_diverged))
     return rows
 
 
@@ -188,12 +189,13 @@ def test_acc_pp(runs: Sequence[Run]) -> float:
 
 
 def table1_frame(
-    rows: Sequence[tuple[Table1Row, Sequence[Setting], Sequence[Run]]],
+    rows: Sequence[tuple[Table1Row, Sequence[Setting], Sequence[Run], int]],
 ) -> pd.DataFrame:
     """Table 1: each intervention setting against its row's matched control (pooled runs):
-    full-path shape, unit barriers higher / lower (H-LB / L-LB) and test accuracy."""
+    full-path shape, unit barriers higher / lower (H-LB / L-LB) and test accuracy; diverged
+    seeds are counted, not averaged."""
     frame = []
-    for row, settings, control in rows:
+    for row, settings, control, control_diverged in rows:
         control_rise, control_acc = unit_max_rise(control), test_acc_pp(control)
         for setting in settings:
             acc = test_acc_pp(setting.runs)
@@ -208,7 +210,9 @@ def table1_frame(
                     "setting": setting.label,
                     "control": row.control_label,
                     "seeds": len(setting.runs),
+                    "diverged": len(setting.diverged),
                     "control_seeds": len(control),
+                    "control_diverged": control_diverged,
                     "full_shape": majority_shape(shapes),
                     "full_NB_B_P": "/".join(str(counts[s]) for s in SHAPES),
                     "control_full_shape": majority_shape(full_shapes(control)),
@@ -227,7 +231,7 @@ def table1_frame(
 
 
 def markdown_table1(frame: pd.DataFrame) -> str:
-    header = ["intervention", "figure", "setting", "control", "seeds (control)"]
+    header = ["intervention", "figure", "setting", "control", "seeds (control)", "diverged"]
     header += ["full path (NB/B/P)", "control full path", "unit barriers vs control"]
     header += ["test acc (%)", "control test acc (%)", "Δ (pp)", "test acc vs control"]
     header += ["paper: shape", "paper: test acc"]
@@ -237,7 +241,8 @@ def markdown_table1(frame: pd.DataFrame) -> str:
         "Each row compares an intervention with its own control (named in the row): the",
         "paper's entries only read right so (Table A3's barrier init, 91.12%, is better than",
         "its no-weight-decay scratch, 90.01%, not than the 92.2% base). Shapes use the",
-        "tolerant thresholds of `interpolation.thresholds`.",
+        "tolerant thresholds of `interpolation.thresholds`. diverged: n of m seeds (the",
+        "control's in brackets) whose training diverged; no number here includes them.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + " --- |" * len(header),
@@ -246,6 +251,9 @@ def markdown_table1(frame: pd.DataFrame) -> str:
     for row in frame.to_dict("records"):
         cells = [row["intervention"], row["figure"], row["setting"], row["control"]]
         cells += [f"{row['seeds']} ({row['control_seeds']})"]
+        total, control_total = row["seeds"] + row["diverged"], row["control_seeds"]
+        control_total += row["control_diverged"]
+        cells += [f"{row['diverged']} of {total} ({row['control_diverged']} of {control_total})"]
         cells += [f"{row['full_shape']} ({row['full_NB_B_P']})", row["control_full_shape"]]
         cells += [row["unit_barriers"], number(row["test_acc"], ".2f")]
         cells += [number(row["control_test_acc"], ".2f"), number(row["delta_test_acc"], "+.2f")]

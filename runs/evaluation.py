@@ -12,6 +12,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,13 @@ NEW_INIT_SEED_OFFSET = 1_000_003
 # Paths that start trained and end untrained: their shape is read from the untrained end.
 READ_FROM_END = ("final_to_new_init",)
 RESULTS_SCHEMA = 1
+NONFINITE_THETA = "theta_f holds NaN or inf"
+# A finite run counts as diverged when its final test loss is this many times its test
+# loss at theta_i and its test accuracy is no better than always answering the most
+# common class (plus CHANCE_SLACK): training blew up without producing NaN. The paper
+# names no such rule (its runs converge); ours, so that no report averages such a seed.
+DIVERGED_LOSS_RATIO = 10.0
+CHANCE_SLACK = 0.01
 
 State = dict[str, torch.Tensor]
 Curves = dict[str, dict[str, list[float]]]
@@ -69,6 +77,7 @@ class PathEvaluation:
     seed: int = 0
     views: list[str] = field(default_factory=list)
     progress: bool = True
+    diverged_loss_ratio: float = DIVERGED_LOSS_RATIO
 
     def units_of(self, net: torch.nn.Module) -> dict[str, list[str]]:
         if isinstance(self.units, str):
@@ -146,7 +155,7 @@ class PathEvaluation:
         }
         return None if any(curves is None for curves in views.values()) else views
 
-    def path_entries(self, curves: Curves, split: str, bn: str, diverged: bool) -> dict:
+    def path_entries(self, curves: Curves, split: str, bn: str, nonfinite: bool) -> dict:
         """results.json's `paths`: curves (NaN and inf as null) and every barrier definition;
         a path without one finite point says why."""
         return {
@@ -157,7 +166,7 @@ class PathEvaluation:
                 "loss": [finite_or_none(v) for v in curve["loss"]],
                 "acc": [finite_or_none(v) for v in curve["acc"]],
                 "read_from_end": path in READ_FROM_END,
-                **no_finite_point_note(curve["loss"], diverged),
+                **no_finite_point_note(curve["loss"], nonfinite),
                 **path_metrics(
                     self.alphas,
                     [finite_or_none(v) for v in curve["loss"]],
@@ -183,23 +192,50 @@ class PathEvaluation:
         parameter_names = [name for name, _ in net.named_parameters()]
         final = final_metrics(net, datamodule, loss)
         main, *extra = views
-        diverged = not all(v.isfinite().all() for v in theta_f.values() if v.is_floating_point())
+        divergence = self.divergence(net, loss, datamodule, theta_i, theta_f, final)
+        diverged, nonfinite = divergence is not None, divergence == NONFINITE_THETA
         return {
             "schema": RESULTS_SCHEMA,
             **header,
             "final": {k: finite_or_none(v) for k, v in final.items()},
-            "diverged": diverged,  # theta_f holds NaN or inf: the paths through it say so
+            # NaN or inf in theta_f, or a blow-up at chance accuracy: reports leave it out
+            "diverged": diverged,
+            "divergence": divergence,
             "distance": finite_or_none(distance(theta_i, theta_f, parameter_names)),
             "alphas": self.alphas,
             "units": self.units_of(net),
             "thresholds": {**DEFAULT_THRESHOLDS, **self.thresholds},
-            "paths": self.path_entries(views[main], self.eval_split, self.bn, diverged),
+            "paths": self.path_entries(views[main], self.eval_split, self.bn, nonfinite),
             "views": {
-                name: self.path_entries(views[name], *name.split("/", 1), diverged)
+                name: self.path_entries(views[name], *name.split("/", 1), nonfinite)
                 for name in extra
             },
             "extras": {name: EXTRAS[name](net, theta_i, theta_f) for name in self.extras},
         }
+
+    def divergence(self, net, loss: str, datamodule, theta_i, theta_f, final) -> str | None:
+        """Why the run counts as diverged (results.json's `divergence`), or None."""
+        floats = [v for v in theta_f.values() if v.is_floating_point()]
+        if not all(v.isfinite().all() for v in floats):
+            return NONFINITE_THETA
+        test_loss, test_acc = final["test_loss"], final["test_acc"]
+        if finite_or_none(test_loss) is None:
+            return "the final test loss is not finite"
+        _, targets = datamodule.split("test")
+        chance = majority_rate(targets)
+        if test_acc > chance + CHANCE_SLACK:
+            return None
+        device = next(net.parameters()).device
+        batches = [(x.to(device), y.to(device)) for x, y in eval_batches(datamodule, "test", None)]
+        with swapped_state(net, theta_i):
+            initial, _ = evaluate_state(net, batches, loss)
+        if test_loss <= self.diverged_loss_ratio * initial:
+            return None
+        return (
+            f"test loss {test_loss:.4g} is {test_loss / initial:.3g} times the loss at theta_i "
+            f"({initial:.4g}; over {self.diverged_loss_ratio:g}) at chance accuracy "
+            f"({test_acc:.4f}, the most common class is {chance:.4f})"
+        )
 
 
 def evaluate_trained(
@@ -226,6 +262,23 @@ def evaluate_trained(
     }
     results["device"] = trained.get("device")
     return results
+
+
+def majority_rate(targets: torch.Tensor) -> float:
+    """The accuracy of always answering the most common class (one logit: 0 or 1)."""
+    labels = targets.reshape(-1).round().long()
+    return float(labels.bincount().max()) / max(len(labels), 1)
+
+
+@contextmanager
+def swapped_state(net: torch.nn.Module, state: State):
+    """The block sees `net` holding `state`; its own state is put back after."""
+    own = clone_state(net)
+    net.load_state_dict(state)
+    try:
+        yield net
+    finally:
+        net.load_state_dict(own)
 
 
 def eval_batches(datamodule, split: str, limit: int | None) -> list:
@@ -267,11 +320,11 @@ def write_results(
     return drawn
 
 
-def no_finite_point_note(losses: Sequence[float], diverged: bool) -> dict[str, str]:
+def no_finite_point_note(losses: Sequence[float], nonfinite: bool) -> dict[str, str]:
     """A path without one finite loss says why, instead of leaving a curve of nulls."""
     if any(finite_or_none(v) is not None for v in losses):
         return {}
-    cause = "theta_f holds NaN or inf (training diverged)" if diverged else "the loss overflows"
+    cause = f"{NONFINITE_THETA} (training diverged)" if nonfinite else "the loss overflows"
     return {"note": f"no finite loss on this path: {cause}"}
 
 
@@ -295,7 +348,7 @@ def summary_table(results: dict) -> str:
             f" {_fmt(entry['alpha_max'], '>9.2f')}"
         )
     if results.get("diverged"):
-        lines.append("training diverged: theta_f holds NaN or inf")
+        lines.append(f"training diverged: {results.get('divergence') or NONFINITE_THETA}")
     final = results["final"]
     lines.append(
         f"test acc {_fmt(final['test_acc'], '.4f')}  test loss {_fmt(final['test_loss'], '.4f')}"

@@ -42,6 +42,11 @@ class Run:
         return tuple(o for o in self.results.get("overrides", []) if not _is_seed_or_reuse(o))
 
     @property
+    def diverged(self) -> bool:
+        """NaN or inf in theta_f, or a blow-up at chance accuracy (runs.evaluation)."""
+        return bool(self.results.get("diverged"))
+
+    @property
     def scale(self) -> str:
         """`scale=` from the overrides; a run without one ran at full scale."""
         for override in self.results.get("overrides", []):
@@ -53,12 +58,20 @@ class Run:
 
 @dataclass
 class Setting:
-    """The runs of one experiment that differ only by seed (newest run per seed)."""
+    """The runs of one experiment that differ only by seed (newest run per seed). `runs`
+    are the seeds that trained; `diverged` the ones that did not, which no mean, interval
+    or count takes and every report names ("n of m seeds diverged")."""
 
     experiment: str
     overrides: tuple[str, ...]
     runs: list[Run] = field(default_factory=list)
     label: str = ""
+    diverged: list[Run] = field(default_factory=list)
+
+    @property
+    def diverged_note(self) -> str:
+        """'n of m seeds diverged'."""
+        return f"{len(self.diverged)} of {len(self.runs) + len(self.diverged)} seeds diverged"
 
     def has(self, override: str) -> bool:
         """Whether the setting includes `key=value`; numbers compare by value (1e-1 == 0.1)."""

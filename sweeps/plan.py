@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from paper.targets import TARGETS
-from runs.identity import run_config, training_id
+from runs.identity import RESUMED_FROM, run_config, training_id
 from runs.reevaluate import RUN_FILES
 from runs.reuse import ROOTS
 from runs.store import find_results
@@ -92,8 +92,9 @@ def existing_runs(roots: Sequence[str | Path] = ROOTS) -> dict[str, Path]:
         if any(not (run_dir / name).is_file() for name in RUN_FILES):
             continue
         try:
-            found.setdefault(training_id(run_config(run_dir)), run_dir)
-        except (OmegaConfBaseException, json.JSONDecodeError, OSError):
+            resumed = json.loads(results_path.read_text()).get(RESUMED_FROM)
+            found.setdefault(training_id(run_config(run_dir), resumed_from=resumed), run_dir)
+        except (OmegaConfBaseException, json.JSONDecodeError, OSError, AttributeError):
             continue  # a config this suite no longer composes: not reusable
     return found
 

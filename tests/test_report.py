@@ -489,3 +489,61 @@ def test_one_setting_under_reordered_overrides_is_one_row_with_its_seeds(tmp_pat
     assert [r["setting"] for r in rows] == ["optimizer.weight_decay=0.0"]
     assert rows[0]["seeds"] == "3"
     assert float(rows[0]["test_acc_mean"]) == pytest.approx(82.0)
+
+
+def test_diverged_seeds_are_counted_never_averaged(tmp_path: Path):
+    """Two seeds, one diverged (NaN theta_f: null test accuracy; or a finite blow-up): the
+    table says '1 of 2', the numbers are the other seed's alone, labelled so, the figure's
+    title says it too; a setting whose every seed diverged still has its row."""
+    root = tmp_path / "multirun"
+    for wd, diverged_seed in (("0.0005", 1), ("0.0", None)):
+        for seed in (0, 1):
+            run = write_run(
+                root / f"wd{wd}" / str(seed),
+                "weight_decay",
+                seed,
+                [f"optimizer.weight_decay={wd}"],
+                test_acc=0.4844 if seed == 0 else 0.1,
+                test_loss=0.7 if seed == 0 else 1.2e14,
+            )
+            if seed == diverged_seed or wd == "0.0":
+                results = json.loads((run / "results.json").read_text())
+                results["diverged"] = True
+                results["divergence"] = "test loss 1.2e+14 is 1.7e+14 times the loss at theta_i"
+                (run / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "reports"
+    assert report_main(["fig7", str(root), "--out", str(out)]) == 0
+    stem = out / "fig7" / "fig7_weight_decay"
+    rows = {r["setting"]: r for r in read_csv(stem.with_suffix(".csv"))}
+    half = rows["optimizer.weight_decay=0.0005"]
+    assert (half["seeds"], half["diverged"]) == ("1", "1")
+    assert float(half["test_acc_mean"]) == pytest.approx(48.44)  # seed 0 alone ...
+    assert float(half["test_loss_mean"]) == pytest.approx(0.7)  # ... never 6e13
+    assert (half["B"], half["NB"], half["P"]) == ("1", "0", "0")
+    gone = rows["optimizer.weight_decay=0.0"]
+    assert (gone["seeds"], gone["diverged"], gone["path"]) == ("0", "2", "-")
+    markdown = stem.with_suffix(".md").read_text()
+    assert "| weight_decay | optimizer.weight_decay=0.0005 | full | 1 | 1 of 2 |" in markdown
+    assert "| weight_decay | optimizer.weight_decay=0.0 | - | 0 | 2 of 2 |" in markdown
+    assert str(root / "wd0.0005" / "1") in markdown  # the diverged run is listed as used
+
+
+def test_the_figure_title_counts_diverged_seeds(tmp_path: Path, monkeypatch):
+    from paper import report as report_module
+
+    titles = []
+    original = report_module.plt.Axes.set_title
+    monkeypatch.setattr(
+        report_module.plt.Axes,
+        "set_title",
+        lambda self, text, *a, **k: titles.append(text) or original(self, text, *a, **k),
+    )
+    root = tmp_path / "multirun"
+    for seed in (0, 1, 2):
+        run = write_run(root / str(seed), "weight_decay", seed, [], test_acc=0.9)
+        if seed == 2:
+            results = json.loads((run / "results.json").read_text())
+            results["diverged"] = True
+            (run / "results.json").write_text(json.dumps(results))
+    assert report_main(["fig7", str(root), "--out", str(tmp_path / "reports")]) == 0
+    assert any("(seeds: 2)\n1 of 3 seeds diverged" in title for title in titles), titles
