@@ -68,17 +68,23 @@ def build(cfg: DictConfig, strategy: str | None = None):
     from runs.identity import training_config
 
     datamodule, net_factory = data_and_net_factory(cfg)
-    module = Classifier(
-        net_factory=net_factory,
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        loss=datamodule.loss,
-        steps_per_call=cfg.get("steps_per_call", 1),
-        compile=cfg.trainer.get("compile", False),
-        param_groups=functools.partial(build_param_groups, **cfg.optim, seed=cfg.seed)
-        if cfg.optim.groups or cfg.optim.groups_from
-        else None,
-    )
+    try:
+        module = Classifier(
+            net_factory=net_factory,
+            optimizer=instantiate(cfg.optimizer),
+            scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+            loss=datamodule.loss,
+            steps_per_call=cfg.get("steps_per_call", 1),
+            compile=cfg.trainer.get("compile", False),
+            param_groups=functools.partial(build_param_groups, **cfg.optim, seed=cfg.seed)
+            if cfg.optim.groups or cfg.optim.groups_from
+            else None,
+        )
+    except (TypeError, ValueError, RuntimeError) as error:  # the model's own refusal
+        raise ConfigError(
+            f"model._target_={cfg.model.get('_target_')} does not build a network for "
+            f"{type(datamodule).__name__}: {' '.join(str(error).split())}"
+        ) from error
     datamodule.steps_per_call = module.steps_per_call
     init = instantiate(cfg.init)(module, datamodule, seed=cfg.seed, device=device_of(cfg))
     identity = {**identity_of(cfg), "data_fingerprint": getattr(datamodule, "fingerprint", None)}
@@ -181,14 +187,20 @@ def continue_identity(cfg: DictConfig, checkpoint: str, net, interpolation) -> N
 
 
 def check_fits(module, datamodule, trainer) -> None:
-    """The model takes the data and the paths fit the model: one forward on two examples
-    and the callbacks' own checks, before anything is written."""
+    """The model takes the data, the paths fit the model and the optimizer its parameter
+    groups: one forward on two examples, the callbacks' own checks and the optimizer built
+    once, before anything is written."""
     from callbacks import InterpolationCallback, TrajectoryCallback
     from landscape.evaluate import batch_loss_and_correct
     from lightning_modules.config_checks import ConfigError
 
     inputs, targets = datamodule.split("train", device="cpu")
     net = module.net
+    if not isinstance(net, torch.nn.Module) or not list(net.parameters()):
+        raise ConfigError(
+            f"model: {type(net).__name__} is not a network with weights (a torch.nn.Module "
+            "with parameters); model._target_ names what builds it"
+        )
     was_training = net.training
     try:
         with torch.no_grad():
@@ -206,6 +218,7 @@ def check_fits(module, datamodule, trainer) -> None:
     for callback in trainer.callbacks:
         if isinstance(callback, (InterpolationCallback, TrajectoryCallback)):
             callback.setup(trainer, module, "fit")
+    module.configure_optimizers()  # its parameter groups (optim.groups_from: another run's)
 
 
 def check_same_training(cfg: DictConfig, output_dir: Path) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from landscape.errors import LinpathError
 
 LOCK_FILE = ".linpath.lock"
+ERROR_FILE = "error.txt"  # a failed sweep job's one line (sweeps.sweep_failures counts them)
 RESULTS_FILE = "results.json"
 LOG_FILE = "run.log"
 REPLACED = ".replaced-"  # an old run moved aside by `overwrite=true`: kept, no longer counted
@@ -198,3 +199,14 @@ def detach_log(handler: logging.Handler) -> None:
     for name in ("lightning.pytorch", "linpath"):
         logging.getLogger(name).removeHandler(handler)
     handler.close()
+
+
+def record_job_failure(job_dir: Path, message: str) -> None:
+    """A sweep job's failure, left in its folder for the sweep's summary."""
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / ERROR_FILE).write_text(message + "\n")
+
+
+def clear_job_failure(job_dir: Path) -> None:
+    """A job run again into its folder starts without the last attempt's error."""
+    (job_dir / ERROR_FILE).unlink(missing_ok=True)
