@@ -34,7 +34,7 @@ CONFIDENCE = 0.95
 
 
 def runs_for(
-    report: str, run_dirs: Sequence[str], scale: str | None, needs: str | None
+    report: str, run_dirs: Sequence[str], scale: str | None, needs: str | None, on_bad=None
 ) -> tuple[list[Run], list[Run]]:
     """The report's runs with the file `needs` beside them, and apart from them the ones
     whose training diverged (counted in the report, never read); of runs that trained the
@@ -43,7 +43,7 @@ def runs_for(
     dirs = [Path(d) for d in run_dirs] or [
         Path(root) / e for e in experiments for root in ("multirun", "outputs")
     ]
-    runs = [r for r in load_runs(dirs) if r.experiment in experiments]
+    runs = [r for r in load_runs(dirs, None, on_bad) if r.experiment in experiments]
     runs = [r for r in runs if scale is None or r.scale == scale]
     runs = [r for r in runs if needs is None or (r.directory / needs).is_file()]
     newest: dict[tuple, Run] = {}
@@ -283,16 +283,16 @@ def plot_biased_view(frame: pd.DataFrame, runs: Sequence[Run], out: Path, note: 
 
 
 def report(name: str, run_dirs: Sequence[str] = (), out_root: Path = Path("reports"),
-           scale: str | None = None) -> list[Path]:  # fmt: skip
+           scale: str | None = None, on_bad=None) -> list[Path]:  # fmt: skip
     """Writes the report's figure, CSV and Markdown under reports/<name>/; returns them."""
     out = out_root / name
     if name == "trajectory":
-        runs, diverged = runs_for(name, run_dirs, scale, needs="trajectory.json")
+        runs, diverged = runs_for(name, run_dirs, scale, "trajectory.json", on_bad)
         frame = trajectory_frame(runs)
         plot_trajectories(runs, out / "trajectory.png", diverged_note(runs, diverged, listed=False))
         markdown = trajectory_markdown(frame) + f"\n{diverged_note(runs, diverged)}.\n"
         return [out / "trajectory.png", *write_table(frame, markdown, out / name)]
-    runs, diverged = runs_for(name, run_dirs, scale, needs=None)
+    runs, diverged = runs_for(name, run_dirs, scale, None, on_bad)
     frame = biased_view_frame(runs)
     found = {
         experiment: correlation(group["bias_std_theta_f"], group["plateau_length"])

@@ -9,10 +9,9 @@ directories used. `table1` writes reports/table1/table1.{csv,md}.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -22,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from landscape.errors import LinpathError  # noqa: E402
+from landscape.errors import LinpathError, OneLineParser  # noqa: E402
 from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from paper.beyond_report import report as report_beyond  # noqa: E402
 from paper.panels import extra_panels, prestage_notes  # noqa: E402
@@ -32,6 +31,8 @@ from paper.tables import markdown_summary, paths_of, summary_frame, write_table 
 from paper.targets import TARGETS, Target  # noqa: E402
 from runs.figures import OTHER_STYLES, curves_frame, draw_curves, path_style  # noqa: E402
 from runs.store import ReportError, Run, load_runs  # noqa: E402
+
+OnBad = Callable[[Path, LinpathError], None]
 
 TABLE1 = "table1"
 SCALES = ("full", "smoke")
@@ -109,16 +110,32 @@ def collect(target: Target, by_key: dict[str, list[Run]], scale: str, mnist: boo
     return settings
 
 
-def load(run_dirs: Sequence[str], evaluation: str | None = None) -> dict[str, list[Run]]:
+def load(
+    run_dirs: Sequence[str], evaluation: str | None = None, skipped: list[str] | None = None
+) -> dict[str, list[Run]]:
     """Runs by key; `evaluation` takes each run's re-evaluation of that name
-    (runs.reevaluate) instead of its own results."""
+    (runs.reevaluate) instead of its own results; with `skipped`, an unreadable
+    results.json is left out and its error kept there (else it is the error)."""
     dirs = [Path(d) for d in run_dirs] or DEFAULT_DIRS
-    runs = load_runs(dirs, evaluation)
+    runs = load_runs(dirs, evaluation, keep_in(skipped))
+    if not runs and skipped:
+        raise ReportError(f"no readable results.json under {[str(d) for d in dirs]}: {skipped[0]}")
+    if not runs and evaluation is not None and load_runs(dirs, None, lambda *_: None):
+        raise ReportError(
+            f"no run under {[str(d) for d in dirs]} has an evaluation named {evaluation!r} "
+            f"(RUN/evaluations/{evaluation}/); python -m runs.reevaluate run_dir=RUN "
+            f"name={evaluation} makes one"
+        )
     if not runs:
         raise ReportError(
             f"no results.json under {[str(d) for d in dirs]}; run an experiment first"
         )
     return run_keys(runs)
+
+
+def keep_in(skipped: list[str] | None) -> OnBad | None:
+    """An unreadable run's error, kept in `skipped` (None: raised)."""
+    return None if skipped is None else lambda path, error: skipped.append(str(error))
 
 
 def report(
@@ -128,17 +145,20 @@ def report(
     scale: str | None = None,
     mnist: bool = False,
     evaluation: str | None = None,
+    skipped: list[str] | None = None,
 ) -> list[Path]:
-    """Writes the target's figure and tables; returns the files written."""
+    """Writes the target's figure and tables; returns the files written. With `skipped`,
+    a run whose results.json cannot be read is left out and its error added there;
+    without, it is the error."""
     if target in BEYOND_REPORTS:  # off the straight line: trajectory, biased_view
-        return report_beyond(target, run_dirs, out_root, scale)
+        return report_beyond(target, run_dirs, out_root, scale, keep_in(skipped))
     if target not in TARGETS:
         raise ReportError(
             f"unknown report target {target!r}; expected one of {[*TARGETS, *BEYOND_REPORTS]}"
         )
     spec = TARGETS[target]
     scale = scale or "full"
-    by_key = load(run_dirs, evaluation)
+    by_key = load(run_dirs, evaluation, skipped)
     out = out_root / (target if evaluation is None else f"{target}_{evaluation}")
     if target == TABLE1:
         rows = table1_rows(by_key, scale, mnist)
@@ -176,9 +196,7 @@ def runs_used(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m paper.report", description=__doc__.split("\n")[0]
-    )
+    parser = OneLineParser(prog="python -m paper.report", description=__doc__.split("\n")[0])
     parser.add_argument("target", help=f"one of {', '.join([*TARGETS, *BEYOND_REPORTS])}")
     parser.add_argument("run_dirs", nargs="*", help="directories searched for results.json")
     parser.add_argument("--out", default="reports", help="reports root (default: reports)")
@@ -190,15 +208,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="each run's re-evaluation NAME (RUN/evaluations/NAME) instead of its own results",
     )
     args = parser.parse_args(argv)
+    skipped: list[str] = []
     try:
         written = report(
-            args.target, args.run_dirs, Path(args.out), args.scale, args.mnist, args.evaluation
+            args.target,
+            args.run_dirs,
+            Path(args.out),
+            args.scale,
+            args.mnist,
+            args.evaluation,
+            skipped,
         )
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)
         return 2
     for path in written:
         print(path)
+    for error in skipped:  # written without them: each named, and no success
+        print(f"linpath: warning: left out of the report: {error}", file=sys.stderr)
+    if skipped:
+        print(f"linpath: error: {len(skipped)} run(s) could not be read", file=sys.stderr)
+        return 2
     return 0
 
 

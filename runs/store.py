@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,8 +112,13 @@ def find_results(directories: Iterable[Path | str]) -> list[Path]:
     return list(found)
 
 
-def load_runs(directories: Iterable[Path | str], evaluation: str | None = None) -> list[Run]:
-    """The runs under `directories`; a results.json that is not valid JSON is bad input.
+def load_runs(
+    directories: Iterable[Path | str],
+    evaluation: str | None = None,
+    on_bad: Callable[[Path, LinpathError], None] | None = None,
+) -> list[Run]:
+    """The runs under `directories`; a results.json that is not valid JSON is bad input,
+    raised, or with `on_bad` reported to it and left out (a report carries on past it).
 
     `evaluation` reads each run's evaluation of that name (RUN/evaluations/NAME/) in place
     of its own results, and leaves out runs that lack it.
@@ -124,7 +129,13 @@ def load_runs(directories: Iterable[Path | str], evaluation: str | None = None) 
             path = path.parent / EVALUATIONS / evaluation / RESULTS_FILE
             if not path.is_file():
                 continue
-        results = load_results_file(path)
+        try:
+            results = load_results_file(path)
+        except LinpathError as error:
+            if on_bad is None:
+                raise
+            on_bad(path, error)
+            continue
         run_dir = path.parent if evaluation is None else path.parents[2]
         runs.append(Run(run_dir, results, path.stat().st_mtime))
     return runs

@@ -11,7 +11,6 @@ catalogue, each experiment once. Jobs of a staged experiment (`init.from_run`,
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -21,6 +20,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from landscape.errors import OneLineParser
 from paper.targets import TARGETS
 from runs.identity import RESUMED_FROM, run_config, training_id
 from runs.reevaluate import RUN_FILES
@@ -133,9 +133,7 @@ def summary(jobs: Sequence[Job], existing: dict[str, Path]) -> dict[str, int]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sweeps.plan", description=__doc__.split("\n")[0]
-    )
+    parser = OneLineParser(prog="python -m sweeps.plan", description=__doc__.split("\n")[0])
     parser.add_argument("targets", nargs="*", help=f"default: all of {', '.join(TARGETS)}")
     parser.add_argument("--scale", choices=tuple(SCALE_OVERRIDES), default="full")
     parser.add_argument("--runs", action="store_true", help="list each run left to train")

@@ -8,14 +8,13 @@ from (at that run's seed, with `init.from_run=RUN_DIR`). `--dry-run` prints the 
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from landscape.errors import LinpathError
+from landscape.errors import LinpathError, OneLineParser
 from paper.settings import compose_point, sweep_overrides, unswept
 from paper.targets import MNIST_STAND_IN, TARGETS, Sweep, Target
 from runs.store import Run, load_runs
@@ -107,9 +106,7 @@ def launch(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sweeps.run_target", description=__doc__.split("\n")[0]
-    )
+    parser = OneLineParser(prog="python -m sweeps.run_target", description=__doc__.split("\n")[0])
     parser.add_argument("target", help=f"one of {', '.join(TARGETS)}")
     parser.add_argument("--scale", choices=SCALES, default="full")
     parser.add_argument("--data-root", help="data.root of experiments that read data files")
@@ -127,11 +124,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         from paper.report import report
 
+        skipped: list[str] = []
         for name in (target.name, *target.also_reports):
-            for path in report(name, scale=args.scale, mnist=args.mnist):
+            for path in report(name, scale=args.scale, mnist=args.mnist, skipped=skipped):
                 print(path)
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)
+        return 2
+    for error in skipped:  # the reports were written without them
+        print(f"linpath: warning: left out of the report: {error}", file=sys.stderr)
+    if skipped:
+        print(f"linpath: error: {len(skipped)} run(s) could not be read", file=sys.stderr)
         return 2
     return 0
 

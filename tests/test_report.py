@@ -547,3 +547,55 @@ def test_the_figure_title_counts_diverged_seeds(tmp_path: Path, monkeypatch):
             (run / "results.json").write_text(json.dumps(results))
     assert report_main(["fig7", str(root), "--out", str(tmp_path / "reports")]) == 0
     assert any("(seeds: 2)\n1 of 3 seeds diverged" in title for title in titles), titles
+
+
+def test_a_report_carries_on_past_an_unreadable_run(weight_decay_runs: Path, tmp_path, capsys):
+    corrupt = weight_decay_runs / "multirun" / "weight_decay" / "2026-01-01" / "9"
+    corrupt.mkdir()
+    (corrupt / "results.json").write_text('{"paths": {"full": ')  # truncated
+    out = tmp_path / "reports"
+    assert report_main(["fig7", str(weight_decay_runs / "multirun"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"linpath: warning: left out of the report: {corrupt / 'results.json'} is not valid "
+        f"JSON {err[0].split('is not valid JSON ')[1]}",
+        "linpath: error: 1 run(s) could not be read",
+    ]
+    rows = read_csv(out / "fig7" / "fig7_weight_decay.csv")
+    assert sorted(r["seeds"] for r in rows) == ["3", "3"]  # the readable runs, all of them
+
+
+def test_a_missing_evaluation_is_named(tmp_path: Path, capsys):
+    write_run(tmp_path / "runs" / "0", "weight_decay", 0, [], 0.9)
+    argv = ["fig7", str(tmp_path / "runs"), "--evaluation", "nosuch"]
+    assert report_main([*argv, "--out", str(tmp_path / "reports")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has an evaluation named 'nosuch' (RUN/evaluations/nosuch/)" in err and "\n" not in err
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fig7", "--scale", "huge"], "argument --scale: invalid choice: 'huge'"),
+        (["fig7", "--nosuch"], "unrecognized arguments: --nosuch"),
+    ],
+)
+def test_report_command_lines_are_one_line(tmp_path: Path, capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        report_main([*argv, "--out", str(tmp_path / "reports")])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and err.startswith("linpath: error: ") and message in err
+    assert "\n" not in err and not (tmp_path / "reports").exists()
+
+
+def test_plan_command_lines_are_one_line(capsys):
+    from sweeps.plan import main as plan_main
+
+    with pytest.raises(SystemExit) as stop:
+        plan_main(["--scale", "huge"])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and err.startswith("linpath: error: argument --scale")
+    assert "\n" not in err
+    assert plan_main(["nosuch"]) == 2
+    assert capsys.readouterr().err.startswith("linpath: error: unknown target 'nosuch'")
