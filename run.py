@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
@@ -27,7 +28,16 @@ from lightning_modules.command_line import (
     output_folder,
     quoted,
 )
-from runs.folder import missing_directories
+from runs.folder import missing_directories, remove_if_empty
+from runs.lifecycle import (
+    check_same_training,
+    claimed,
+    finish_evaluation,
+    go_on_command,
+    note,
+    stop_line,
+)
+from runs.resume import continue_training
 
 __all__ = ["build", "check_config_choices", "cli", "compose_config", "main"]
 
@@ -42,6 +52,8 @@ logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(
     lambda record: "litlogger" not in record.getMessage()
 )
 
+# what a full disk, a read-only or a vanished folder raises: one line, not a traceback
+UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 # trainer.* keys that run.py reads itself; the rest are Lightning Trainer arguments
 RUN_PY_TRAINER_KEYS = ("compile", "channels_last")
 # this process's command line (cli), the folders Hydra will make for it that do not exist
@@ -137,15 +149,15 @@ def train(cfg: DictConfig, output_dir: Path) -> None:
     if cfg.get("reuse") and not start.continues:
         source = reusable_run(cfg, output_dir)
         if source is not None:
-            with claimed(cfg, output_dir, continues=False):
+            with hold(cfg, output_dir, continues=False):
                 reuse_finished_run(cfg, source, output_dir)
             return
     datamodule, module, trainer = build(cfg, strategy)
-    check_fits(module, datamodule, trainer)
+    check_fits(cfg, module, datamodule, trainer)
     interpolation = next(c for c in trainer.callbacks if isinstance(c, InterpolationCallback))
     if start.checkpoint is not None:
-        continue_identity(cfg, start.checkpoint, module.net, interpolation)
-    with claimed(cfg, output_dir, continues=start.continues):
+        continue_training(cfg, start.checkpoint, module.net, interpolation)
+    with hold(cfg, output_dir, continues=start.continues):
         if start.finish:
             finish_evaluation(cfg, output_dir, module, datamodule, interpolation)
             return
@@ -170,26 +182,10 @@ def check_own_folder(cfg: DictConfig, output_dir: Path) -> None:
             )
 
 
-def continue_identity(cfg: DictConfig, checkpoint: str, net, interpolation) -> None:
-    """The checkpoint must hold this network and this training (a longer schedule is a new
-    training that names the run it continues: `resumed_from`, runs.resume)."""
-    from callbacks.interpolation import check_checkpoint
-    from runs.identity import RESUMED_FROM, identity
-    from runs.resume import resumed_from
-
-    if checkpoint in ("last", "hpc", "best"):  # Lightning's own keywords
-        return
-    recorded, epoch = check_checkpoint(checkpoint, net)
-    provenance = resumed_from(checkpoint, recorded, epoch, interpolation.training["config"])
-    keys = identity(cfg, provenance)
-    interpolation.identity.update(keys, **{RESUMED_FROM: provenance})
-    interpolation.training.update(keys)
-
-
-def check_fits(module, datamodule, trainer) -> None:
+def check_fits(cfg: DictConfig, module, datamodule, trainer) -> None:
     """The model takes the data, the paths fit the model and the optimizer its parameter
-    groups: one forward on two examples, the callbacks' own checks and the optimizer built
-    once, before anything is written."""
+    groups: one forward on two examples, the callbacks' own checks and the optimizer and
+    scheduler built once, before anything is written."""
     from callbacks import InterpolationCallback, TrajectoryCallback
     from landscape.evaluate import batch_loss_and_correct
     from lightning_modules.config_checks import ConfigError
@@ -218,90 +214,35 @@ def check_fits(module, datamodule, trainer) -> None:
     for callback in trainer.callbacks:
         if isinstance(callback, (InterpolationCallback, TrajectoryCallback)):
             callback.setup(trainer, module, "fit")
-    module.configure_optimizers()  # its parameter groups (optim.groups_from: another run's)
-
-
-def check_same_training(cfg: DictConfig, output_dir: Path) -> None:
-    """`ckpt_path=auto` in a finished folder: only if it finished this training."""
-    from landscape.state_files import load_results_file
-    from runs.folder import FolderError
-    from runs.identity import RESUMED_FROM, training_id
-
-    results = load_results_file(output_dir / "results.json")
-    wanted = training_id(cfg, resumed_from=results.get(RESUMED_FROM))
-    if results.get("training_id") != wanted:
-        raise FolderError(
-            f"{output_dir} holds a finished run of another training (training_id "
-            f"{results.get('training_id')}, this config's {wanted}); overwrite=true moves it "
-            "aside and starts again"
-        )
+    try:  # torch checks its own options (betas, eps, nesterov without momentum, ...)
+        module.configure_optimizers()  # over its parameter groups (optim.groups_from)
+    except (ValueError, TypeError, KeyError) as error:
+        target = OmegaConf.select(cfg, "optimizer._target_")
+        raise ConfigError(
+            f"optimizer: {target} (or its scheduler) refuses these options: "
+            f"{' '.join(str(error).split())}"
+        ) from error
 
 
 @contextmanager
-def claimed(cfg: DictConfig, output_dir: Path, continues: bool):
-    """The block writes into `output_dir` as its only writer (runs.folder), with the
-    config in .hydra/ and Lightning's messages in run.log; other DDP ranks only read."""
+def hold(cfg: DictConfig, output_dir: Path, continues: bool):
+    """`runs.lifecycle.claimed`, remembered: a stop or a refusal says what was written."""
     from hydra.core.hydra_config import HydraConfig
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    from runs.folder import attach_log, claim, detach_log
-
-    if rank_zero_only.rank != 0:
+    with claimed(cfg, HydraConfig.instance().cfg, output_dir, continues):
+        CLAIMED.append(output_dir)
         yield
-        return
-    lock = claim(output_dir, overwrite=cfg.get("overwrite", False), continues=continues)
-    CLAIMED.append(output_dir)
-    log = attach_log(output_dir)
-    try:
-        hydra_dir = output_dir / ".hydra"  # what Hydra writes with output_subdir=.hydra
-        hydra_dir.mkdir(exist_ok=True)
-        hydra_cfg = HydraConfig.instance().cfg
-        (hydra_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-        (hydra_dir / "hydra.yaml").write_text(OmegaConf.to_yaml(hydra_cfg))
-        (hydra_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(hydra_cfg.hydra.overrides.task))
-        yield
-    finally:
-        detach_log(log)
-        lock.release()
 
 
-def finish_evaluation(cfg, output_dir: Path, module, datamodule, interpolation) -> None:
-    """A run whose training finished but whose evaluation was stopped: evaluate its
-    theta_i.pt and theta_f.pt as the interpolation callback would have."""
-    import json
+def go_on(output_dir: Path) -> str:
+    """The command that continues this run (a sweep: the whole sweep)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-    from landscape.state_files import load_state_for
-    from lightning_modules.build import device_of
-    from runs.evaluation import evaluate_trained, summary_table, write_results
-    from runs.folder import FolderError
-    from runs.resume import TRAINED_FILE
-
-    trained = json.loads((output_dir / TRAINED_FILE).read_text())
-    recorded = trained["header"].get("training_id")
-    if recorded != interpolation.identity.get("training_id"):
-        raise FolderError(
-            f"{output_dir} holds the weights of another training (training_id {recorded}, "
-            f"this config's {interpolation.identity.get('training_id')}); give its own "
-            "config, or overwrite=true to move it aside"
-        )
-    note(f"{output_dir}: trained already; evaluating theta_i.pt and theta_f.pt")
-    net = module.net
-    theta_i = load_state_for(output_dir / "theta_i.pt", net)
-    theta_f = load_state_for(output_dir / "theta_f.pt", net)
-    net.load_state_dict(theta_f)
-    net.to(device_of(cfg))
-    results = evaluate_trained(
-        interpolation.evaluation,
-        net,
-        module.fresh_net,
-        module.loss_name,
-        datamodule,
-        theta_i,
-        theta_f,
-        trained,
-    )
-    write_results(results, output_dir, interpolation.figure)
-    print(summary_table(results))
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        return go_on_command(ARGUMENTS, "hydra.sweep.dir", hydra_cfg.sweep.dir)
+    return go_on_command(ARGUMENTS, "hydra.run.dir", output_dir)
 
 
 def reusable_run(cfg: DictConfig, output_dir: Path) -> Path | None:
@@ -317,12 +258,6 @@ def reuse_finished_run(cfg: DictConfig, source: Path, output_dir: Path) -> None:
 
     note(f"reuse: {source} trained this config already; evaluating it")
     print(summary_table(reuse_run(cfg, source, output_dir)))
-
-
-def note(message: str) -> None:
-    """A `linpath:` line on stderr, and in the run's run.log once it has one."""
-    print(f"linpath: {message}", file=sys.stderr, flush=True)
-    logging.getLogger("linpath").info(f"linpath: {message}")
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
@@ -347,7 +282,15 @@ def main(cfg: DictConfig) -> None:
             raise
         refuse(error.__cause__, output_dir)
     except (SIGTERMException, RunStopped) as stop:
-        stopped(getattr(stop, "signum", signal.SIGTERM), output_dir)
+        signum = getattr(stop, "signum", signal.SIGTERM)
+        if not CLAIMED:
+            remove_if_empty(CREATED)
+        note(stop_line(signum, output_dir, bool(CLAIMED), go_on(output_dir)))
+        sys.exit(128 + signum)
+    except OSError as error:  # a full disk, a read-only or vanished folder: not a bug
+        if error.errno not in UNWRITABLE:
+            raise
+        refuse(UnwritableError(unwritable_line(error, output_dir)), output_dir)
     except Exception as error:  # a crash: a sweep records it and goes on to the next job
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             raise
@@ -358,6 +301,19 @@ def main(cfg: DictConfig) -> None:
             sys.modules["wandb"].finish()
 
 
+class UnwritableError(LinpathError):
+    """The run could not write its files (no space, read-only, no permission)."""
+
+
+def unwritable_line(error: OSError, output_dir: Path) -> str:
+    """What could not be written, and that the folder is unfinished: no results.json."""
+    where = error.filename or output_dir
+    held = bool(CLAIMED)
+    what = "the run is unfinished (no results.json)" if held else "nothing was written"
+    go_on_hint = f"; once it can be written: {go_on(output_dir)}" if held else ""
+    return f"{where}: {error.strerror}; {what}{go_on_hint}"
+
+
 def refuse(error: LinpathError, output_dir: Path) -> None:
     """A single run ends with the one line (and takes back the folder Hydra made for it);
     one bad job of a sweep is reported, left in its folder, and the next job runs (the
@@ -365,7 +321,6 @@ def refuse(error: LinpathError, output_dir: Path) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from runs.folder import remove_if_empty
     from sweeps.sweep_failures import record_job_failure
 
     if HydraConfig.get().mode != RunMode.MULTIRUN:
@@ -393,60 +348,6 @@ def crashed(error: Exception, output_dir: Path) -> None:
 def fail(error: LinpathError) -> None:
     print(f"linpath: error: {error}", file=sys.stderr)
     sys.exit(2)
-
-
-def stopped(signum: int, output_dir: Path) -> None:
-    """The one line of a run stopped by a signal: what is kept, and the command that goes
-    on from there (`ckpt_path=auto`: runs.resume)."""
-    from runs.folder import remove_if_empty
-    from runs.resume import LAST_CHECKPOINT, TRAINED_FILE
-
-    name = signal.Signals(signum).name
-    if not CLAIMED:
-        remove_if_empty(CREATED)
-        note(f"stopped by {name} before the run wrote anything")
-    elif (output_dir / TRAINED_FILE).is_file():
-        note(
-            f"stopped by {name} during the path evaluation; theta_f.pt is kept, finish the "
-            f"evaluation without training: {go_on_command(output_dir)}"
-        )
-    elif (output_dir / LAST_CHECKPOINT).is_file():
-        note(
-            f"stopped by {name}, no results written; resume from "
-            f"{output_dir / LAST_CHECKPOINT}: {go_on_command(output_dir)}"
-        )
-    else:
-        note(
-            f"stopped by {name}, no results written; no checkpoint to resume from "
-            f"(checkpoint=last keeps one), so this trains it again: {go_on_command(output_dir)}"
-        )
-    sys.exit(128 + signum)
-
-
-def go_on_command(output_dir: Path) -> str:
-    """This command again, into the same folder (a sweep: the same sweep folder), with
-    `ckpt_path=auto`: each run continues from what its own folder holds."""
-    import shlex
-
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    if multirun:
-        folder = f"hydra.sweep.dir={quoted(HydraConfig.get().sweep.dir)}"
-    else:
-        folder = f"hydra.run.dir={quoted(output_dir)}"
-    replaced = (
-        "ckpt_path=",
-        "hydra.run.dir=",
-        "hydra.sweep.dir=",
-        "overwrite=",
-        "-m",
-        "--multirun",
-    )
-    kept = [a for a in ARGUMENTS if not a.lstrip("+~").startswith(replaced)]
-    words = ["python", "run.py", *(["-m"] if multirun else []), *kept, folder, "ckpt_path=auto"]
-    return " ".join(shlex.quote(w) for w in words)
 
 
 def sweep_strategy(trainer_cfg: DictConfig, multirun: bool) -> str | None:

@@ -13,7 +13,6 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from landscape import expand_paths
 from landscape.paths import PathError, check_units, moving_keys
-from landscape.state_files import StateFileError, check_state_fits, load_state_file
 from lightning_modules.config_checks import alpha_grid, check_section
 from runs.artifacts import save_json_atomic, save_torch_atomic
 from runs.evaluation import (
@@ -214,23 +213,3 @@ class InterpolationCallback(pl.Callback):
                 )
             logger.log_metrics(summary, step=len(results["alphas"]))
             logger.save()
-
-
-def check_checkpoint(path: str, net: torch.nn.Module) -> tuple[dict | None, int | None]:
-    """A checkpoint to resume from must be readable and hold this network (and its theta_i).
-    Returns the training it recorded (this callback's `training` state; None from an older
-    linpath) and its epoch."""
-    checkpoint = load_state_file(path, weights_only=False)  # Lightning unpickles it next anyway
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise StateFileError(f"{path} is not a Lightning checkpoint (no 'state_dict')")
-    prefix = "net."
-    net_state = {
-        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
-    }
-    check_state_fits(net_state, net, f"checkpoint {path}")
-    recorded = None
-    for state in checkpoint.get("callbacks", {}).values():
-        if isinstance(state, dict) and state.get("theta_init") is not None:
-            check_state_fits(state["theta_init"], net, f"theta_i in checkpoint {path}")
-            recorded = state.get("training") or recorded
-    return recorded, checkpoint.get("epoch")

@@ -388,31 +388,6 @@ def check_config(cfg: DictConfig) -> None:
             check_value(key, value, rules)
             values[key] = value
     check_relations(values)
-    check_optimizer(cfg)
-
-
-def check_optimizer(cfg: DictConfig) -> None:
-    """The optimizer and scheduler check their own options (betas, eps, nesterov without
-    momentum, ...): each is built once on a dummy parameter, before anything else."""
-    import torch
-    from hydra.utils import instantiate
-
-    optimizer = None
-    for section in ("optimizer", "scheduler"):
-        node = cfg.get(section)
-        if not node:  # scheduler=none: nothing to build
-            continue
-        try:
-            built = instantiate(node)
-            if section == "optimizer":
-                optimizer = built([torch.nn.Parameter(torch.zeros(1))])
-            elif optimizer is not None:
-                built(optimizer)
-        except Exception as error:  # torch says what it refuses, in its own words
-            cause = error.__cause__ or error
-            words = " ".join(str(cause).split()) or type(cause).__name__
-            target = node.get("_target_", section) if hasattr(node, "get") else section
-            raise ConfigError(f"{section}: {target} refuses these options: {words}") from error
 
 
 def check_relations(values: Mapping[str, Any]) -> None:

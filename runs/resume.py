@@ -17,7 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from landscape.errors import LinpathError
+from landscape.state_files import StateFileError, check_state_fits, load_state_file
 from runs.folder import FINISHED, folder_state
 
 AUTO = "auto"
@@ -100,3 +103,38 @@ def resumed_from(checkpoint: str, recorded: Mapping | None, epoch: int, wanted: 
         "setting_id": recorded.get("setting_id"),
         "changed": changed,
     }
+
+
+def check_checkpoint(path: str, net: torch.nn.Module) -> tuple[dict | None, int | None]:
+    """A checkpoint to resume from must be readable and hold this network (and its theta_i).
+    Returns the training it recorded (this callback's `training` state; None from an older
+    linpath) and its epoch."""
+    checkpoint = load_state_file(path, weights_only=False)  # Lightning unpickles it next anyway
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise StateFileError(f"{path} is not a Lightning checkpoint (no 'state_dict')")
+    prefix = "net."
+    net_state = {
+        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
+    }
+    check_state_fits(net_state, net, f"checkpoint {path}")
+    recorded = None
+    for state in checkpoint.get("callbacks", {}).values():
+        if isinstance(state, dict) and state.get("theta_init") is not None:
+            check_state_fits(state["theta_init"], net, f"theta_i in checkpoint {path}")
+            recorded = state.get("training") or recorded
+    return recorded, checkpoint.get("epoch")
+
+
+def continue_training(cfg, checkpoint: str, net: torch.nn.Module, interpolation) -> None:
+    """The checkpoint must hold this network and this training; a longer schedule is a
+    new training that names the run it continues (`resumed_from`), which goes into the
+    interpolation callback's identity (results.json) and training (the next checkpoints)."""
+    from runs.identity import RESUMED_FROM, identity
+
+    if checkpoint in ("last", "hpc", "best"):  # Lightning's own keywords
+        return
+    recorded, epoch = check_checkpoint(checkpoint, net)
+    provenance = resumed_from(checkpoint, recorded, epoch, interpolation.training["config"])
+    keys = identity(cfg, provenance)
+    interpolation.identity.update(keys, **{RESUMED_FROM: provenance})
+    interpolation.training.update(keys)

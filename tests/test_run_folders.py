@@ -264,3 +264,25 @@ def test_the_interrupted_evaluation_keeps_its_theta_f_after_a_crash(tmp_path, mo
     assert (tmp_path / "theta_f.pt").is_file() and not (tmp_path / "results.json").exists()
     theta_f = torch.load(tmp_path / "theta_f.pt")
     assert all(v.isfinite().all() for v in theta_f.values())
+
+
+def test_a_full_disk_leaves_no_folder_that_looks_complete(tmp_path, monkeypatch, capsys):
+    """results.json cannot be written: one line, no results.json, and the command that
+    finishes the run once there is space (it does, from theta_f.pt, without training)."""
+    import errno
+
+    import runs.evaluation
+
+    def full(data, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(runs.evaluation, "save_json_atomic", full)
+    code, err = run_in_process([*SPIRAL, f"hydra.run.dir={tmp_path}"], capsys)
+    assert code == 2 and "Traceback" not in err, err
+    (line,) = [line for line in err.splitlines() if line.startswith("linpath: error:")]
+    assert f"{tmp_path / 'results.json'}: No space left on device; the run is unfinished" in line
+    assert not (tmp_path / "results.json").exists() and (tmp_path / "theta_f.pt").is_file()
+    monkeypatch.undo()
+    no_training(monkeypatch)
+    code, err = run_in_process([*SPIRAL, "ckpt_path=auto", f"hydra.run.dir={tmp_path}"], capsys)
+    assert code == 0 and read_results(tmp_path)["paths"]["full"]["loss"], err
