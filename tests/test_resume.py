@@ -63,7 +63,7 @@ def test_sigterm_leaves_no_results_and_the_run_resumes(tmp_path):
     """Preemption: Lightning stops on SIGTERM; last.ckpt resumes it with the same theta_i."""
     killed, resumed = tmp_path / "killed", tmp_path / "resumed"
     command = [sys.executable, "run.py", *DETERMINISTIC, *QUIET, "checkpoint=last"]
-    command += ["trainer.max_epochs=100000", f"hydra.run.dir={killed}"]
+    command += ["trainer.max_epochs=100000", "progress=none", f"hydra.run.dir={killed}"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     last = killed / "checkpoints" / "last.ckpt"

@@ -286,3 +286,40 @@ def test_a_full_disk_leaves_no_folder_that_looks_complete(tmp_path, monkeypatch,
     no_training(monkeypatch)
     code, err = run_in_process([*SPIRAL, "ckpt_path=auto", f"hydra.run.dir={tmp_path}"], capsys)
     assert code == 0 and read_results(tmp_path)["paths"]["full"]["loss"], err
+
+
+@pytest.mark.slow
+def test_two_writers_on_one_folder(tmp_path):
+    """Real processes: the second writer is refused while the first holds the folder, the
+    first completes, and the folder is one run's (its files match its manifest)."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "run.py", *SPIRAL, "trainer.max_epochs=20000"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    log = open(tmp_path / "first.log", "w")  # a pipe nobody reads would stall it when full
+    first = subprocess.Popen(
+        [*command, f"hydra.run.dir={run_dir}"], cwd=REPO, env=env, stdout=log, stderr=log
+    )
+    deadline = time.monotonic() + 300
+    while not (run_dir / LOCK_FILE).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    second = subprocess.run(
+        [*command, "seed=1", f"hydra.run.dir={run_dir}"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    still_running = first.poll() is None
+    assert first.wait(timeout=1200) == 0, (tmp_path / "first.log").read_text()[-2000:]
+    log.close()
+    assert still_running, "the first writer ended before the second was refused"
+    assert second.returncode == 2, second.stderr
+    assert f"{run_dir} is being written by pid {first.pid}" in second.stderr
+    results = read_results(run_dir)
+    assert results["seed"] == 0
+    files = results["manifest"]["files"]
+    assert files == {name: sha256_of(run_dir / name) for name in ("theta_i.pt", "theta_f.pt")}
+    assert not (run_dir / LOCK_FILE).exists()
