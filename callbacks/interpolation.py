@@ -12,12 +12,13 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from landscape import expand_paths
-from landscape.paths import PathError, check_units, moving_keys
-from lightning_modules.config_checks import alpha_grid, check_section
+from landscape.inputs import alpha_grid
+from landscape.paths import NEW_INIT_PATHS, PathError, check_units, moving_keys
+from landscape.shape import LOCATION, NUMBERS
+from lightning_modules.config_checks import check_relations, check_section
 from runs.artifacts import save_json_atomic, save_torch_atomic
 from runs.evaluation import (
     DIVERGED_LOSS_RATIO,
-    NEW_INIT_PATHS,
     PathEvaluation,
     clone_state,
     describe_device,
@@ -50,6 +51,7 @@ class InterpolationCallback(pl.Callback):
         bn: str = "interpolate",
         bn_batches: int = 20,
         thresholds: Mapping[str, float] | None = None,
+        end_rise_as_barrier: bool = False,
         seed: int = 0,
         experiment: str = "",
         overrides: Sequence[str] = (),
@@ -60,6 +62,10 @@ class InterpolationCallback(pl.Callback):
         identity: Mapping | None = None,
         views: Sequence[str] = (),
         progress: bool = True,
+        diagnostics: Sequence[str] = (),
+        diagnosed_paths: Sequence[str] | None = None,
+        partition: str = "units",
+        hessian: Mapping | None = None,
         diverged_loss_ratio: float = DIVERGED_LOSS_RATIO,
     ):
         super().__init__()
@@ -71,13 +77,19 @@ class InterpolationCallback(pl.Callback):
             bn=bn,
             bn_batches=bn_batches,
             thresholds=dict(thresholds or {}),
+            end_rise_as_barrier=end_rise_as_barrier,
             extras=list(extras),
             views=list(views),
             progress=progress,
+            diagnostics=list(diagnostics),
+            diagnosed_paths=None if diagnosed_paths is None else list(diagnosed_paths),
+            partition=partition,
+            hessian=dict(hessian or {}),
             diverged_loss_ratio=diverged_loss_ratio,
         )
         # the same rules as run.py's check of the composed config
-        check_section("interpolation", {**options, "cache_mb": cache_mb})
+        check_section("interpolation", {**options, "alphas": alphas, "cache_mb": cache_mb})
+        check_relations({f"interpolation.{key}": value for key, value in options.items()})
         self.output_dir = Path(output_dir)
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure
@@ -189,7 +201,7 @@ class InterpolationCallback(pl.Callback):
         summary = {f"final/{k}": v for k, v in results["final"].items()}
         summary["final/distance"] = results["distance"]
         for path, entry in results["paths"].items():
-            for metric in ("max_rise", "barrier_height", "alpha_max", "plateau_fraction"):
+            for metric in (*NUMBERS, *LOCATION):
                 summary[f"path/{path}/{metric}"] = entry[metric]
         summary = {k: v for k, v in summary.items() if v is not None}
         for logger in trainer.loggers:

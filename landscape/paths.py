@@ -16,7 +16,14 @@ from landscape.errors import LinpathError
 WEIGHT_LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 NORM_LAYERS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
 GROUPS = ("bn_stats", "bn_affine", "weights", "biases")
-WHOLE_MODEL_PATHS = ("full", "weights", "biases", "final_to_new_init", "init_to_new_init")
+# The new-init paths run between other states than theta_a -> theta_b: (start, end), with
+# theta_new a fresh draw from the initialiser (theta_i'). Alpha 0 is the start.
+NEW_INIT_ENDS = {
+    "final_to_new_init": ("theta_b", "theta_new"),
+    "init_to_new_init": ("theta_a", "theta_new"),
+}
+NEW_INIT_PATHS = tuple(NEW_INIT_ENDS)
+WHOLE_MODEL_PATHS = ("full", "weights", "biases", *NEW_INIT_PATHS)
 UNIT_GRANULARITIES = ("stages", "blocks")
 
 
@@ -126,7 +133,7 @@ def moving_keys(
     param_names = {name for name, _ in model.named_parameters()}
     kind, _, rest = path.partition("/")
 
-    if path in ("full", "final_to_new_init", "init_to_new_init"):
+    if path == "full" or path in NEW_INIT_PATHS:
         return floats
     if path in ("weights", "biases"):
         leaf = "bias" if path == "biases" else "weight"

@@ -20,7 +20,9 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from landscape.attribution import PARTITIONS
 from landscape.biases import EXTRAS
+from landscape.diagnostics import BARRIER_POINTS, DIAGNOSTICS
 from landscape.errors import LinpathError
 from landscape.paths import GROUPS, UNIT_GRANULARITIES, WHOLE_MODEL_PATHS
 from landscape.shape import shape_metrics
@@ -178,6 +180,17 @@ def _views_ok(value: Any) -> bool:
     )
 
 
+def _unique_names(value: Any, names: Sequence[str]) -> bool:
+    return isinstance(value, list) and len(set(value)) == len(value) and set(value) <= set(names)
+
+
+def _hessian_alphas_ok(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_number(a) or a in BARRIER_POINTS for a in value)
+
+
+HESSIAN_KEYS = ("alphas", "iters", "probes")
+
+
 def _devices_ok(value: Any) -> bool:
     if value == "auto" or (isinstance(value, str) and value.isdigit() and int(value) >= 1):
         return True
@@ -287,10 +300,29 @@ RULES: dict[str, Rule] = {
         lambda: f"a mapping with keys from {_threshold_names()}", _thresholds_ok
     ),
     **{f"interpolation.thresholds.{name}": number(0) for name in _threshold_names()},
+    "interpolation.end_rise_as_barrier": boolean(),
     "interpolation.extras": Rule(lambda: f"a list of names from {list(EXTRAS)}", _extras_ok),
     "interpolation.views": Rule(lambda: f"a list without repeats of {VIEWS}", _views_ok),
     "interpolation.progress": boolean(),
     "interpolation.diverged_loss_ratio": number(1),
+    "interpolation.diagnostics": Rule(
+        f"a list without repeats of {list(DIAGNOSTICS)}",
+        lambda v: _unique_names(v, DIAGNOSTICS),
+    ),
+    "interpolation.diagnosed_paths": Rule(
+        "null (every path) or a list without repeats of path keys from interpolation.paths",
+        lambda v: v is None or _paths_ok(v),
+    ),
+    "interpolation.partition": choice(*PARTITIONS),
+    "interpolation.hessian": Rule(
+        f"a mapping with keys from {list(HESSIAN_KEYS)}",
+        lambda v: isinstance(v, Mapping) and set(v) <= set(HESSIAN_KEYS),
+    ),
+    "interpolation.hessian.alphas": Rule(
+        f"a list of numbers and names from {list(BARRIER_POINTS)}", _hessian_alphas_ok
+    ),
+    "interpolation.hessian.iters": integer(1),
+    "interpolation.hessian.probes": integer(2),
 }
 
 
@@ -332,19 +364,7 @@ def check_section(section: str, values: Mapping[str, Any]) -> None:
         value = _plain(value)
         check_value(f"{section}.{key}", value)
         for name, entry in value.items() if isinstance(value, Mapping) else ():
-            check_value(f"{section}.{key}.{name}", entry)
-
-
-def alpha_grid(alphas: int | Sequence[float]) -> list[float]:
-    """The alphas a path is evaluated at: `n` equal steps on [0, 1], or the list as given.
-
-    Equal steps are i / (n - 1) in float64 (not float32 steps), so they read as the
-    decimals they are: 0.14, not 0.14000000059604645.
-    """
-    check_value("interpolation.alphas", _plain(alphas))
-    if isinstance(alphas, int):
-        return [i / (alphas - 1) for i in range(alphas)]
-    return [float(a) for a in alphas]
+            check_value(f"{section}.{key}.{name}", _plain(entry))
 
 
 def _plain(value: Any) -> Any:
@@ -421,6 +441,24 @@ def check_relations(values: Mapping[str, Any]) -> None:
         raise ConfigError(
             "overwrite=true with ckpt_path=auto: overwrite moves the folder's run aside and "
             "starts again, ckpt_path=auto continues it; give one of them"
+        )
+    diagnostics, bn = values.get("interpolation.diagnostics"), values.get("interpolation.bn")
+    if diagnostics and bn == "recompute":
+        raise ConfigError(
+            f"interpolation.diagnostics={diagnostics} with interpolation.bn=recompute: the "
+            "diagnostics differentiate the loss along the straight line, and recomputed BN "
+            "statistics leave it; expected interpolation.bn=interpolate or diagnostics=[]"
+        )
+    paths, diagnosed = (
+        values.get("interpolation.paths"),
+        values.get("interpolation.diagnosed_paths"),
+    )
+    unevaluated = [p for p in diagnosed or () if p not in paths and not
+                   (p.startswith("unit/") and "unit/*" in paths)]  # fmt: skip
+    if paths is not None and unevaluated:
+        raise ConfigError(
+            f"interpolation.diagnosed_paths={diagnosed}: {unevaluated} not evaluated; expected "
+            f"paths from interpolation.paths={paths}"
         )
     if values.get("init.source") == "trained" and values.get("init.from_run") is None:
         raise ConfigError(

@@ -86,14 +86,15 @@ def empty_reason(results: dict) -> str:
     )
 
 
-def plot_run(results: dict, out: Path) -> None:
+def plot_run(results: dict, out: Path, below: Callable | None = None) -> None:
     """Loss (left) and accuracy (right) along every path of one run; a row per view (split
-    and BN policy) when the run has more than one, side by side on shared axes."""
+    and BN policy) when the run has more than one, side by side on shared axes.
+    `below(subfigure)` draws more panels under them (`runs.diagnostic_figures`)."""
     views = [None, *results.get("views", {})]
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, grid = plt.subplots(
-        len(views), 2, figsize=(11, 4 * len(views)), squeeze=False, sharey="col"
-    )
+    fig = plt.figure(figsize=(11, 4 * len(views) + (8 if below else 0)), layout="constrained")
+    top, bottom = fig.subfigures(2, 1, height_ratios=[len(views), 2]) if below else (fig, None)
+    grid = top.subplots(len(views), 2, squeeze=False, sharey="col")
     for axes, view in zip(grid, views):
         frame = curves_frame(results, view)
         entries = results["paths"] if view is None else results["views"][view]
@@ -104,6 +105,7 @@ def plot_run(results: dict, out: Path) -> None:
             ax.set_ylabel(f"{where} {metric}")
         axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
     fig.suptitle(f"{results.get('experiment', '')}  seed {results.get('seed', '')}")
-    fig.tight_layout()
+    if below is not None:
+        below(bottom)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)

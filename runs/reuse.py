@@ -22,8 +22,9 @@ from omegaconf.errors import OmegaConfBaseException
 from landscape.state_files import load_results_file
 from lightning_modules.build import data_and_net_factory
 from runs.identity import RESUMED_FROM, REUSED_FROM, run_config, trained_by, training_id
+from runs.load import RUN_FILES
 from runs.manifest import verify_files
-from runs.reevaluate import RUN_FILES, evaluate_run
+from runs.reevaluate import evaluate_run
 from runs.store import find_results
 
 ROOTS = ("outputs", "multirun", "stages")

@@ -15,10 +15,11 @@ from landscape.state_files import StateFileError
 from lightning_modules.build import data_and_net_factory
 from run import compose_config
 from runs.identity import run_config, training_config
-from runs.reevaluate import RunDirError, evaluation_name, reevaluate
+from runs.load import RunDirError
+from runs.reevaluate import evaluation_name, reevaluate
 from runs.reuse import find_reusable, reuse_run
 from runs.store import load_runs
-from tests.conftest import REPO, read_results, run_linpath
+from tests.conftest import REPO, compose_reevaluate, read_results, run_linpath
 
 RUN = ("experiment=spiral_mlp", "scale=smoke", "seed=3")
 # another look: new paths, points beyond both ends, the training split
@@ -42,13 +43,6 @@ def fresh(finished):
     """The same run trained again and evaluated the other way at fit end."""
     run_linpath(*RUN, *LOOK, run_dir=finished / "fresh")
     return finished / "fresh"
-
-
-def compose_reevaluate(*overrides: str):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose("reevaluate", overrides=list(overrides))
 
 
 def reevaluate_cli(*arguments: str) -> subprocess.CompletedProcess:
@@ -95,6 +89,29 @@ def test_a_reevaluation_is_the_plain_computation_on_the_run_files(finished):
     assert len(load_runs([finished / "first"])) == 1
     [looked] = load_runs([finished / "first"], evaluation="look")
     assert looked.directory == finished / "first" and looked.results["alphas"][0] == -0.25
+
+
+def test_a_reevaluation_adds_diagnostics_beside_each_path_of_the_main_view(finished):
+    first = finished / "first"
+    overrides = (
+        f"run_dir={first}",
+        "interpolation.paths=[full,unit/fc2,final_to_new_init]",
+        "interpolation.diagnostics=[attribution,agreement]",
+        "interpolation.views=[train/interpolate]",
+        "name=diagnosed",
+    )
+    results = read_results(reevaluate(compose_reevaluate(*overrides), overrides))
+    for path, entry in results["paths"].items():
+        found = entry["diagnostics"]
+        assert set(found) == {"partition", "attribution", "agreement"}, path
+        # the diagnostics' own loss change against the path's curve, computed apart
+        assert found["attribution"]["change"] == pytest.approx(
+            entry["loss"][-1] - entry["loss"][0], abs=1e-6
+        )
+        assert found["agreement"]["with_start"][0] == found["agreement"]["with_end"][-1] == 1.0
+    assert results["paths"]["unit/fc2"]["diagnostics"]["attribution"]["parts"] == ["fc2"]
+    assert "diagnostics" not in results["views"]["train/interpolate"]["full"]
+    assert (first / "evaluations" / "diagnosed" / "interpolation.png").is_file()
 
 
 @pytest.mark.slow

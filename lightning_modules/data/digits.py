@@ -12,6 +12,7 @@ SPLIT_SEED = 0  # fixed: the same test set for every run seed
 class DigitsDataModule(TensorDataModule):
     """1797 images scaled to [0, 1]: 360 for test, 180 for validation, the rest to train."""
 
+    display_name = "digits stand-in"
     input_shape = (1, 8, 8)
     num_outputs = 10
 
