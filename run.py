@@ -129,6 +129,7 @@ def train(cfg: DictConfig, output_dir: Path) -> None:
     the evaluation, or reuse a finished run's training)."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     from lightning_modules.config_checks import check_config
     from runs.folder import check_claimable
@@ -144,7 +145,8 @@ def train(cfg: DictConfig, output_dir: Path) -> None:
         check_same_training(cfg, output_dir)
         note(f"{output_dir} is finished already (results.json): nothing to do")
         return
-    check_claimable(output_dir, overwrite=cfg.get("overwrite", False), continues=start.continues)
+    if rank_zero_only.rank == 0:  # DDP ranks that rank 0 starts follow it into its folder
+        check_claimable(output_dir, cfg.get("overwrite", False), start.continues)
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     if cfg.get("reuse") and not start.continues:
         source = reusable_run(cfg, output_dir)

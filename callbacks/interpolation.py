@@ -180,6 +180,7 @@ class InterpolationCallback(pl.Callback):
         if results is None:  # not global rank zero: its share is evaluated
             return
         figure = write_results(results, self.output_dir, self.figure)
+        (self.output_dir / TRAINED_FILE).unlink(missing_ok=True)  # results.json says it all
         self.log_results(trainer, results, figure)
         rank_zero_info(summary_table(results))
 

@@ -115,7 +115,7 @@ def acquire(directory: Path) -> Lock:
     raise FolderError(f"{path}: another process keeps taking it; try again")
 
 
-def check_claimable(directory: Path, *, overwrite: bool = False, continues: bool = False) -> None:
+def check_claimable(directory: Path, overwrite: bool = False, continues: bool = False) -> None:
     """What `claim` would refuse, asked before any work (nothing is held or written)."""
     _refuse_if_held(directory, _holder(directory / LOCK_FILE))
     _refuse_if_taken(directory, overwrite, continues)

@@ -100,6 +100,7 @@ def finish_evaluation(cfg, output_dir: Path, module, datamodule, interpolation) 
         trained,
     )
     write_results(results, output_dir, interpolation.figure)
+    (output_dir / TRAINED_FILE).unlink()  # results.json says it all now
     print(summary_table(results))
 
 

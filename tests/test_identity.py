@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from run import compose_config
 from runs.identity import setting_id, training_config, training_id
-from tests.conftest import EXPERIMENTS
+from tests.conftest import EXPERIMENTS, changed_value
 
 
 def identity(*overrides: str) -> str:
@@ -250,15 +250,5 @@ def test_a_non_training_key_never_changes_the_id(leaf):
     for key in keys:
         changed = cfg.copy()
         value = OmegaConf.select(changed, key)
-        OmegaConf.update(changed, key, _perturbed(value), merge=False)
+        OmegaConf.update(changed, key, changed_value(value), merge=False)
         assert training_id(changed) == training_id(cfg), key
-
-
-def _perturbed(value):
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, (int, float)):
-        return value + 1
-    if isinstance(value, list):
-        return [*value, value[-1] if value else 1]
-    return f"{value}-other" if value is not None else 7

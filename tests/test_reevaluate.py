@@ -19,7 +19,14 @@ from runs.load import RunDirError
 from runs.reevaluate import evaluation_name, reevaluate
 from runs.reuse import find_reusable, reuse_run
 from runs.store import load_runs
-from tests.conftest import REPO, compose_reevaluate, read_results, run_linpath
+from tests.conftest import (
+    REPO,
+    changed_value,
+    compose_reevaluate,
+    read_results,
+    run_in_process,
+    run_linpath,
+)
 
 RUN = ("experiment=spiral_mlp", "scale=smoke", "seed=3")
 # another look: new paths, points beyond both ends, the training split
@@ -159,18 +166,6 @@ def test_reuse_finds_the_run_whatever_is_evaluated_or_logged(finished):
         assert find_reusable(cfg, roots=[finished]) == first, extra
 
 
-def _changed(value):
-    if isinstance(value, dict):  # an empty section, such as optim.groups: one real entry
-        return {"changed": {"lr": 0.123, "units": ["fc1"]}}
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, (int, float)):
-        return value + 1
-    if isinstance(value, list):
-        return [*value, value[-1] if value else 1]
-    return f"{value}x" if value is not None else 1
-
-
 def _leaves(tree: dict, prefix: str = ""):
     for key, value in tree.items():
         if isinstance(value, dict) and value:
@@ -186,7 +181,7 @@ def test_reuse_refuses_a_run_that_differs_in_any_training_key(finished):
     assert len(leaves) > 20 and any(k == "optimizer.lr" for k, _ in leaves)
     for key, value in leaves:
         changed = cfg.copy()
-        OmegaConf.update(changed, key, _changed(value), force_add=True)
+        OmegaConf.update(changed, key, changed_value(value), force_add=True)
         assert training_config(changed) != training_config(cfg), key
         assert find_reusable(changed, roots=[finished]) is None, key
 
@@ -212,19 +207,10 @@ def test_a_reused_run_is_evaluated_not_trained(finished, tmp_path):
 
 
 def reevaluate_in_process(arguments: list[str], capsys) -> tuple[int, str]:
-    """`python -m runs.reevaluate ARGUMENTS` in this process: (exit code, stdout + stderr)."""
+    """`python -m runs.reevaluate ARGUMENTS` in this process: (exit code, output)."""
     from runs import reevaluate as module
 
-    argv, code = sys.argv, 0
-    sys.argv = ["reevaluate"]
-    try:
-        module.cli(arguments)
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
-        sys.argv = argv
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    return run_in_process(arguments, capsys, entry=module.cli)
 
 
 @pytest.fixture
