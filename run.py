@@ -70,7 +70,7 @@ def build(cfg: DictConfig, strategy: str | None = None):
     from hydra.utils import instantiate
 
     from callbacks.memory_format import ChannelsLast
-    from callbacks.progress import EpochLines, progress_mode
+    from callbacks.progress import FitProgress
     from callbacks.stops import TrainingPhase
     from lightning_modules import Classifier
     from lightning_modules.build import data_and_net_factory, device_of
@@ -78,6 +78,7 @@ def build(cfg: DictConfig, strategy: str | None = None):
     from lightning_modules.param_groups import build_param_groups
     from runs.identity import identity as identity_of
     from runs.identity import training_config
+    from runs.progress import progress_mode
 
     datamodule, net_factory = data_and_net_factory(cfg)
     try:
@@ -107,13 +108,13 @@ def build(cfg: DictConfig, strategy: str | None = None):
     callbacks = [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     callbacks += [interpolation, TrainingPhase()]
     progress = progress_mode(cfg.get("progress", "auto"))
-    if progress == "lines":
-        callbacks.append(EpochLines())
+    if progress != "none":
+        callbacks.append(FitProgress(progress))
     if cfg.trainer.get("channels_last"):
         callbacks.append(ChannelsLast())
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer_kwargs = {k: v for k, v in cfg.trainer.items() if k not in RUN_PY_TRAINER_KEYS}
-    trainer_kwargs["enable_progress_bar"] = progress == "bar"
+    trainer_kwargs["enable_progress_bar"] = False  # batches of one epoch: FitProgress counts epochs
     if strategy is not None:
         trainer_kwargs["strategy"] = strategy
     try:
@@ -153,6 +154,7 @@ def train(cfg: DictConfig, output_dir: Path) -> None:
         if source is not None:
             with hold(cfg, output_dir, continues=False):
                 reuse_finished_run(cfg, source, output_dir)
+            print_finished(output_dir)
             return
     datamodule, module, trainer = build(cfg, strategy)
     check_fits(cfg, module, datamodule, trainer)
@@ -162,10 +164,26 @@ def train(cfg: DictConfig, output_dir: Path) -> None:
     with hold(cfg, output_dir, continues=start.continues):
         if start.finish:
             finish_evaluation(cfg, output_dir, module, datamodule, interpolation)
-            return
-        for logger in trainer.loggers:  # the resolved config: wandb's run config, hparams.yaml
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
-        trainer.fit(module, datamodule=datamodule, ckpt_path=start.checkpoint)
+        else:
+            for logger in trainer.loggers:  # the resolved config: wandb's run config, hparams
+                logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+            trainer.fit(module, datamodule=datamodule, ckpt_path=start.checkpoint)
+            if trainer.interrupted:
+                return
+    if rank_zero_only.rank == 0:
+        print_finished(output_dir)  # once the folder is let go: its lock is gone
+
+
+def print_finished(output_dir: Path) -> None:
+    """A run ends with its summary table and where its files are, whatever scrolled by."""
+    from runs.evaluation import summary_table, written_line
+    from runs.store import RESULTS_FILE
+
+    if (output_dir / RESULTS_FILE).is_file():
+        from landscape.state_files import load_results_file
+
+        print(summary_table(load_results_file(output_dir / RESULTS_FILE)))
+    print(written_line(output_dir), flush=True)
 
 
 def check_own_folder(cfg: DictConfig, output_dir: Path) -> None:
@@ -255,11 +273,10 @@ def reusable_run(cfg: DictConfig, output_dir: Path) -> Path | None:
 
 def reuse_finished_run(cfg: DictConfig, source: Path, output_dir: Path) -> None:
     """Evaluate a finished run with this training config instead of training."""
-    from runs.evaluation import summary_table
     from runs.reuse import reuse_run
 
     note(f"reuse: {source} trained this config already; evaluating it")
-    print(summary_table(reuse_run(cfg, source, output_dir)))
+    reuse_run(cfg, source, output_dir)
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")

@@ -9,7 +9,6 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_info
 
 from landscape import expand_paths
 from landscape.inputs import alpha_grid
@@ -24,7 +23,6 @@ from runs.evaluation import (
     describe_device,
     evaluate_trained,
     finite_or_none,
-    summary_table,
     write_results,
 )
 from runs.resume import TRAINED_FILE
@@ -179,10 +177,14 @@ class InterpolationCallback(pl.Callback):
         )
         if results is None:  # not global rank zero: its share is evaluated
             return
+        for logger in trainer.loggers:  # where a re-evaluation finds the run again
+            if isinstance(logger, WandbLogger):
+                from runs.wandb_log import run_record
+
+                results["wandb"] = run_record(logger.experiment)
         figure = write_results(results, self.output_dir, self.figure)
         (self.output_dir / TRAINED_FILE).unlink(missing_ok=True)  # results.json says it all
         self.log_results(trainer, results, figure)
-        rank_zero_info(summary_table(results))
 
     # ---- the work (runs.evaluation) -------------------------------------------------
     def header(self) -> dict:
@@ -198,7 +200,8 @@ class InterpolationCallback(pl.Callback):
 
     def log_results(self, trainer: pl.Trainer, results: dict, figure: Path | None) -> None:
         """Curves as metrics against alpha (step = alpha index), then the summary; a wandb
-        logger also gets a table, line charts and the figure (`callbacks.wandb_report`)."""
+        logger gets every results.json number, the curves per point and as a table, and the
+        figure (`runs.wandb_log`)."""
         summary = {f"final/{k}": v for k, v in results["final"].items()}
         summary["final/distance"] = results["distance"]
         for path, entry in results["paths"].items():
@@ -207,9 +210,9 @@ class InterpolationCallback(pl.Callback):
         summary = {k: v for k, v in summary.items() if v is not None}
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                from callbacks.wandb_report import report_paths
+                from runs.wandb_log import log_results
 
-                report_paths(logger.experiment, results, summary, figure)
+                log_results(logger.experiment, results, [figure] if figure else [])
                 continue
             for step, alpha in enumerate(results["alphas"]):
                 logger.log_metrics(

@@ -32,6 +32,8 @@ from lightning_modules.data.tensor_data import SPLITS
 from lightning_modules.models.resnet import LAYOUTS, NORMS
 from lightning_modules.models.vgg import CONV_WIDTHS, FC_LAYERS
 
+# How a run shows its progress (runs.progress): a bar on a terminal else lines, or one of them
+PROGRESS_MODES = ("auto", "bar", "lines", "none")
 ABSENT = object()  # a key this config does not have (e.g. data.augment for the spiral)
 
 
@@ -206,6 +208,7 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 RULES: dict[str, Rule] = {
     "seed": integer(0),
     "threads": integer(1, optional=True),
+    "progress": choice(*PROGRESS_MODES),
     "steps_per_call": integer(1),
     "experiment_name": text(),
     "pretrained_weights": text(optional=True),
@@ -303,7 +306,7 @@ RULES: dict[str, Rule] = {
     "interpolation.end_rise_as_barrier": boolean(),
     "interpolation.extras": Rule(lambda: f"a list of names from {list(EXTRAS)}", _extras_ok),
     "interpolation.views": Rule(lambda: f"a list without repeats of {VIEWS}", _views_ok),
-    "interpolation.progress": boolean(),
+    "interpolation.progress": choice(*PROGRESS_MODES, True, False),
     "interpolation.diverged_loss_ratio": number(1),
     "interpolation.diagnostics": Rule(
         f"a list without repeats of {list(DIAGNOSTICS)}",

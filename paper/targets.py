@@ -230,7 +230,7 @@ TARGETS = {
     for t in (
         Target(
             "fig1a",
-            "Fig. 1A: MLP on MNIST (left) and spiral (right)",
+            "Fig. 1A: MLP on MNIST and on the spiral",
             (
                 Sweep("mnist_mlp", title="MLP on MNIST", stand_in=MNIST_STAND_IN),
                 Sweep("spiral_mlp", title="MLP on spiral"),

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from landscape import diagnose_paths, discover_units, distance, expand_paths
 from landscape.biases import EXTRAS
@@ -30,6 +29,7 @@ from landscape.sharded import evaluate_paths_sharded, shard_points
 from landscape.views import view_name
 from runs.artifacts import save_json_atomic
 from runs.manifest import manifest_of
+from runs.progress import StageProgress, progress_mode
 
 # theta_i' (the new-init paths' and plane's end) is drawn under the run's seed plus this
 NEW_INIT_SEED_OFFSET = 1_000_003
@@ -96,7 +96,7 @@ class PathEvaluation:
     extras: list[str] = field(default_factory=list)
     seed: int = 0
     views: list[str] = field(default_factory=list)
-    progress: bool = True
+    progress: bool | str = True  # a mode of runs.progress: auto, bar, lines, none
     diagnostics: list[str] = field(default_factory=list)
     diagnosed_paths: list[str] | None = None  # None: every path
     partition: str = "units"
@@ -127,8 +127,8 @@ class PathEvaluation:
     ) -> Curves | None:
         """Loss and accuracy along every requested path on `split` under BN policy `bn`, the
         points spread over the ranks (`landscape.sharded`); rank 0 gets the curves, the
-        others None. A progress bar counts rank 0's (path, alpha) points. With `diagnose`,
-        each path's `diagnostics` too (the examples spread over the ranks)."""
+        others None. Rank 0 shows how many of its (path, alpha) points are done. With
+        `diagnose`, each path's `diagnostics` too (the examples spread over the ranks)."""
         units = self.units_of(net)
         data = eval_batches(datamodule, split, self.max_eval_examples)
         bn_data = None
@@ -137,16 +137,13 @@ class PathEvaluation:
             bn_data = [batch for _, batch in zip(range(self.bn_batches), train)]
         requested = expand_paths(self.paths, units)
         rank, world = rank_and_world()
-        bar = tqdm(
-            total=len(shard_points(requested, len(self.alphas), rank, world)),
-            desc=f"paths {view_name(split, bn)}",
-            unit="point",
-            disable=True if not self.progress or rank != 0 else None,  # None: only on a TTY
-        )
+        mode = progress_mode(self.progress) if rank == 0 else "none"
+        total = len(shard_points(requested, len(self.alphas), rank, world))
+        bar = StageProgress(f"paths {view_name(split, bn)}", total, "point", mode)
         theta_new = None
         if any(path in NEW_INIT_PATHS for path in requested):
             theta_new = new_init_state(fresh_net, self.seed)
-        with bar:
+        try:
             curves = evaluate_paths_sharded(
                 net,
                 theta_i,
@@ -161,6 +158,8 @@ class PathEvaluation:
                 cache_bytes=self.cache_bytes,
                 progress=bar.update,
             )
+        finally:
+            bar.close()
         if diagnose and self.diagnostics:
             diagnosed = requested if self.diagnosed_paths is None else self.diagnosed_paths
             found = diagnose_paths(
@@ -417,6 +416,12 @@ def summary_table(results: dict) -> str:
     if capped:
         lines.append(f"WARNING: {capped}")
     return "\n".join(lines)
+
+
+def written_line(directory: Path) -> str:
+    """Where a run or evaluation put its files, and which they are."""
+    files = sorted(p.name for p in Path(directory).iterdir() if p.is_file())
+    return f"linpath: written to {directory}/ ({', '.join(files)})"
 
 
 def capped_prestage(init: Mapping) -> str | None:

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from landscape.state_files import load_results_file, load_state_for
 from lightning_modules.build import device_of
 from lightning_modules.command_line import quoted
-from runs.evaluation import evaluate_trained, summary_table, write_results
+from runs.evaluation import evaluate_trained, write_results
 from runs.folder import FolderError, attach_log, claim, detach_log
 from runs.identity import RESUMED_FROM, training_id
 from runs.resume import LAST_CHECKPOINT, TRAINED_FILE
@@ -101,7 +101,6 @@ def finish_evaluation(cfg, output_dir: Path, module, datamodule, interpolation) 
     )
     write_results(results, output_dir, interpolation.figure)
     (output_dir / TRAINED_FILE).unlink()  # results.json says it all now
-    print(summary_table(results))
 
 
 def stop_line(signum: int, output_dir: Path, held: bool, go_on: str) -> str:

@@ -24,7 +24,9 @@ class RunDirError(LinpathError):
 def check_complete(run_dir: Path, option: str = "run_dir") -> dict:
     """The run's results.json, once every file a re-evaluation reads is there."""
     if not run_dir.is_dir():
-        raise RunDirError(f"{option}={run_dir} is not a directory; expected a finished run's")
+        raise RunDirError(
+            f"{option}={run_dir} is not a directory; expected a finished run's folder"
+        )
     missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
     if missing:
         raise RunDirError(

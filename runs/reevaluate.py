@@ -9,6 +9,7 @@ run's own results.json is never touched. `-m run_dir=A,B,C` does many runs.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import time
@@ -27,6 +28,8 @@ from runs.store import EVALUATIONS
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 # results.json keys that describe one evaluation, not the run: never carried to another one
 EVALUATION_ONLY = ("schema", "distance", "timing", "evaluation", "manifest", REUSED_FROM)
+PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,24}")  # kept in an evaluation's folder name
+MAX_NAME = 60
 
 
 def evaluate_run(
@@ -87,14 +90,23 @@ def interpolation_overrides(task_overrides: Sequence[str]) -> list[str]:
 
 
 def evaluation_name(overrides: Sequence[str]) -> str:
-    """A folder name that says what changed: `units=blocks_bn=recompute`; `default` for none."""
-    parts = [o.lstrip("+~").removeprefix("interpolation.") for o in overrides]
-    name = "_".join(re.sub(r"[^A-Za-z0-9_.=-]+", "-", p).strip("-") for p in parts)
-    return name[:120] or "default"
+    """A short folder name that says what changed: `units=blocks_bn=recompute`. A value that
+    is long or not a plain word leaves only its key, and a hash of the overrides keeps
+    names apart (`paths_alphas-3f9c2a`); `default` for none."""
+    words = [o.lstrip("+~").removeprefix("interpolation.") for o in overrides]
+    keys = [w.partition("=")[0] for w in words]
+    name = "_".join(
+        w if PLAIN_VALUE.fullmatch(w.partition("=")[2]) else k for w, k in zip(words, keys)
+    )
+    if len(name) > MAX_NAME:
+        name = "_".join(keys)[:MAX_NAME]
+    if name != "_".join(words):
+        name += "-" + hashlib.sha256("\n".join(overrides).encode()).hexdigest()[:6]
+    return name or "default"
 
 
 # what a re-evaluation may set besides `interpolation.*`: the run's training is fixed
-OWN_KEYS = ("run_dir", "name", "overwrite")
+OWN_KEYS = ("run_dir", "name", "overwrite", "progress", "wandb")
 NAME = re.compile(r"[A-Za-z0-9_.=,+-]+")
 
 
@@ -200,11 +212,15 @@ def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from landscape.state_files import load_results_file
+    from runs.evaluation import summary_table, written_line
     from runs.folder import clear_job_failure, record_job_failure
+    from runs.store import RESULTS_FILE
 
     hydra_cfg = HydraConfig.get()
     job_dir = Path(hydra_cfg.runtime.output_dir)
-    clear_job_failure(job_dir)
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        clear_job_failure(job_dir)
     try:
         out_dir = reevaluate(cfg, hydra_cfg.overrides.task)
     except LinpathError as error:
@@ -214,7 +230,15 @@ def main(cfg: DictConfig) -> None:
         print(f"linpath: error: job {hydra_cfg.job.num}: {error}", file=sys.stderr)
         record_job_failure(job_dir, str(error))
         return
-    print(out_dir)
+    results = load_results_file(out_dir / RESULTS_FILE)
+    print(summary_table(results))
+    print(written_line(out_dir))
+    if cfg.wandb:
+        from runs.wandb_log import log_evaluation
+
+        run_id = log_evaluation(results, sorted(out_dir.glob("*.png")), out_dir.name)
+        if run_id is not None:
+            print(f"linpath: logged to wandb run {run_id} under evaluation/{out_dir.name}/")
 
 
 def cli(arguments: list[str]) -> None:

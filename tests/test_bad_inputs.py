@@ -51,7 +51,7 @@ BAD_INPUTS = [
     (["trainer.precision=8"], "trainer.precision=8"),
     (["trainer.accelerator=abacus"], "trainer.accelerator='abacus'"),
     (["trainer.channels_last=yes"], "trainer.channels_last='yes'"),
-    (["progress=fancy"], "unknown progress 'fancy'"),
+    (["progress=fancy"], "progress='fancy': expected one of ['auto', 'bar', 'lines', 'none']"),
     # silent nonsense, refused
     (["interpolation.alphas=[0,0.5,0.5,1]"], "interpolation.alphas=[0, 0.5, 0.5, 1]"),
     (["interpolation.alphas=[1,0.5,0]"], "interpolation.alphas=[1, 0.5, 0]"),

@@ -130,6 +130,21 @@ def test_a_reevaluation_equals_a_fresh_training_evaluated_that_way(finished, fre
     )
 
 
+def test_the_command_line_prints_the_summary_and_the_short_folder(finished):
+    done = reevaluate_cli(f"run_dir={finished / 'first'}", *LOOK[1:])
+    assert done.returncode == 0, done.stderr
+    name = evaluation_name(LOOK[1:])
+    lines = done.stdout.splitlines()
+    results = read_results(finished / "first" / "evaluations" / name)
+    table = lines[-len(results["paths"]) - 3 :]
+    assert table[0].split()[:3] == ["path", "shape", "strict"]
+    assert [line.split()[:2] for line in table[1:-2]] == [
+        [path, entry["shape"]] for path, entry in results["paths"].items()
+    ]
+    assert table[-2].startswith("test acc")
+    assert table[-1].startswith(f"linpath: written to {finished / 'first' / 'evaluations' / name}/")
+
+
 def test_incomplete_or_foreign_runs_are_refused_in_one_line(finished, tmp_path):
     partial = tmp_path / "partial"
     shutil.copytree(finished / "first", partial, ignore=shutil.ignore_patterns("evaluations"))
@@ -157,6 +172,11 @@ def test_evaluation_names_say_what_changed():
     assert evaluation_name(["interpolation.units=blocks", "interpolation.bn=recompute"]) == (
         "units=blocks_bn=recompute"
     )
+    # lists and globs: the keys and a hash, short enough to type, different values apart
+    name = evaluation_name(LOOK)
+    assert name.startswith("paths_alphas_eval_split=train-") and len(name) < 40
+    other = evaluation_name([*LOOK[:1], "interpolation.alphas=[0,1]", *LOOK[2:]])
+    assert other != name and other.split("-")[0] == name.split("-")[0]
 
 
 def test_reuse_finds_the_run_whatever_is_evaluated_or_logged(finished):
@@ -236,8 +256,10 @@ def copy_of_run(finished, tmp_path):
     ],
 )
 def test_a_bad_reevaluation_is_one_line_and_writes_nothing(
-    arguments, named, copy_of_run, tmp_path, capsys
+    arguments, named, copy_of_run, tmp_path, capsys, monkeypatch
 ):
+    """Nothing written: not in the run, nor a Hydra folder where the command ran."""
+    monkeypatch.chdir(tmp_path)
     garbage = tmp_path / "garbage"
     shutil.copytree(copy_of_run, garbage)
     (garbage / ".hydra" / "config.yaml").write_text("model: [unclosed\n  - {")

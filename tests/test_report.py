@@ -379,7 +379,7 @@ def test_reports_on_the_stand_in_say_digits_never_mnist(tmp_path: Path, monkeypa
     )
     out = tmp_path / "reports"
     assert report_main(["fig1a", str(root), "--out", str(out), "--digits"]) == 0
-    assert titles == ["Fig. 1A: MLP on digits stand-in (left) and spiral (right)"]
+    assert titles == ["Fig. 1A: MLP on digits stand-in and on the spiral"]
     markdown = (out / "fig1a" / "fig1a_mnist_mlp_spiral_mlp.md").read_text()
     assert markdown.startswith(f"# {titles[0]}") and "MNIST" not in markdown
     rows = read_csv(out / "fig1a" / "fig1a_mnist_mlp_spiral_mlp.csv")

@@ -199,23 +199,26 @@ def test_a_checkpoint_continues_only_its_own_training(tmp_path, monkeypatch, cap
     assert results["training_id"] == training_id(genuine, resumed_from=results["resumed_from"])
 
 
-def test_epoch_lines_survive_a_restart_at_an_epoch_end():
+def test_fit_progress_survives_a_restart_at_an_epoch_end(capsys):
     """Lightning resuming a checkpoint written at an epoch's end ends that epoch without
-    starting it (fit_loop: restarted_on_epoch_end): no on_train_epoch_start."""
-    from callbacks.progress import EpochLines
+    starting it (fit_loop: restarted_on_epoch_end): no on_train_epoch_start. The progress
+    counts on from the checkpoint's epoch (an earlier EpochLines raised AttributeError)."""
+    from callbacks.progress import FitProgress
 
-    lines = EpochLines()
+    progress = FitProgress("lines", every_s=0)
     trainer = SimpleNamespace(
         is_global_zero=True, max_epochs=3, current_epoch=1, callback_metrics={}
     )
-    lines.on_train_start(trainer, None)
-    lines.on_train_epoch_end(trainer, None)  # raised AttributeError: no _started
+    progress.on_train_start(trainer, None)
+    progress.on_train_epoch_end(trainer, None)
+    progress.on_train_end(trainer, None)
+    assert "fit 2/3 epochs" in capsys.readouterr().out
 
 
 @pytest.mark.slow
 def test_a_killed_sweep_resumes_from_each_jobs_own_checkpoint(tmp_path):
     """Real processes: a 3-seed sweep killed by SIGTERM in job 1, then the printed command
-    with its output to a file (EpochLines), then three straight runs to compare with."""
+    with its output to a file (FitProgress), then three straight runs to compare with."""
     killed = tmp_path / "killed"
     sweep = [*SMOKE, "checkpoint=last", "trainer.max_epochs=1500", "seed=0,1,2"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
