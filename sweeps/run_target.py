@@ -289,9 +289,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def make(target: Target, scale: str, digits: bool, trained: bool, skipped: list[str]) -> None:
+def make(
+    target: Target, scale: str, digits: bool, trained: bool, skipped: list[str] | None = None
+) -> None:
     """The target's reports, unless nothing was trained and each is current (make's rule);
-    a run whose results.json cannot be read is left out and its error kept in `skipped`."""
+    with `skipped`, a run whose results.json cannot be read is left out and its error kept
+    there (else it is the error)."""
     from paper.report import report, report_is_up_to_date
 
     names = (target.name, *target.also_reports)

@@ -9,13 +9,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
+from landscape.shape import stored_metrics
 from paper.beyond_report import plot_biased_view
 from paper.panels import plot_unit_paths
 from paper.report import plot_target
 from paper.settings import TargetSetting
 from paper.targets import TARGETS, Sweep
 from runs.beyond_figures import plot_plane, plot_trajectory
-from runs.figures import barrier_location, drawn_alpha, plot_run
+from runs.figures import drawn_alpha, plot_run
 from runs.store import Run
 
 ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -113,6 +114,13 @@ def test_coinciding_lines_say_so_and_a_re_evaluation_names_itself(figures, tmp_p
     assert len(markers) == 3  # each line visible under the others
 
 
+def barrier_location(alphas, losses) -> tuple | None:
+    """The marked rise of a curve whose results.json records no location (landscape.shape)."""
+    found = stored_metrics({"alphas": alphas}, {"loss": losses})
+    start, peak = found["barrier_start_alpha"], found["barrier_peak_alpha"]
+    return None if start is None else (start, peak)
+
+
 def test_the_barrier_location_is_the_running_minimum_before_the_largest_rise():
     assert barrier_location(ALPHAS, [2.0, 1.0, 1.5, 0.8, 0.1]) == (0.25, 0.5)
     assert barrier_location(ALPHAS, [1.0, 0.9, 0.8, 0.7, 0.6]) is None
@@ -128,7 +136,7 @@ def test_a_report_figure_says_target_stand_in_scale_and_seeds(figures, tmp_path)
     target = TARGETS["fig1a"]
     sweep = Sweep("mnist_mlp", ("data=digits",))
     setting = TargetSetting("mnist_mlp", ("data=digits",), [run_of(s, tmp_path) for s in (0, 1)],
-                            "mnist_mlp data=digits", sweep)  # fmt: skip
+                            "mnist_mlp data=digits", sweep=sweep)  # fmt: skip
     plot_target([setting], target, target.titled(True), tmp_path / "report.png", "", "smoke")
     shown = texts(figures[-1])
     lines = shown["suptitle"].splitlines()
@@ -136,7 +144,7 @@ def test_a_report_figure_says_target_stand_in_scale_and_seeds(figures, tmp_path)
         "Fig. 1A: MLP on digits stand-in and on the spiral (mean over seeds, band +-1 std)"
     )
     assert lines[1].startswith("smoke scale")
-    assert shown["titles"] == ["mnist_mlp data=digits: 2 seeds"] * 2
+    assert shown["titles"] == ["mnist_mlp data=digits: 2 seeds\n0 of 2 seeds diverged"] * 2
     assert r"$\theta_i$ $\to$ $\theta_f$ (all parameters)" in shown["legend"]
 
 

@@ -639,7 +639,7 @@ def test_the_figure_title_counts_diverged_seeds(tmp_path: Path, monkeypatch):
             results["diverged"] = True
             (run / "results.json").write_text(json.dumps(results))
     assert report_main(["fig7", str(root), "--out", str(tmp_path / "reports")]) == 0
-    assert any("(seeds: 2)\n1 of 3 seeds diverged" in title for title in titles), titles
+    assert any(": 2 seeds\n1 of 3 seeds diverged" in title for title in titles), titles
 
 
 def test_a_report_carries_on_past_an_unreadable_run(weight_decay_runs: Path, tmp_path, capsys):
@@ -656,6 +656,13 @@ def test_a_report_carries_on_past_an_unreadable_run(weight_decay_runs: Path, tmp
     ]
     rows = read_csv(out / "fig7" / "fig7_weight_decay.csv")
     assert sorted(r["seeds"] for r in rows) == ["3", "3"]  # the readable runs, all of them
+    # a report that left a run out is never current: run_target makes it again next time
+    assert not (out / "fig7" / "inputs.json").exists()
+    argv = ["fig7", str(weight_decay_runs / "multirun"), "--out", str(out)]
+    (corrupt / "results.json").rename(tmp_path / "corrupt.json")
+    assert report_main(argv) == 0 and (out / "fig7" / "inputs.json").is_file()
+    (tmp_path / "corrupt.json").rename(corrupt / "results.json")
+    assert report_main(argv) == 2 and not (out / "fig7" / "inputs.json").exists()  # stale: gone
 
 
 def test_a_missing_evaluation_is_named(tmp_path: Path, capsys):
