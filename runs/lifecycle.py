@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from landscape.state_files import load_results_file, load_state_for
 from lightning_modules.build import device_of
 from lightning_modules.command_line import quoted
-from runs.evaluation import evaluate_trained, write_results
+from runs.evaluation import evaluate_trained, summary_table, write_results
 from runs.folder import FolderError, attach_log, claim, detach_log
 from runs.identity import RESUMED_FROM, training_id
 from runs.resume import LAST_CHECKPOINT, TRAINED_FILE
@@ -39,8 +39,8 @@ def note(message: str) -> None:
 @contextmanager
 def claimed(cfg: DictConfig, hydra_cfg: DictConfig, output_dir: Path, continues: bool):
     """The block writes into `output_dir` as its only writer, with the config in .hydra/
-    (what Hydra writes with output_subdir=.hydra) and Lightning's messages in run.log;
-    DDP ranks other than zero only read."""
+    (what Hydra writes with output_subdir=.hydra), Lightning's messages, linpath's lines and
+    the summary table in run.log; DDP ranks other than zero only read."""
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     if rank_zero_only.rank != 0:
@@ -56,6 +56,10 @@ def claimed(cfg: DictConfig, hydra_cfg: DictConfig, output_dir: Path, continues:
         overrides = hydra_cfg.hydra.overrides.task
         (hydra_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
         yield
+        if (output_dir / "results.json").is_file():  # run.log ends as the terminal does
+            logging.getLogger("linpath").info(
+                summary_table(load_results_file(output_dir / "results.json"))
+            )
     finally:
         detach_log(log)
         lock.release()

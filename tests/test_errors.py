@@ -257,6 +257,7 @@ def test_a_finite_blow_up_is_diverged_too(tmp_path, capsys):
         "times the loss at theta_i" in results["divergence"] and "chance" in results["divergence"]
     )
     assert "training diverged: test loss" in output  # the summary the run ends with
+    assert "training diverged: test loss" in (tmp_path / "run.log").read_text()
     sane = tmp_path / "sane"
     code, output = run_in_process([*run[:-1], f"hydra.run.dir={sane}"], capsys)
     assert read_results(sane)["diverged"] is False and read_results(sane)["divergence"] is None

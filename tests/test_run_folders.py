@@ -185,8 +185,10 @@ def test_results_json_is_written_last_with_the_manifest(finished):
     files = results["manifest"]["files"]
     assert files == {name: sha256_of(finished / name) for name in ("theta_i.pt", "theta_f.pt")}
     written = {p.name: p.stat().st_mtime_ns for p in finished.iterdir() if p.is_file()}
-    assert written["results.json"] == max(written.values())
-    assert "Trainer.fit" in (finished / "run.log").read_text()  # run.log is the run's log
+    log = written.pop("run.log")  # the run's log goes on to the end: the summary table
+    assert written["results.json"] == max(written.values()) <= log
+    text = (finished / "run.log").read_text()
+    assert "Trainer.fit" in text and "test acc" in text and "distance" in text
 
 
 def test_sigterm_before_the_fit_says_so_and_leaves_nothing(tmp_path, monkeypatch, capsys):
