@@ -41,8 +41,10 @@ from paper.tables import markdown_summary, paths_of, summary_frame, write_table 
 from paper.targets import TARGETS, Target, stand_in_used  # noqa: E402
 from runs.figures import (  # noqa: E402
     OTHER_STYLES,
+    add_notes,
     curves_frame,
     draw_curves,
+    legend_beside,
     path_style,
     y_label,
 )
@@ -53,6 +55,7 @@ OnBad = Callable[[Path, LinpathError], None]
 TABLE1 = "table1"
 SCALES = ("full", "smoke")
 DEFAULT_DIRS = [Path("multirun"), Path("outputs")]
+MOST_BANDS = 3  # std bands on a panel of at most this many lines; beyond, they hide the lines
 
 
 def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFrame:
@@ -77,14 +80,16 @@ def plot_target(
     status: str = "",
     scale: str = "full",
 ) -> None:
-    """Mean over seeds with a +-1 std band; a row per sweep, loss left, accuracy right.
+    """Mean over seeds with a +-1 std band (on panels of at most MOST_BANDS lines); a row per
+    sweep, loss left, accuracy right; one legend per row with every line's notes.
 
     One setting: a colour per path. Several: a colour per setting and a line style per
     whole-model path (full, towards a new init); unit and group paths of many settings are
     in the table (and the `unit_paths` panel). `status` goes under the title.
     """
     frame = seed_curves(settings, target)
-    panels = list(dict.fromkeys(s.panel for s in settings))
+    panels = list(dict.fromkeys(s.panel for s in settings))  # a panel of diverged seeds too
+    notes: dict[str, dict[str, list[str]]] = {}
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4.3 * len(panels)), squeeze=False)
     for row, panel in zip(axes, panels):
@@ -98,6 +103,8 @@ def plot_target(
                 ax.set_title(panel, fontsize="medium")
             continue
         several = data["setting"].nunique() > 1
+        shared, short = shared_overrides(list(dict.fromkeys(data["setting"])))
+        data = data.assign(setting=data["setting"].map(short))
         whole_model = ~data["path"].str.startswith(("unit/", "group/"))
         if several and whole_model.any():
             data = data[whole_model]
@@ -108,19 +115,37 @@ def plot_target(
             style_of = path_style
         first = next(s for s in ours if s.runs).runs[0].results  # not a diverged seed's
         entry = next(iter(first["paths"].values()))
+        hue = "setting" if several else "path"
+        lines = data.groupby([hue, "path"]).ngroups
+        band = lines <= MOST_BANDS  # more bands than this bury the lines under one blur
+        notes[panel] = {}
         for ax, metric in zip(row, ("loss", "acc")):
-            hue = "setting" if several else "path"
-            draw_curves(ax, data, metric, hue, style_of, band=True)
+            add_notes(notes[panel], draw_curves(ax, data, metric, hue, style_of, band=band))
             ax.set_ylabel(y_label(metric, entry))
-            ax.set_title(f"{panel}: {data['seed'].nunique()} seeds\n{counted}", fontsize="medium")
+            bands = "" if band else f", {lines} lines: no std bands"
+            name = f"{panel} ({shared})" if shared else panel
+            ax.set_title(
+                f"{name}: {data['seed'].nunique()} seeds{bands}\n{counted}", fontsize="medium"
+            )
     fig.suptitle(figure_title(title, status, scale))
     fig.tight_layout()  # before the legends, which then widen the canvas, not squeeze the axes
-    for row in axes:
-        if row[-1].get_legend_handles_labels()[0]:  # a panel of diverged seeds has no lines
-            row[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+    for row, panel in zip(axes, panels):
+        if panel in notes:  # a panel of diverged seeds only has no lines
+            legend_beside(row[-1], notes[panel])
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def shared_overrides(labels: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """The overrides every one of several settings' labels shares, and each label without
+    them: a legend then says only what differs, the panel's title what is common."""
+    words = [label.split() for label in labels]
+    common = [w for w in words[0] if all(w in other for other in words[1:])]
+    if len(labels) < 2 or not common:
+        return "", {label: label for label in labels}
+    short = {label: " ".join(w for w in ws if w not in common) for label, ws in zip(labels, words)}
+    return " ".join(common), short
 
 
 def figure_title(title: str, status: str, scale: str) -> str:

@@ -66,7 +66,7 @@ class Setting:
     overrides: tuple[str, ...]
     runs: list[Run] = field(default_factory=list)
     label: str = ""
-    diverged: list[Run] = field(default_factory=list)
+    diverged: list[Run] = field(default_factory=list, kw_only=True)  # positions stay main's
 
     @property
     def diverged_note(self) -> str:

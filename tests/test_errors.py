@@ -20,6 +20,7 @@ from lightning_modules.data import SpiralDataModule
 from lightning_modules.models import MLP
 from run import check_config_choices
 from runs.artifacts import save_json_atomic
+from runs.evaluation import barrier_location
 from runs.figures import plot_run
 from tests.conftest import run_linpath
 
@@ -261,3 +262,11 @@ def test_a_finite_blow_up_is_diverged_too(tmp_path, capsys):
     sane = tmp_path / "sane"
     code, output = run_in_process([*run[:-1], f"hydra.run.dir={sane}"], capsys)
     assert read_results(sane)["diverged"] is False and read_results(sane)["divergence"] is None
+
+
+def test_a_path_read_from_theta_f_gives_its_barrier_from_the_untrained_end_as_drawn():
+    """final_to_new_init is stored theta_f -> theta_i' and drawn theta_i' -> theta_f: the
+    table says where its barrier is on the figure, not on the stored grid."""
+    entry = {"read_from_end": True, "barrier_start_alpha": 0.6, "barrier_peak_alpha": 0.2}
+    assert barrier_location(entry) == "0.40 -> 0.80"
+    assert barrier_location({**entry, "read_from_end": False}) == "0.60 -> 0.20"
