@@ -177,7 +177,12 @@ def path_style(path: str) -> object:
 
 def empty_reason(results: dict) -> str:
     """Why a run's panel can be empty: its trained state itself is not finite."""
-    return "theta_f holds NaN or inf (training diverged)" if results.get("diverged") else ""
+    nonfinite = results.get("divergence", "theta_f holds NaN or inf") == "theta_f holds NaN or inf"
+    return (
+        "theta_f holds NaN or inf (training diverged)"
+        if results.get("diverged") and nonfinite
+        else ""
+    )
 
 
 def mark_barriers(ax, results: dict, paths: Mapping[str, dict], palette: Mapping) -> None:
