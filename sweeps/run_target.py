@@ -169,11 +169,15 @@ def launch(
     commands = []
     for index, sweep in enumerate(target.sweeps if target.trains else ()):
         overrides = sweep_overrides(sweep, scale, digits)
-        overrides += data_location(sweep, overrides, data_root)
+        location = data_location(sweep, overrides, data_root)
+        overrides += location
         folder = root / sweep.experiment / f"{target.name}_{stamp}_{sweep.name or index}"
 
-        def execute(command: list[str], made: Path, jobs: Sequence[Job], sweep=sweep) -> list[Path]:
-            current = None if dry_run or existing is None else up_to_date_runs(jobs, existing)
+        def execute(command: list[str], made: Path, jobs: Sequence[Job], sweep=sweep,
+                    location=location) -> list[Path]:  # fmt: skip
+            current = (
+                None if dry_run or existing is None else up_to_date_runs(jobs, existing, location)
+            )
             if current is not None:
                 print(f"{target.name}: {len(current)} runs of {' '.join(command[3:-2])} up to date")
                 folders.setdefault(sweep.name, []).extend(current)
@@ -226,12 +230,15 @@ def staged_jobs(sweep: Sweep, overrides: Sequence[str], seed: int, scale: str) -
     return [job_of(sweep, point, seed, scale, staged=False) for point in points]
 
 
-def up_to_date_runs(jobs: Sequence[Job], existing: Existing) -> list[Path] | None:
+def up_to_date_runs(
+    jobs: Sequence[Job], existing: Existing, location: Sequence[str] = ()
+) -> list[Path] | None:
     """A finished run for each job that trained as the job would (`runs.reuse.find_reusable`
-    checks it) and was evaluated as the job would be; None if a job has none."""
+    checks it, reading the job's data from where the job would: `location`, its data.root)
+    and was evaluated as the job would be; None if a job has none."""
     found = []
     for job in jobs:
-        cfg = OmegaConf.create(training_point(job.overrides))
+        cfg = OmegaConf.create(training_point((*job.overrides, *location)))
         wanted = evaluation_config(cfg)
         match = next(
             (

@@ -15,7 +15,7 @@ from paper.report import main as report_main
 from paper.report import report_is_up_to_date
 from paper.report_inputs import MANIFEST
 from paper.targets import TARGETS, Sweep, Target
-from sweeps.plan import existing_runs
+from sweeps.plan import existing_runs, sweep_jobs
 from sweeps.run_target import launch, make
 from tests.test_report import write_run
 
@@ -112,3 +112,24 @@ def test_the_attribution_report_is_current_until_a_run_it_read_changes(in_tmp):
     later = time.time() + 10
     os.utime(written[1], (later, later))
     assert not report_is_up_to_date("attribution", "full")
+
+
+def test_the_up_to_date_check_reads_a_jobs_data_where_the_job_would(monkeypatch, tmp_path):
+    """A finished run is checked against the data it trained on (its data_fingerprint), read
+    from the target's data.root: it was read from the default root, so a second `make
+    smoke-all` stopped at Fig. 4 with 'CIFAR10 not found in data/cifar-10-batches-py'."""
+    from types import SimpleNamespace
+
+    from sweeps import run_target
+
+    jobs = sweep_jobs(Sweep("blockwise"), (0,), "smoke", False)
+    read_from = []
+    monkeypatch.setattr(run_target, "run_config", lambda run_dir: None)
+    monkeypatch.setattr(run_target, "evaluation_config", lambda cfg: "evaluated alike")
+    monkeypatch.setattr(
+        run_target, "find_reusable", lambda cfg, roots: read_from.append(cfg.data.root) or roots[0]
+    )
+    existing = SimpleNamespace(by_training={jobs[0].training_id: [tmp_path]})
+    location = ["data.root=data/smoke", "data.check_integrity=false"]
+    assert run_target.up_to_date_runs(jobs, existing, location) == [tmp_path]
+    assert read_from == ["data/smoke"]
