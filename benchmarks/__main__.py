@@ -1,4 +1,4 @@
-"""`python -m benchmarks` (`make bench`): rows a-f, each a ratio of two ways measured side by
+"""`python -m benchmarks` (`make bench`): rows a-g, each a ratio of two ways measured side by
 side in this one run, printed as one table and written to bench_results/bench.json."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.engine import row_a, row_b, row_c
+from benchmarks.engine import row_a, row_b, row_c, row_g
 from benchmarks.planes import row_f
 from benchmarks.training import row_d
 
@@ -61,7 +61,7 @@ def table(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", default="abcdef", help="which rows to run, e.g. 'ad'")
+    parser.add_argument("--rows", default="abcdefg", help="which rows to run, e.g. 'ad'")
     parser.add_argument("--repeats", type=int, default=2, help="timed rounds per row")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--output", type=Path, default=OUTPUT)
@@ -75,6 +75,7 @@ def main() -> None:
         "d": lambda: row_d(epochs=300, repeats=args.repeats),
         "e": lambda: row_e(repeats=args.repeats),
         "f": lambda: row_f(examples=64, points=21, repeats=args.repeats),
+        "g": lambda: row_g(examples=360, alphas=11, repeats=args.repeats),
     }
     rows = []
     for name in args.rows:

@@ -23,6 +23,13 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from landscape.errors import LinpathError  # noqa: E402
+from paper.attention import (  # noqa: E402
+    attention_frame,
+    attention_rows,
+    markdown_attention,
+    markdown_milestones,
+    milestone_frame,
+)
 from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from paper.beyond_report import report as report_beyond  # noqa: E402
 from paper.panels import extra_panels, prestage_notes  # noqa: E402
@@ -34,6 +41,7 @@ from runs.figures import OTHER_STYLES, curves_frame, draw_curves, path_style  # 
 from runs.store import ReportError, Run, load_runs  # noqa: E402
 
 TABLE1 = "table1"
+ATTENTION = "attention"
 SCALES = ("full", "smoke")
 DEFAULT_DIRS = [Path("multirun"), Path("outputs")]
 
@@ -144,6 +152,8 @@ def report(
         markdown = markdown_table1(frame) + prestage_notes(intervened) + runs_used(used)
         return write_table(frame, markdown, out / TABLE1)
     settings = collect(spec, by_key, scale, mnist)
+    if target == ATTENTION:
+        return report_attention(spec, settings, by_key, scale, out / ATTENTION)
     stem = out / spec.stem
     frame = summary_frame(settings, spec)
     if frame.empty:
@@ -154,6 +164,21 @@ def report(
     markdown += extra_panels(spec, settings, stem, written)
     markdown += runs_used([(s.label, s.runs) for s in settings])
     return [*written, *write_table(frame, markdown, stem)]
+
+
+def report_attention(spec: Target, settings, by_key, scale: str, stem: Path) -> list[Path]:
+    """The attention interventions against their controls (paper.attention), the modular
+    addition milestones, and every setting's mean curves (one panel per sweep)."""
+    rows = attention_rows(by_key, scale)
+    frame = attention_frame(rows)
+    if frame.empty:
+        raise ReportError("no intervention of the attention table has runs and a control")
+    plot_target(settings, spec, stem.with_suffix(".png"))
+    markdown = markdown_attention(frame)
+    markdown += markdown_milestones(milestone_frame([(s.label, s.runs) for s in settings]))
+    markdown += f"\n![mean curves of every setting]({stem.name}.png)\n"
+    markdown += runs_used([(s.label, s.runs) for s in settings])
+    return [stem.with_suffix(".png"), *write_table(frame, markdown, stem)]
 
 
 def runs_used(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:

@@ -164,6 +164,12 @@ FIG3_SWEEPS = (
     ),
 )
 NO_BN = (Sweep("no_bn"),)
+# Beyond the paper (its Sec. 8): the interventions on attention models (paper.attention).
+ATTENTION_EXPERIMENTS = (
+    "vit_digits", "vit_optimizer", "vit_lr", "vit_weight_decay", "vit_warmup",
+    "vit_data_fraction", "vit_pretrained", "modadd", "modadd_optimizer", "modadd_lr",
+    "modadd_weight_decay", "modadd_warmup", "modadd_data_fraction",
+)  # fmt: skip
 
 TARGETS = {
     t.name: t
@@ -310,6 +316,12 @@ TARGETS = {
             "Table 1: interventions against their matched controls",
             NO_BN,
             also_reports=("appF",),
+        ),
+        Target(
+            "attention",
+            "Attention models: the paper's interventions on a ViT and a GPT-2",
+            tuple(Sweep(e) for e in ATTENTION_EXPERIMENTS),
+            ("full", "unit/*"),
         ),
         Target(
             "bias_view",

@@ -1,0 +1,278 @@
+"""`make attention`: the paper's interventions on attention models, Table 1's way.
+
+The paper ends: "attention-based models need adaptive optimizers (e.g. Adam) to train
+properly ... revisiting this study for attention-based models is an interesting direction
+for future work" (Sec. 8). Each row here is an intervention on the digits ViT, on ViT-Tiny
+on CIFAR-10 or on the modular-addition GPT-2, against its own control, with the full
+path's shape (tolerant and strict; end rises, where the largest rise peaks at theta_f,
+counted apart from barriers), the unit barriers against the control's, test accuracy with
+its 95% interval, and the paper's ResNet-18 row of the same intervention where it has one.
+Modular addition adds its milestones: the epoch of memorisation and of generalisation and
+what the straight path to each says.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+
+from landscape.shape import between_ends
+from paper.settings import expected_settings, select
+from paper.table1 import Table1Row, accuracy_verdict, shows, unit_barriers, unit_max_rise
+from paper.tables import SHAPES, bootstrap_interval, mean_std
+from paper.targets import Sweep
+from runs.store import Run
+
+END_RISE = "ER"  # issue 19's label: the largest rise peaks at the last point of the path
+SHAPES_APART = (*SHAPES, END_RISE)
+VIT, CIFAR_VIT, MODADD = (
+    (Sweep("vit_digits"),),
+    (Sweep("vit_pretrained", ("start=scratch",)),),
+    (Sweep("modadd"),),
+)
+
+
+def _row(model, intervention, settings, control, control_label, paper_row, shape, acc):
+    return Table1Row(model, intervention, paper_row, settings, control, control_label, shape, acc)
+
+
+def _each(experiment: str, key: str, values: str) -> tuple[Sweep, ...]:
+    return tuple(Sweep(experiment, (f"{key}={v}",)) for v in values.split(","))
+
+
+ATTENTION_ROWS = (
+    _row("ViT, digits", "SGD with momentum instead of AdamW", (Sweep("vit_optimizer"),), VIT,
+         "AdamW (vit_digits)", "Sec. 8 remark (no experiment)", "-", "adaptive optimizers needed"),
+    _row("ViT, digits", "Learning rate", _each("vit_lr", "optimizer.lr", "3.0e-4,3.0e-3"), VIT,
+         "lr 1e-3 (vit_digits)", "Fixed learning rate h = 0.01 / h != 0.01", "P / NB",
+         "Better / Worse"),
+    _row("ViT, digits", "Less weight decay", _each("vit_weight_decay", "optimizer.weight_decay",
+         "0.0"), VIT, "weight decay 0.05 (vit_digits)", "Less weight decay", "NB / B", "Worse"),
+    _row("ViT, digits", "More weight decay", _each("vit_weight_decay", "optimizer.weight_decay",
+         "0.5"), VIT, "weight decay 0.05 (vit_digits)", "More weight decay", "P", "Worse"),
+    _row("ViT, digits", "No warmup", (Sweep("vit_warmup"),), VIT, "10 warmup epochs (vit_digits)",
+         "-", "-", "-"),
+    _row("ViT, digits", "Less data", _each("vit_data_fraction", "+data.train_fraction",
+         "0.25,0.5"), VIT, "all training images (vit_digits)", "Less data", "NB / L-LB", "Worse"),
+    _row("ViT-Tiny, CIFAR-10", "Pre-train full model (ImageNet)",
+         (Sweep("vit_pretrained", ("start=imagenet",)),), CIFAR_VIT, "scratch",
+         "Pre-train full model", "NB", "Better"),
+    _row("GPT-2, a + b mod 97", "SGD with momentum instead of AdamW",
+         (Sweep("modadd_optimizer"),), MODADD, "AdamW (modadd)", "Sec. 8 remark (no experiment)",
+         "-", "adaptive optimizers needed"),
+    _row("GPT-2, a + b mod 97", "Learning rate", _each("modadd_lr", "optimizer.lr",
+         "3.0e-4,3.0e-3"), MODADD, "lr 1e-3 (modadd)", "Fixed learning rate h = 0.01 / h != 0.01",
+         "P / NB", "Better / Worse"),
+    _row("GPT-2, a + b mod 97", "Less weight decay", _each("modadd_weight_decay",
+         "optimizer.weight_decay", "0.0,0.1"), MODADD, "weight decay 1 (modadd)",
+         "Less weight decay", "NB / B", "Worse"),
+    _row("GPT-2, a + b mod 97", "No warmup", (Sweep("modadd_warmup"),), MODADD,
+         "1 warmup epoch (modadd)", "-", "-", "-"),
+    _row("GPT-2, a + b mod 97", "Less / more data", _each("modadd_data_fraction",
+         "data.train_fraction", "0.3,0.7"), MODADD, "half of all pairs (modadd)", "Less data",
+         "NB / L-LB", "Worse"),
+)  # fmt: skip
+# What `make attention` runs: every row's settings and controls, each sweep once.
+ATTENTION_SWEEPS = tuple(
+    dict.fromkeys(s for row in ATTENTION_ROWS for s in (*row.control, *row.settings))
+)
+
+
+def end_rise_apart(shape: str | None, entry: dict, alphas: Sequence[float]) -> str | None:
+    """`shape`, with a barrier whose largest rise peaks at the path's last point relabelled
+    ER (issue 19's label; results.json that already say ER keep it)."""
+    if shape != "B" or any(v is None for v in entry["loss"]):
+        return shape
+    _, curve = between_ends([float(a) for a in alphas], [float(v) for v in entry["loss"]])
+    rises = [v - min(curve[: j + 1]) for j, v in enumerate(curve)]
+    return END_RISE if rises.index(max(rises)) == len(curve) - 1 else shape
+
+
+def path_shape(entry: dict | None, key: str, alphas: Sequence[float]) -> str | None:
+    return None if entry is None else end_rise_apart(entry[key], entry, alphas)
+
+
+def full_shapes(runs: Sequence[Run], key: str) -> list[str]:
+    """The full path's `shape` or `strict_shape` of every run, end rises apart."""
+    return [
+        path_shape(run.results["paths"]["full"], key, run.results["alphas"])
+        for run in runs
+        if "full" in run.results["paths"]
+    ]
+
+
+def counts_text(shapes: Sequence[str]) -> str:
+    """'NB/B/P/ER' counts; paths with non-finite points are named apart."""
+    text = "/".join(str(shapes.count(s)) for s in SHAPES_APART)
+    other = len(shapes) - sum(shapes.count(s) for s in SHAPES_APART)
+    return text + (f" (+{other} non-finite)" if other else "")
+
+
+def accuracy(runs: Sequence[Run]) -> tuple[float, float, float]:
+    """Mean test accuracy (%) over seeds and its 95% bootstrap interval."""
+    values = [100 * r.results["final"]["test_acc"] for r in runs
+              if r.results["final"].get("test_acc") is not None]  # fmt: skip
+    return (mean_std(values)[0], *bootstrap_interval(values))
+
+
+def attention_rows(by_key: dict[str, list[Run]], scale: str):
+    """Per row: the intervention settings found and the control's runs (pooled)."""
+    found = []
+    for row in ATTENTION_ROWS:
+        settings = select(by_key, expected_settings(row.settings, scale), shows)
+        controls = select(by_key, expected_settings(row.control, scale), shows)
+        control = [run for setting in controls for run in setting.runs]
+        if settings and control:
+            found.append((row, settings, control))
+    return found
+
+
+def attention_frame(rows) -> pd.DataFrame:
+    """One line per intervention setting against its row's control."""
+    frame = []
+    for row, settings, control in rows:
+        control_acc = accuracy(control)
+        for setting in settings:
+            acc = accuracy(setting.runs)
+            frame.append(
+                {
+                    "model": row.category,
+                    "intervention": row.intervention,
+                    "setting": setting.label,
+                    "control": row.control_label,
+                    "seeds": len(setting.runs),
+                    "control_seeds": len(control),
+                    "full_tolerant": counts_text(full_shapes(setting.runs, "shape")),
+                    "full_strict": counts_text(full_shapes(setting.runs, "strict_shape")),
+                    "control_full_tolerant": counts_text(full_shapes(control, "shape")),
+                    "control_full_strict": counts_text(full_shapes(control, "strict_shape")),
+                    "unit_max_rise": unit_max_rise(setting.runs),
+                    "control_unit_max_rise": unit_max_rise(control),
+                    "unit_barriers": unit_barriers(
+                        unit_max_rise(setting.runs), unit_max_rise(control)
+                    ),
+                    "test_acc": acc[0],
+                    "test_acc_ci_low": acc[1],
+                    "test_acc_ci_high": acc[2],
+                    "control_test_acc": control_acc[0],
+                    "control_test_acc_ci_low": control_acc[1],
+                    "control_test_acc_ci_high": control_acc[2],
+                    "delta_test_acc": acc[0] - control_acc[0],
+                    "test_acc_vs_control": accuracy_verdict(acc[0] - control_acc[0]),
+                    "resnet18_row": row.figure,
+                    "resnet18_shape": row.paper_shape,
+                    "resnet18_test_acc": row.paper_acc,
+                }
+            )
+    return pd.DataFrame(frame)
+
+
+def _acc_text(mean: float, low: float, high: float) -> str:
+    if math.isnan(mean):
+        return "-"
+    return f"{mean:.2f}" + ("" if math.isnan(low) else f" [{low:.2f}, {high:.2f}]")
+
+
+def markdown_attention(frame: pd.DataFrame) -> str:
+    header = ["model", "intervention", "setting", "control", "seeds (control)",
+              "full path tolerant NB/B/P/ER", "strict NB/B/P/ER", "control tolerant",
+              "control strict", "unit barriers vs control", "test acc % [95% CI]",
+              "control test acc %", "Δ (pp)", "vs control", "ResNet-18 (Table 1): row",
+              "shape", "test acc"]  # fmt: skip
+    lines = [
+        "# Attention models: the paper's interventions against matched controls",
+        "",
+        "Shapes of the full path theta_i -> theta_f over seeds: NB (monotonic decay), B "
+        "(barrier), P (plateau), ER (end rise: the largest rise peaks at theta_f, counted "
+        "apart from B). Tolerant: the run's thresholds; strict: any rise is a barrier "
+        "(App. E). Unit barriers: mean largest bump over unit paths against the control's "
+        "(H-LB / L-LB beyond 10%). [a, b]: 95% percentile-bootstrap interval of the mean. "
+        "The last columns are the paper's ResNet-18 entry for the same intervention.",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + " --- |" * len(header),
+    ]
+    for r in frame.to_dict("records"):
+        cells = [r["model"], r["intervention"], r["setting"], r["control"],
+                 f"{r['seeds']} ({r['control_seeds']})", r["full_tolerant"], r["full_strict"],
+                 r["control_full_tolerant"], r["control_full_strict"], r["unit_barriers"],
+                 _acc_text(r["test_acc"], r["test_acc_ci_low"], r["test_acc_ci_high"]),
+                 _acc_text(r["control_test_acc"], r["control_test_acc_ci_low"],
+                           r["control_test_acc_ci_high"]),
+                 "-" if math.isnan(r["delta_test_acc"]) else f"{r['delta_test_acc']:+.2f}",
+                 r["test_acc_vs_control"], r["resnet18_row"], r["resnet18_shape"],
+                 r["resnet18_test_acc"]]  # fmt: skip
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---- modular addition: memorisation, then generalisation ---------------------------------
+def milestone_frame(runs_by_setting: Sequence[tuple[str, Sequence[Run]]]) -> pd.DataFrame:
+    """One line per run and milestone (milestones.json beside results.json): its epoch (None:
+    not reached by the cap), the state's accuracy and the shape of the path to it."""
+    rows = []
+    for label, runs in runs_by_setting:
+        for run in runs:
+            path = run.directory / "milestones.json"
+            if not path.is_file():
+                continue
+            report = json.loads(path.read_text())
+            for name, milestone in report["milestones"].items():
+                full = milestone.get("paths", {}).get("full")
+                rows.append(
+                    {
+                        "setting": label,
+                        "seed": run.seed,
+                        "milestone": name,
+                        "condition": f"{milestone['metric']} >= {milestone['at_least']:g}",
+                        "epoch": milestone["epoch"],
+                        "cap": report["max_epochs"],
+                        "train_acc": milestone.get("train_acc"),
+                        "test_acc": milestone.get("test_acc"),
+                        "shape": path_shape(full, "shape", report["alphas"]),
+                        "strict_shape": path_shape(full, "strict_shape", report["alphas"]),
+                        "max_rise": full["max_rise"] if full else None,
+                        "unit_shapes": counts_text(
+                            [
+                                end_rise_apart(e["shape"], e, report["alphas"])
+                                for p, e in milestone.get("paths", {}).items()
+                                if p != "full"
+                            ]
+                        ),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def markdown_milestones(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return ""
+    lines = [
+        "",
+        "## Modular addition: the straight path at memorisation and after generalisation",
+        "",
+        "Each run keeps its state the first epoch its running training accuracy is 100% "
+        "(memorised) and the first its test accuracy is at least 95% (generalised); the "
+        "line theta_i -> theta_t is evaluated to each. Epoch '-': not reached by the cap.",
+        "",
+        "| setting | seed | milestone | epoch (cap) | train acc | test acc | full path "
+        "tolerant | strict | largest bump | unit paths NB/B/P/ER |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    pct = lambda v: "-" if v is None or v != v else f"{100 * v:.2f}"  # noqa: E731
+    for r in frame.to_dict("records"):
+        epoch = "-" if r["epoch"] is None or r["epoch"] != r["epoch"] else int(r["epoch"])
+        bump = (
+            "-"
+            if r["max_rise"] is None or r["max_rise"] != r["max_rise"]
+            else (f"{r['max_rise']:.4f}")
+        )
+        lines.append(
+            f"| {r['setting']} | {r['seed']} | {r['milestone']} | {epoch} ({r['cap']}) | "
+            f"{pct(r['train_acc'])} | {pct(r['test_acc'])} | {r['shape'] or '-'} | "
+            f"{r['strict_shape'] or '-'} | {bump} | {r['unit_shapes']} |"
+        )
+    return "\n".join(lines) + "\n"
