@@ -77,9 +77,7 @@ def test_interventions_against_their_controls_with_milestones(tmp_path: Path):
     assert float(row["test_acc_ci_high"]) == pytest.approx(70.0)
     assert (row["unit_barriers"], row["test_acc_vs_control"]) == ("H-LB", "Worse")
     markdown = (out / "attention" / "attention.md").read_text()
-    assert "| modadd | 0 | memorised | 40 (500) | 100.00 | 5.00 | B | B | 0.5000 |" in (
-        markdown
-    )
+    assert "| modadd | 0 | memorised | 40 (500) | 100.00 | 5.00 | B | B | 0.5000 |" in (markdown)
     assert "0/0/0/1 |" in markdown  # the unit path to the memorised state: an end rise
     assert "| modadd | 1 | generalised | - (500) |" in markdown
     assert (out / "attention" / "attention.png").is_file()
