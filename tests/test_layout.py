@@ -102,9 +102,7 @@ def test_the_checks_catch_an_upward_import_and_a_cycle(tmp_path):
     for package in ("landscape", "runs"):
         (tmp_path / package).mkdir()
         (tmp_path / package / "__init__.py").write_text("")
-    (tmp_path / "landscape" / "engine.py").write_text(
-        "def f():\n    from runs.store import load\n"
-    )
+    (tmp_path / "landscape" / "engine.py").write_text("def f():\n    from runs.store import load\n")
     (tmp_path / "runs" / "store.py").write_text("import landscape.engine\n")
     graph = import_graph(tmp_path)
     assert upward_imports(graph) == ["landscape.engine imports runs.store"]
