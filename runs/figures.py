@@ -16,6 +16,7 @@ PATH_STYLES = {"full": "-", "final_to_new_init": "--", "init_to_new_init": ":"}
 OTHER_STYLES = ("-", "-.", (0, (5, 1)), (0, (1, 1, 3, 1)))  # paths of several settings
 BOUNDS = {"loss": (0.0, None), "acc": (0.0, 1.0)}  # a mean +- std band stays inside these
 TAB10 = 10  # colours of seaborn's default palette; more lines take evenly spaced hues
+LEGEND_ROWS = 12  # a legend column beside a panel holds this many lines
 
 
 def curves_frame(results: dict, view: str | None = None) -> pd.DataFrame:
@@ -97,7 +98,9 @@ def plot_run(results: dict, out: Path) -> None:
         for ax, metric in zip(axes, ("loss", "acc")):
             draw_curves(ax, frame, metric, "path", path_style, False, empty_reason(results))
             ax.set_ylabel(f"{where} {metric}")
-        axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
+        columns = 1 + (len(entries) - 1) // LEGEND_ROWS  # a transformer's many units
+        axes[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), ncol=columns,
+                        fontsize="small" if columns == 1 else "x-small")  # fmt: skip
     fig.suptitle(f"{results.get('experiment', '')}  seed {results.get('seed', '')}")
     fig.tight_layout()
     fig.savefig(out, dpi=120, bbox_inches="tight")
