@@ -10,8 +10,8 @@ from benchmarks.reference import reference_curve, trained_copy
 from landscape import discover_units, evaluate_paths, moving_keys
 from landscape.paths import MODEL_GROUPS
 from lightning_modules.config_checks import ConfigError, check_config
-from lightning_modules.models.errors import ModelConfigError
 from lightning_modules.models.gpt2 import gpt2
+from lightning_modules.models.sizes import ModelConfigError
 from lightning_modules.models.vit import ViT
 from run import compose_config
 

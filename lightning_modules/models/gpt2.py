@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from lightning_modules.models.errors import ModelConfigError, check_heads
+from lightning_modules.models.sizes import ModelConfigError, attention_width
 
 
 class NextTokenGPT2(GPT2LMHeadModel):
@@ -45,8 +45,7 @@ def gpt2(
         raise ModelConfigError(
             f"model=gpt2 needs token sequences (length,); the data gives {tuple(input_shape)}"
         )
-    check_heads(embed_dim, num_heads)
-    scaled = max(num_heads, round(embed_dim * width / num_heads) * num_heads)
+    scaled = attention_width(embed_dim, num_heads, width)
     config = GPT2Config(
         vocab_size=num_outputs,
         n_positions=int(input_shape[0]),

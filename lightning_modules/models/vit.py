@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
-from lightning_modules.models.errors import ModelConfigError, check_heads
+from lightning_modules.models.sizes import ModelConfigError, attention_width
 
 
 class ViT(VisionTransformer):
@@ -48,8 +48,7 @@ class ViT(VisionTransformer):
                 f"model.patch_size={patch_size} does not divide the {height}x{image_width} "
                 f"images: expected one of {divisors}"
             )
-        check_heads(embed_dim, num_heads)
-        scaled = max(num_heads, round(embed_dim * width / num_heads) * num_heads)
+        scaled = attention_width(embed_dim, num_heads, width)
         super().__init__(
             img_size=(height, image_width),
             patch_size=patch_size,

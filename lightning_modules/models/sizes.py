@@ -1,4 +1,5 @@
-"""A network option the network cannot be built with: one line naming it."""
+"""Sizes of a network that cannot be built refused in one line, and an attention network's
+width from its config."""
 
 from landscape.errors import LinpathError
 
@@ -7,10 +8,12 @@ class ModelConfigError(LinpathError, ValueError):
     """Raised by a network's constructor, before anything is trained or written."""
 
 
-def check_heads(embed_dim: int, num_heads: int) -> None:
-    """Multi-head attention splits the width evenly over the heads."""
+def attention_width(embed_dim: int, num_heads: int, width: float) -> int:
+    """`embed_dim` scaled by `width` (smoke runs), kept a multiple of the heads; multi-head
+    attention splits the width evenly over them, so they must divide `embed_dim`."""
     if num_heads < 1 or embed_dim < 1 or embed_dim % num_heads:
         raise ModelConfigError(
             f"model.num_heads={num_heads} does not divide model.embed_dim={embed_dim}: "
             "expected a width that is a multiple of the number of heads"
         )
+    return max(num_heads, round(embed_dim * width / num_heads) * num_heads)
