@@ -168,7 +168,8 @@ def report(
 
 def report_attention(spec: Target, settings, by_key, scale: str, stem: Path) -> list[Path]:
     """The attention interventions against their controls (paper.attention), the modular
-    addition milestones, and every setting's mean curves (one panel per sweep)."""
+    addition milestones, every setting's mean curves (one panel per sweep), and every
+    path's shape counts and numbers per setting (attention_paths: each unit's)."""
     rows = attention_rows(by_key, scale)
     frame = attention_frame(rows)
     if frame.empty:
@@ -178,7 +179,10 @@ def report_attention(spec: Target, settings, by_key, scale: str, stem: Path) -> 
     markdown += markdown_milestones(milestone_frame([(s.label, s.runs) for s in settings]))
     markdown += f"\n![mean curves of every setting]({stem.name}.png)\n"
     markdown += runs_used([(s.label, s.runs) for s in settings])
-    return [stem.with_suffix(".png"), *write_table(frame, markdown, stem)]
+    paths = summary_frame(settings, spec)
+    per_path = write_table(paths, markdown_summary(paths, spec.title), stem.with_name(
+        f"{stem.name}_paths"))  # fmt: skip
+    return [stem.with_suffix(".png"), *write_table(frame, markdown, stem), *per_path]
 
 
 def runs_used(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:

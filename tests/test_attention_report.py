@@ -81,3 +81,7 @@ def test_interventions_against_their_controls_with_milestones(tmp_path: Path):
     assert "0/0/0/1 |" in markdown  # the unit path to the memorised state: an end rise
     assert "| modadd | 1 | generalised | - (500) |" in markdown
     assert (out / "attention" / "attention.png").is_file()
+    paths = {
+        (r["setting"], r["path"]): r for r in read_csv(out / "attention" / "attention_paths.csv")
+    }
+    assert paths[("vit_optimizer", "unit/blocks.0.attn")]["seeds"] == "2"
