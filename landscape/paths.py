@@ -245,9 +245,15 @@ def moving_keys(
 
 
 def _named_parts(model: nn.Module) -> list[str]:
-    """What a unit may name: every module and every parameter of `model`."""
-    modules = [name for name, _ in model.named_modules() if name]
-    return modules + [name for name, _ in model.named_parameters()]
+    """What a unit may name: every module, and every parameter a module with submodules
+    holds bare (timm's `pos_embed`; not a layer's own `fc1.weight`)."""
+    parts = []
+    for name, module in model.named_modules():
+        parts += [name] if name else []
+        if any(True for _ in module.children()):
+            prefix = f"{name}." if name else ""
+            parts += [prefix + p for p, _ in module.named_parameters(recurse=False)]
+    return parts
 
 
 def _unit_modules(model: nn.Module, name: str, units: Mapping[str, list[str]]) -> list[str]:
