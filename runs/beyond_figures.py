@@ -90,7 +90,7 @@ def plot_milestones(report: dict, out: Path) -> None:
     path from theta_i to the state kept there, full path and every unit."""
     reached = {n: m for n, m in report["milestones"].items() if m["epoch"] is not None}
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(2, len(reached), figsize=(6 * len(reached), 7.5), squeeze=False,
+    fig, axes = plt.subplots(2, len(reached), figsize=(6 * len(reached), 8.5), squeeze=False,
                              sharey="row", layout="constrained")  # fmt: skip
     for column, (name, milestone) in zip(axes.T, reached.items()):
         paths = list(milestone["paths"])
@@ -108,8 +108,9 @@ def plot_milestones(report: dict, out: Path) -> None:
             f"{milestone['at_least']:g}; test acc {milestone['test_acc']:.3f})",
             fontsize="medium",
         )
-    axes[0, -1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="x-small")
-    fig.suptitle("straight paths from theta_i to the states kept at each milestone")
+        column[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2,
+                         fontsize="x-small", title="path (tolerant shape)")  # fmt: skip
+    fig.suptitle(r"straight paths from $\theta_i$ to the state $\theta_t$ kept at each milestone")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
