@@ -74,6 +74,23 @@ def _torchvision(root: str, batch_size: int, device: torch.device, workers: int)
     return batches()
 
 
+def model_input_difference(root: str) -> float:
+    """Largest difference between our model-ready test split and torchvision's ToTensor +
+    Normalize of the same files: without augmentation the two pipelines feed the same
+    numbers."""
+    from torchvision import transforms
+    from torchvision.datasets import CIFAR10
+
+    plain = transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize(Cifar10DataModule.mean, Cifar10DataModule.std)]
+    )
+    reference = _without_md5(CIFAR10)(root, train=False, transform=plain)
+    data = Cifar10DataModule(root=root, check_integrity=False)
+    data.setup()
+    expected = torch.stack([reference[i][0] for i in range(len(reference))])
+    return float((data.split("test")[0] - expected).abs().max())
+
+
 def _images_per_s(batches, steps: int, device, step=None, warmup: int = 2) -> float:
     count = 0
     for i, (x, y) in enumerate(batches):
@@ -116,6 +133,7 @@ def measure(
 
     Without `root`, a synthetic CIFAR-10 of `synthetic_images` training images is written
     in the real format to a temporary folder. `workers` is the DataLoader's.
+    `model_inputs_max_difference` checks that both feed the model the same numbers.
     """
     target = torch.device(device)
     with tempfile.TemporaryDirectory() as scratch:
@@ -130,6 +148,7 @@ def measure(
             "dataloader_workers": workers,
             "threads": torch.get_num_threads(),
             "model": f"resnet18 width {width}",
+            "model_inputs_max_difference": model_input_difference(root),
         }
         pipelines = {
             "ondevice": lambda: _ours(root, batch_size, target),

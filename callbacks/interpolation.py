@@ -12,12 +12,13 @@ from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_info
 
 from landscape import expand_paths
-from landscape.paths import PathError, check_units, moving_keys
+from landscape.inputs import alpha_grid
+from landscape.paths import NEW_INIT_PATHS, PathError, check_units, moving_keys
+from landscape.shape import LOCATION, NUMBERS
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
-from lightning_modules.config_checks import alpha_grid, check_section
+from lightning_modules.config_checks import check_section
 from runs.artifacts import save_torch_atomic
 from runs.evaluation import (
-    NEW_INIT_PATHS,
     PathEvaluation,
     clone_state,
     describe_device,
@@ -50,6 +51,7 @@ class InterpolationCallback(pl.Callback):
         bn: str = "interpolate",
         bn_batches: int = 20,
         thresholds: Mapping[str, float] | None = None,
+        end_rise_as_barrier: bool = False,
         seed: int = 0,
         experiment: str = "",
         overrides: Sequence[str] = (),
@@ -70,12 +72,13 @@ class InterpolationCallback(pl.Callback):
             bn=bn,
             bn_batches=bn_batches,
             thresholds=dict(thresholds or {}),
+            end_rise_as_barrier=end_rise_as_barrier,
             extras=list(extras),
             views=list(views),
             progress=progress,
         )
         # the same rules as run.py's check of the composed config
-        check_section("interpolation", {**options, "cache_mb": cache_mb})
+        check_section("interpolation", {**options, "alphas": alphas, "cache_mb": cache_mb})
         self.output_dir = Path(output_dir)
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure
@@ -167,7 +170,7 @@ class InterpolationCallback(pl.Callback):
         summary = {f"final/{k}": v for k, v in results["final"].items()}
         summary["final/distance"] = results["distance"]
         for path, entry in results["paths"].items():
-            for metric in ("max_rise", "barrier_height", "alpha_max", "plateau_fraction"):
+            for metric in (*NUMBERS, *LOCATION):
                 summary[f"path/{path}/{metric}"] = entry[metric]
         summary = {k: v for k, v in summary.items() if v is not None}
         for logger in trainer.loggers:

@@ -16,9 +16,9 @@ import torch
 
 from landscape import discover_units, evaluate_paths, expand_paths
 from landscape.errors import LinpathError
+from landscape.inputs import alpha_grid
 from landscape.paths import UNIT_GRANULARITIES
 from landscape.shape import path_metrics
-from lightning_modules.config_checks import alpha_grid
 from runs.artifacts import save_json_atomic
 from runs.evaluation import clone_state, eval_batches, finite_or_none
 
@@ -50,6 +50,7 @@ class MilestoneCallback(pl.Callback):
         eval_split: str = "test",
         max_eval_examples: int | None = None,
         thresholds: Mapping[str, float] | None = None,
+        end_rise_as_barrier: bool = False,
         figure: bool = True,
     ):
         super().__init__()
@@ -62,6 +63,7 @@ class MilestoneCallback(pl.Callback):
         self.units, self.alphas = units, alpha_grid(alphas)
         self.eval_split, self.max_eval_examples = eval_split, max_eval_examples
         self.thresholds = dict(thresholds or {})
+        self.end_rise_as_barrier = end_rise_as_barrier
         self.figure = figure
         self.theta_i: dict[str, torch.Tensor] | None = None
         self.reached: dict[str, dict] = {}  # name -> {"epoch", "value", "state"}
@@ -103,9 +105,8 @@ class MilestoneCallback(pl.Callback):
             entry = {**spec, "epoch": None}
             if name in self.reached:
                 kept = self.reached[name]
-                curves = evaluate_paths(
-                    net, self.theta_i, kept["state"], data, self.alphas, paths, loss, units
-                )
+                curves = evaluate_paths(net, self.theta_i, kept["state"], data, self.alphas,
+                                        paths, loss=loss, units=units)  # fmt: skip
                 entry.update(
                     epoch=kept["epoch"],
                     value=kept["value"],
@@ -132,7 +133,13 @@ class MilestoneCallback(pl.Callback):
         return {
             "loss": losses,
             "acc": accs,
-            **path_metrics(self.alphas, losses, accs, self.thresholds),
+            **path_metrics(
+                self.alphas,
+                losses,
+                accs,
+                self.thresholds,
+                end_rise_as_barrier=self.end_rise_as_barrier,
+            ),  # fmt: skip
         }
 
 
@@ -142,7 +149,7 @@ def state_accuracy(net, state, datamodule, loss: str, device) -> dict[str, float
     values = {}
     for split in SPLITS:
         batches = [(x.to(device), y.to(device)) for x, y in eval_batches(datamodule, split, None)]
-        curve = evaluate_paths(net, state, state, batches, [1.0], ["full"], loss)["full"]
+        curve = evaluate_paths(net, state, state, batches, [1.0], loss=loss)["full"]
         values[f"{split}_loss"] = finite_or_none(curve["loss"][0])
         values[f"{split}_acc"] = finite_or_none(curve["acc"][0])
     return values

@@ -12,6 +12,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from landscape import discover_units, shape_metrics
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths
+from landscape.inputs import alpha_grid
 from landscape.paths import UNIT_GRANULARITIES, moving_keys
 from landscape.planes import (
     evaluate_plane,
@@ -21,12 +22,7 @@ from landscape.planes import (
 )
 from landscape.trajectory import crossing, largest_direction_off_line, trajectory_curves
 from runs.artifacts import save_json_atomic, save_torch_atomic
-from runs.evaluation import (
-    NEW_INIT_SEED_OFFSET,
-    clone_state,
-    eval_batches,
-    finite_or_none,
-)
+from runs.evaluation import clone_state, eval_batches, finite_or_none, new_init_state
 
 # plane name -> the names of its three states (origin, x = 1, y = 1)
 PLANES = {
@@ -61,7 +57,7 @@ class TrajectoryCallback(pl.Callback):
         epochs: Sequence[int] = (),
         planes: Mapping[str, Mapping] | None = None,
         units: str = "stages",
-        alphas: int = 51,
+        alphas: int | Sequence[float] = 51,
         eval_split: str = "test",
         max_eval_examples: int | None = None,
         seed: int = 0,
@@ -84,11 +80,10 @@ class TrajectoryCallback(pl.Callback):
                 "the trajectory plane needs states kept during training: "
                 "set every_n_epochs or epochs"
             )
-        if alphas < 2:
-            raise TrajectoryError(f"trajectory alphas must be >= 2 points, got {alphas}")
         self.output_dir = Path(output_dir)
         self.every_n_epochs, self.epochs = every_n_epochs, {int(e) for e in epochs}
-        self.units_spec, self.alphas = units, torch.linspace(0, 1, alphas).tolist()
+        # the interpolation's alphas (the config passes them on): one grid, the same points
+        self.units_spec, self.alphas = units, alpha_grid(alphas)
         self.eval_split, self.max_eval_examples = eval_split, max_eval_examples
         self.seed, self.figure = seed, figure
         self.kept: dict[int, dict[str, torch.Tensor]] = {}  # epoch -> state (0: theta_i)
@@ -144,7 +139,7 @@ class TrajectoryCallback(pl.Callback):
         if len(names) < len(self.planes):
             rank_zero_warn("no state was kept between theta_i and theta_f: no trajectory plane")
         if names:
-            theta_new = clone_state(pl_module.fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
+            theta_new = new_init_state(pl_module.fresh_net, self.seed)
             planes = {
                 name: self.plane(name, net, epochs, states, theta_new, data, loss) for name in names
             }
@@ -161,7 +156,9 @@ class TrajectoryCallback(pl.Callback):
         alpha_t, distance off the line, loss and accuracy, and whether it crossed the peak."""
         theta_i, theta_f = states[0], states[-1]
         paths = ["full", *(f"unit/{u}" for u in units)]
-        straight = evaluate_paths(net, theta_i, theta_f, data, self.alphas, paths, loss, units)
+        straight = evaluate_paths(
+            net, theta_i, theta_f, data, self.alphas, paths, loss=loss, units=units
+        )
         along = trajectory_curves(net, states, theta_i, theta_f, data, paths, units, loss=loss)
         entries = {}
         for path in paths:

@@ -2,12 +2,14 @@
 
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths, interpolate_state
+from landscape.inputs import alpha_grid
 from landscape.paths import PathError, discover_units, expand_paths, moving_keys
 from landscape.shape import distance, shape_metrics
 
 __all__ = [
     "LinpathError",
     "PathError",
+    "alpha_grid",
     "discover_units",
     "distance",
     "evaluate_paths",

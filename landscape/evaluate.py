@@ -11,14 +11,24 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from landscape.paths import discover_units, moving_keys
+from landscape.inputs import (
+    Batch,
+    EngineInputError,
+    alpha_grid,
+    as_batches,
+    check_cache_bytes,
+    check_loss,
+    check_model,
+    check_paths,
+    check_state,
+    infer_loss,
+    model_device,
+)
+from landscape.paths import NEW_INIT_ENDS, discover_units, expand_paths, moving_keys
 from landscape.stages import WHOLE_MODEL, Stage, first_stage_reading, forward_stages, run_stages
 
-LOSSES = ("cross_entropy", "bce")
 DEFAULT_CACHE_BYTES = 1 << 30  # activations kept for prefix reuse, per chunk of data
 STAGE_CHECK_EXAMPLES = 4  # examples on which the stages must reproduce the plain forward
-
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def interpolate_state(
@@ -55,17 +65,6 @@ def as_fp32(state: Mapping[str, torch.Tensor], device: torch.device) -> dict[str
         k: v.to(device, torch.float32) if v.is_floating_point() else v.to(device)
         for k, v in state.items()
     }
-
-
-def as_batches(data, device: torch.device) -> list[Batch]:
-    """One (inputs, targets) pair or an iterable of them, moved to `device` once."""
-    if (
-        isinstance(data, (tuple, list))
-        and len(data) == 2
-        and all(isinstance(t, torch.Tensor) for t in data)
-    ):
-        data = [data]
-    return [(x.to(device), y.to(device)) for x, y in data]
 
 
 def without_autocast(device: torch.device):
@@ -135,14 +134,6 @@ def chunks(batches: Sequence[Batch], bytes_per_example: int, budget: int) -> Ite
             size += piece[1].shape[0]
     if chunk:
         yield chunk
-
-
-def model_device(model: nn.Module, device: torch.device | str | None) -> torch.device:
-    """`device`, or where `model`'s parameters are when it is None."""
-    if device is None:
-        first = next(iter(model.parameters()), None)
-        device = first.device if first is not None else torch.device("cpu")
-    return torch.device(device)
 
 
 def working_copy(
@@ -288,9 +279,10 @@ def evaluate_paths(
     theta_a: Mapping[str, torch.Tensor],
     theta_b: Mapping[str, torch.Tensor],
     data,
-    alphas: Sequence[float] = (0.0, 0.5, 1.0),
+    alphas: int | Sequence[float] = (0.0, 0.5, 1.0),
     paths: Sequence[str] = ("full",),
-    loss: str = "cross_entropy",
+    loss: str | None = None,
+    theta_new: Mapping[str, torch.Tensor] | None = None,
     units: Mapping[str, list[str]] | None = None,
     bn_data=None,
     device: torch.device | str | None = None,
@@ -299,10 +291,19 @@ def evaluate_paths(
 ) -> dict[str, dict[str, list[float]]]:
     """Loss and accuracy at every alpha of every path from theta_a (alpha=0) to theta_b.
 
-    `model` gives the architecture only: it is left as it was found. A path moves the
-    entries named by its key (see `landscape.paths.moving_keys`) and keeps the rest at
-    theta_b. With `bn_data` (training batches) BN statistics are re-estimated at every
-    alpha instead of interpolated.
+    `data` is one (inputs, targets) pair or an iterable of them. `alphas` is a list of
+    numbers or an integer n: n equal steps on [0, 1] (`alpha_grid`). A path moves the entries
+    named by its key (see `landscape.paths.moving_keys`) and keeps the rest at theta_b;
+    `unit/*` is one path per unit. `final_to_new_init` runs from theta_b (alpha=0) to
+    `theta_new` and `init_to_new_init` from theta_a to `theta_new`: a fresh draw from the
+    initialiser (theta_i'), which they need. `loss` defaults to what the config would pick
+    for this model: "bce" for one output, "cross_entropy" for one per class. With `bn_data`
+    (training batches) BN statistics are re-estimated at every alpha instead of interpolated.
+
+    Nothing passed in is modified: the thetas are state dicts, read and never written (the
+    states evaluated are the engine's own copies), so they can be reused and need not be on
+    the model's device; `model` gives the architecture only and is left as it was found, its
+    BN statistics and train/eval mode included. Bad input is one `LinpathError` line.
 
     The values are the plain loop's (load each interpolated state, run the data), computed
     with less work: the data goes to the device once; alpha = 1 (theta_b on every path) is
@@ -317,20 +318,57 @@ def evaluate_paths(
     `progress` (e.g. a tqdm bar's `update`) is called as the (path, alpha) points are done:
     the calls add up to one per point.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
-    if cache_bytes < 0:
-        raise ValueError(f"cache_bytes must be >= 0, got {cache_bytes}")
-    device = model_device(model, device)
+    check_model(model)
+    alphas = alpha_grid(alphas)
+    if loss is not None:
+        check_loss(loss)
+    check_cache_bytes(cache_bytes)
     units = dict(units) if units is not None else discover_units(model)
-    moving = {path: moving_keys(model, theta_b, path, units) for path in paths}
+    requested = expand_paths(check_paths(paths), units)
+    ends = {path: NEW_INIT_ENDS.get(path, ("theta_a", "theta_b")) for path in requested}
+    needs_new = [path for path, (_, end) in ends.items() if end == "theta_new"]
+    if needs_new and theta_new is None:
+        raise EngineInputError(
+            f"path {needs_new[0]!r} ends at a fresh draw from the initialiser: pass it as "
+            "theta_new= (a state dict of a newly initialised model, theta_i')"
+        )
+    states = {"theta_a": theta_a, "theta_b": theta_b, "theta_new": theta_new}
+    for name in ("theta_a", "theta_b", "theta_new") if needs_new else ("theta_a", "theta_b"):
+        check_state(states[name], model, name)
+    moving = {path: moving_keys(model, theta_b, path, units) for path in requested}
+    device = model_device(model, device)
     batches = as_batches(data, device)
-    recompute_batches = as_batches(bn_data, device) if bn_data is not None else None
+    recompute_batches = as_batches(bn_data, device, "bn_data") if bn_data is not None else None
+    loss = loss if loss is not None else infer_loss(model, batches[0][0])
+    curves = {}
+    for start, end in dict.fromkeys(ends.values()):  # each pair of end states once, in order
+        on_pair = {path: moving[path] for path in requested if ends[path] == (start, end)}
+        curves |= evaluate_between(
+            model, states[start], states[end], batches, alphas, on_pair, loss,
+            recompute_batches, cache_bytes, progress,
+        )  # fmt: skip
+    return {path: curves[path] for path in requested}
+
+
+def evaluate_between(
+    model: nn.Module,
+    theta_a: Mapping[str, torch.Tensor],
+    theta_b: Mapping[str, torch.Tensor],
+    batches: Sequence[Batch],
+    alphas: list[float],
+    moving: Mapping[str, list[str]],
+    loss: str,
+    recompute_batches: Sequence[Batch] | None,
+    cache_bytes: int,
+    progress: Callable[[float], object] | None,
+) -> dict[str, dict[str, list[float]]]:
+    """`evaluate_paths` between one pair of states, its input checked: `moving` names each
+    path and the entries that move on it."""
+    device = batches[0][0].device
     theta_a, theta_b = as_fp32(theta_a, device), as_fp32(theta_b, device)
     with without_autocast(device):
         work = working_copy(model, theta_b, recompute_batches)
         stages = stages_to_use(work, batches[0][0], moving.values())
-        alphas = [float(a) for a in alphas]
         evaluator = PathEvaluator(
             work, stages, theta_a, theta_b, alphas, loss, recompute_batches, progress
         )
@@ -342,4 +380,4 @@ def evaluate_paths(
             cached = evaluator.endpoint_pass(chunk, boundaries)
             for path, keys in moving.items():
                 evaluator.evaluate_path(path, keys, starts[path], cached, 1 / len(work_chunks))
-        return evaluator.curves(list(paths))
+        return evaluator.curves(list(moving))

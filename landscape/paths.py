@@ -36,7 +36,13 @@ GROUPS = (
 )
 # Groups that are also paths of their own over the whole model (`weights`, `attention`, ...).
 MODEL_GROUPS = ("weights", "biases", "layernorm", "attention", "mlp", "embeddings")
-NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
+# The new-init paths run between other states than theta_a -> theta_b: (start, end), with
+# theta_new a fresh draw from the initialiser (theta_i'). Alpha 0 is the start.
+NEW_INIT_ENDS = {
+    "final_to_new_init": ("theta_b", "theta_new"),
+    "init_to_new_init": ("theta_a", "theta_new"),
+}
+NEW_INIT_PATHS = tuple(NEW_INIT_ENDS)
 WHOLE_MODEL_PATHS = ("full", *MODEL_GROUPS, *NEW_INIT_PATHS)
 UNIT_GRANULARITIES = ("stages", "blocks")
 
@@ -208,7 +214,7 @@ def moving_keys(
     param_names = {name for name, _ in model.named_parameters()}
     kind, _, rest = path.partition("/")
 
-    if path in ("full", *NEW_INIT_PATHS):
+    if path == "full" or path in NEW_INIT_PATHS:
         return floats
     if path in ("weights", "biases"):
         is_bias = [k for k in floats if k in param_names and _owner(k)[1] == "bias"]

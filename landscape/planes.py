@@ -21,19 +21,17 @@ from torch import nn
 
 from landscape.evaluate import (
     DEFAULT_CACHE_BYTES,
-    LOSSES,
     PathEvaluator,
-    as_batches,
     as_fp32,
     batch_loss_and_correct,
     chunks,
-    model_device,
     recompute_bn_statistics,
     run_stages,
     stages_to_use,
     without_autocast,
     working_copy,
 )
+from landscape.inputs import as_batches, check_loss, model_device
 from landscape.paths import discover_units, is_interpolated, moving_keys
 from landscape.stages import first_stage_reading
 
@@ -55,16 +53,20 @@ class PlaneEvaluator(PathEvaluator):
     @torch.no_grad()
     def evaluate_points(self, keys: list[str], start: int, kept: list) -> None:
         """Every grid point but `first`, running the stages from `start` on."""
-        steps = {
-            k: (self.theta_b[k] - self.theta_a[k], self.second[k] - self.theta_a[k]) for k in keys
-        }
+        live = [self.live[k] for k in keys]
+        origin = [self.theta_a[k] for k in keys]
+        towards_first = [self.theta_b[k] - self.theta_a[k] for k in keys]
+        towards_second = [self.second[k] - self.theta_a[k] for k in keys]
         stages = self.stages[start:]
         for index, (x, y) in enumerate(self.points):
             if (x, y) == BASE_POINT:
                 continue
-            for k, (towards_first, towards_second) in steps.items():
-                torch.add(self.theta_a[k], towards_first, alpha=x, out=self.live[k])
-                self.live[k].add_(towards_second, alpha=y)
+            if live:  # (a plane that moves nothing is `first` everywhere)
+                # three calls for every entry at once: two calls per entry cost about 5% of a
+                # ResNet-18 forward per point at the smoke width (`make bench`, row f)
+                torch._foreach_copy_(live, origin)
+                torch._foreach_add_(live, towards_first, alpha=x)
+                torch._foreach_add_(live, towards_second, alpha=y)
             if self.recompute_batches is not None:
                 recompute_bn_statistics(self.work, self.recompute_batches)
             for cached, inputs, targets in kept:
@@ -108,13 +110,12 @@ def evaluate_plane(
     once, `first` is evaluated once, in the pass that caches activations, and a plane that
     moves one unit (`path="unit/<name>"`) runs only the stages from that unit on.
     """
-    if loss not in LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
+    check_loss(loss)
     device = model_device(model, device)
     units = dict(units) if units is not None else discover_units(model)
     keys = moving_keys(model, first, path, units)
     batches = as_batches(data, device)
-    recompute_batches = as_batches(bn_data, device) if bn_data is not None else None
+    recompute_batches = as_batches(bn_data, device, "bn_data") if bn_data is not None else None
     origin, first, second = (as_fp32(s, device) for s in (origin, first, second))
     with without_autocast(device):
         work = working_copy(model, first, recompute_batches)
@@ -140,17 +141,6 @@ def grid_points(low: float, high: float, count: int) -> list[float]:
     """`count` equally spaced values from `low` to `high`, rounded to 12 decimals so that the
     plane's states (0 and 1) are exactly on the grid whenever the spacing reaches them."""
     return [round(low + (high - low) * i / (count - 1), 12) for i in range(count)]
-
-
-def plane_state(origin: State, first: State, second: State, x: float, y: float,
-                keys: Sequence[str] | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-    """The state at (x, y): `keys` (default: every floating entry) on the plane, the rest
-    at `first`."""
-    moving = set(keys) if keys is not None else {k for k, v in first.items() if is_interpolated(v)}
-    return {
-        k: origin[k] + x * (v - origin[k]) + y * (second[k] - origin[k]) if k in moving else v
-        for k, v in first.items()
-    }
 
 
 def weights_biases_ends(model: nn.Module, theta_i: State, theta_f: State) -> tuple[dict, dict]:

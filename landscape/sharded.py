@@ -15,6 +15,8 @@ from torch import nn
 
 from landscape.distributed import rank_and_world
 from landscape.evaluate import evaluate_paths
+from landscape.inputs import alpha_grid, check_paths
+from landscape.paths import discover_units, expand_paths
 
 Point = tuple[str, int]  # (path key, index into alphas)
 Share = dict[Point, tuple[float, float]]  # point -> (loss, acc)
@@ -81,18 +83,21 @@ def evaluate_paths_sharded(
     theta_a: Mapping[str, torch.Tensor],
     theta_b: Mapping[str, torch.Tensor],
     data,
-    alphas: Sequence[float] = (0.0, 0.5, 1.0),
+    alphas: int | Sequence[float] = (0.0, 0.5, 1.0),
     paths: Sequence[str] = ("full",),
     **options,
 ) -> dict[str, dict[str, list[float]]] | None:
-    """`evaluate_paths` with the points spread over the process group; every rank must call it
-    with the same arguments. Rank 0 gets the curves, the other ranks None. Without a process
+    """`evaluate_paths` with the points spread over the process group (`unit/*` expanded
+    first, so each unit's points are shared too); every rank must call it with the same
+    arguments. Rank 0 gets the curves, the other ranks None. Without a process
     group it is `evaluate_paths`.
     """
     rank, world = rank_and_world()
-    alphas, paths = [float(a) for a in alphas], list(paths)
     if world == 1:
         return evaluate_paths(model, theta_a, theta_b, data, alphas, paths, **options)
+    alphas = alpha_grid(alphas)
+    units = options.get("units")
+    paths = expand_paths(check_paths(paths), units if units is not None else discover_units(model))
     share = evaluate_share(model, theta_a, theta_b, data, alphas, paths, rank, world, **options)
     gathered: list[Share] | None = [{} for _ in range(world)] if rank == 0 else None
     torch.distributed.gather_object(share, gathered, dst=0)

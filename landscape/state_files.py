@@ -60,11 +60,12 @@ def check_state_fits(state: Mapping[str, torch.Tensor], model: nn.Module, source
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     if missing or unexpected:
-        raise StateFileError(
-            f"{source} is not a state of this {name}: missing {missing[:3]}"
-            f"{'...' if len(missing) > 3 else ''}, unexpected {unexpected[:3]}"
-            f"{'...' if len(unexpected) > 3 else ''}"
-        )
+        parts = [
+            f"{word} {keys[:3]}{'...' if len(keys) > 3 else ''}"
+            for word, keys in (("missing", missing), ("unexpected", unexpected))
+            if keys
+        ]
+        raise StateFileError(f"{source} is not a state of this {name}: {', '.join(parts)}")
     for key, value in expected.items():
         if tuple(state[key].shape) != tuple(value.shape):
             raise StateFileError(

@@ -13,7 +13,8 @@ from lightning.pytorch.strategies import SingleDeviceStrategy
 from lightning.pytorch.utilities.model_helpers import is_overridden
 from torch import nn
 
-from landscape.evaluate import LOSSES, batch_loss_and_correct
+from landscape.evaluate import batch_loss_and_correct
+from landscape.inputs import check_loss
 
 NetFactory = Callable[[], nn.Module]
 OptimizerFactory = Callable[[Iterable], torch.optim.Optimizer]
@@ -96,8 +97,7 @@ class Classifier(pl.LightningModule):
         param_groups: ParamGroups | None = None,
     ):
         super().__init__()
-        if loss not in LOSSES:
-            raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSSES)}")
+        check_loss(loss)
         if steps_per_call < 1:
             raise ValueError(f"steps_per_call must be >= 1, got {steps_per_call}")
         self.steps_per_call = steps_per_call

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -250,6 +250,7 @@ RULES: dict[str, Rule] = {
         lambda: f"a mapping with keys from {_threshold_names()}", _thresholds_ok
     ),
     **{f"interpolation.thresholds.{name}": number(0) for name in _threshold_names()},
+    "interpolation.end_rise_as_barrier": boolean(),
     "interpolation.extras": Rule(lambda: f"a list of names from {list(EXTRAS)}", _extras_ok),
     "interpolation.views": Rule(lambda: f"a list without repeats of {VIEWS}", _views_ok),
     "interpolation.progress": boolean(),
@@ -307,18 +308,6 @@ def check_section(section: str, values: Mapping[str, Any]) -> None:
         check_value(f"{section}.{key}", value)
         for name, entry in value.items() if isinstance(value, Mapping) else ():
             check_value(f"{section}.{key}.{name}", entry)
-
-
-def alpha_grid(alphas: int | Sequence[float]) -> list[float]:
-    """The alphas a path is evaluated at: `n` equal steps on [0, 1], or the list as given.
-
-    Equal steps are i / (n - 1) in float64 (not float32 steps), so they read as the
-    decimals they are: 0.14, not 0.14000000059604645.
-    """
-    check_value("interpolation.alphas", _plain(alphas))
-    if isinstance(alphas, int):
-        return [i / (alphas - 1) for i in range(alphas)]
-    return [float(a) for a in alphas]
 
 
 def _plain(value: Any) -> Any:

@@ -8,6 +8,7 @@ theta_i of every path is the state after the intervention, as in the paper.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 from landscape import discover_units, interpolate_state, moving_keys
 from landscape.errors import LinpathError
 from landscape.evaluate import batch_loss_and_correct, evaluate_state
+from landscape.shape import BARRIER, stored_path_metrics
 from landscape.state_files import load_state_file
 from lightning_modules.data.images import randomize_labels
 from lightning_modules.data.tensor_data import TensorBatchLoader
@@ -152,7 +154,7 @@ def train_on_random_labels(
     datamodule,
     seed: int,
     device: str = "cpu",
-    max_epochs: int = 100,
+    max_epochs: int = 500,
     lr: float | None = None,
 ) -> dict:
     """Fig. 2B, 5: "training on 100% random labels until 100% training accuracy is reached".
@@ -213,26 +215,43 @@ def unit_entries(net: nn.Module, unit: str) -> list[str]:
     return moving_keys(net, net.state_dict(), f"unit/{unit}", discover_units(net, "stages"))
 
 
+def barrier_peak(results: Mapping, run_path: Path | str) -> tuple[list[float], int]:
+    """The grid of a run's full path and the step where its barrier peaks ("at the height
+    of the barrier": the top of the largest rise that comes down, not the curve's highest
+    interior point); a run without a barrier is refused."""
+    if "full" not in results.get("paths", {}):
+        raise InitError(f"init=barrier needs a run with a full path; {run_path} has none")
+    full = stored_path_metrics(results, "full")
+    if full.get("shape") != BARRIER or full.get("barrier_peak_alpha") is None:
+        raise InitError(
+            f"init=barrier needs a run whose full path has a barrier (shape B, with its "
+            f"location); {run_path} has shape {full.get('shape')}"
+        )
+    alphas = list(results["alphas"])
+    peak = min(range(len(alphas)), key=lambda j: abs(alphas[j] - full["barrier_peak_alpha"]))
+    return alphas, peak
+
+
+def offset_fits(alphas: Sequence[float], peak: int, offset: int) -> bool:
+    """Whether `offset` grid steps from the peak stay on the path (0 <= alpha <= 1)."""
+    step = peak + offset
+    return 0 <= step < len(alphas) and 0.0 <= alphas[step] <= 1.0
+
+
 def start_at_barrier(
     module, datamodule, seed: int, device: str = "cpu", from_run: str = "", offset: int = 0
 ) -> dict:
-    """Fig. 3 / Table A3: theta_alpha of an earlier run, at its full path's barrier
-    (alpha_max) moved by `offset` grid steps, exactly as its path evaluated it."""
+    """Fig. 3 / Table A3: theta_alpha of an earlier run at its full path's barrier peak
+    (`barrier_peak_alpha`) moved by `offset` grid steps, exactly as its path evaluated it."""
     run = find_run(from_run, seed)
-    full = run.results.get("paths", {}).get("full")
-    if full is None or full.get("shape") != "B":
-        shape = None if full is None else full.get("shape")
-        raise InitError(
-            f"init=barrier needs a run whose full path has a barrier (shape B); "
-            f"{run.path} has shape {shape}"
-        )
-    alphas = run.results["alphas"]
-    peak = min(range(len(alphas)), key=lambda j: abs(alphas[j] - full["alpha_max"]))
+    alphas, peak = barrier_peak(run.results, run.path)
     step = peak + offset
-    if not 0 <= step < len(alphas):
+    if not offset_fits(alphas, peak, offset):
+        fits = [o - peak for o in range(len(alphas)) if 0.0 <= alphas[o] <= 1.0]
         raise InitError(
-            f"init.offset={offset} leaves the grid: the barrier is at step {peak} of "
-            f"{len(alphas)}; expected an offset in [{-peak}, {len(alphas) - 1 - peak}]"
+            f"init.offset={offset} leaves the path: the barrier peaks at step {peak} of "
+            f"{len(alphas)} (alpha {alphas[peak]:g}); expected an offset in "
+            f"[{min(fits)}, {max(fits)}]"
         )
     theta_i, theta_f = run.state("i"), run.state("f")
     check_same_architecture(module.net, theta_f, run.path)
@@ -240,10 +259,10 @@ def start_at_barrier(
     return {
         "name": "barrier",
         "from_run": str(run.path),
-        "alpha_max": alphas[peak],
+        "barrier_peak_alpha": alphas[peak],
         "offset": offset,
         "alpha": alphas[step],
-        "source_loss": full["loss"][step],
+        "source_loss": run.results["paths"]["full"]["loss"][step],
     }
 
 

@@ -4,8 +4,8 @@ The paper ends: "attention-based models need adaptive optimizers (e.g. Adam) to 
 properly ... revisiting this study for attention-based models is an interesting direction
 for future work" (Sec. 8). Each row here is an intervention on the digits ViT, on ViT-Tiny
 on CIFAR-10 or on the modular-addition GPT-2, against its own control, with the full
-path's shape (tolerant and strict; end rises, where the largest rise peaks at theta_f,
-counted apart from barriers), the unit barriers against the control's, test accuracy with
+path's shape (tolerant and strict; end rises, rises that never come down, counted apart
+from barriers), the unit barriers against the control's, test accuracy with
 its 95% interval, and the paper's ResNet-18 row of the same intervention where it has one.
 Modular addition adds its milestones: the epoch of memorisation and of generalisation and
 what the straight path to each says.
@@ -13,21 +13,28 @@ what the straight path to each says.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Sequence
 
 import pandas as pd
 
-from landscape.shape import between_ends
+from landscape.shape import SHAPES, path_metrics
 from paper.settings import expected_settings, select
-from paper.table1 import Table1Row, accuracy_verdict, shows, unit_barriers, unit_max_rise
-from paper.tables import SHAPES, bootstrap_interval, mean_std
+from paper.table1 import (
+    Table1Row,
+    accuracy_verdict,
+    full_shapes,
+    shows,
+    test_accs_pp,
+    unit_barriers,
+    unit_max_rise,
+)
+from paper.tables import bootstrap_interval, difference_interval, mean_std
 from paper.targets import Sweep
 from runs.store import Run
 
-END_RISE = "ER"  # issue 19's label: the largest rise peaks at the last point of the path
-SHAPES_APART = (*SHAPES, END_RISE)
 VIT, CIFAR_VIT, MODADD = (
     (Sweep("vit_digits"),),
     (Sweep("vit_pretrained", ("start=scratch",)),),
@@ -84,40 +91,42 @@ ATTENTION_SWEEPS = tuple(
 )
 
 
-def end_rise_apart(shape: str | None, entry: dict, alphas: Sequence[float]) -> str | None:
-    """`shape`, with a barrier whose largest rise peaks at the path's last point relabelled
-    ER (issue 19's label; results.json that already say ER keep it)."""
-    if shape != "B" or any(v is None for v in entry["loss"]):
-        return shape
-    _, curve = between_ends([float(a) for a in alphas], [float(v) for v in entry["loss"]])
-    rises = [v - min(curve[: j + 1]) for j, v in enumerate(curve)]
-    return END_RISE if rises.index(max(rises)) == len(curve) - 1 else shape
+def read_again(run: Run) -> Run:
+    """`run` with every path's shapes and numbers computed from its curves by the current
+    definitions (`landscape.shape`: ER apart from B, barrier locations) with the run's own
+    thresholds, so runs written before end rises were told apart count as new ones do.
+    Nothing on disk changes."""
+    results = run.results
+    paths = {path: {**entry, **current_metrics(entry, results)}
+             for path, entry in results["paths"].items()}  # fmt: skip
+    return dataclasses.replace(run, results={**results, "paths": paths})
 
 
-def path_shape(entry: dict | None, key: str, alphas: Sequence[float]) -> str | None:
-    return None if entry is None else end_rise_apart(entry[key], entry, alphas)
-
-
-def full_shapes(runs: Sequence[Run], key: str) -> list[str]:
-    """The full path's `shape` or `strict_shape` of every run, end rises apart."""
-    return [
-        path_shape(run.results["paths"]["full"], key, run.results["alphas"])
-        for run in runs
-        if "full" in run.results["paths"]
-    ]
+def current_metrics(entry: dict, results: dict) -> dict:
+    """Every shape definition of one path's curves (an entry of results.json or
+    milestones.json), by the run's thresholds and options."""
+    metrics = path_metrics(
+        results["alphas"],
+        entry["loss"],
+        entry.get("acc", [None] * len(entry["loss"])),
+        results.get("thresholds"),
+        read_from_end=entry.get("read_from_end", False),
+        end_rise_as_barrier=results.get("end_rise_as_barrier", False),
+    )
+    metrics.pop("note", None)
+    return metrics
 
 
 def counts_text(shapes: Sequence[str]) -> str:
     """'NB/B/P/ER' counts; paths with non-finite points are named apart."""
-    text = "/".join(str(shapes.count(s)) for s in SHAPES_APART)
-    other = len(shapes) - sum(shapes.count(s) for s in SHAPES_APART)
+    text = "/".join(str(shapes.count(s)) for s in SHAPES)
+    other = len(shapes) - sum(shapes.count(s) for s in SHAPES)
     return text + (f" (+{other} non-finite)" if other else "")
 
 
 def accuracy(runs: Sequence[Run]) -> tuple[float, float, float]:
     """Mean test accuracy (%) over seeds and its 95% bootstrap interval."""
-    values = [100 * r.results["final"]["test_acc"] for r in runs
-              if r.results["final"].get("test_acc") is not None]  # fmt: skip
+    values = test_accs_pp(runs)
     return (mean_std(values)[0], *bootstrap_interval(values))
 
 
@@ -140,6 +149,7 @@ def attention_frame(rows) -> pd.DataFrame:
         control_acc = accuracy(control)
         for setting in settings:
             acc = accuracy(setting.runs)
+            low, high = difference_interval(test_accs_pp(setting.runs), test_accs_pp(control))
             frame.append(
                 {
                     "model": row.category,
@@ -164,7 +174,9 @@ def attention_frame(rows) -> pd.DataFrame:
                     "control_test_acc_ci_low": control_acc[1],
                     "control_test_acc_ci_high": control_acc[2],
                     "delta_test_acc": acc[0] - control_acc[0],
-                    "test_acc_vs_control": accuracy_verdict(acc[0] - control_acc[0]),
+                    "delta_ci_low": low,
+                    "delta_ci_high": high,
+                    "test_acc_vs_control": accuracy_verdict(low, high),
                     "resnet18_row": row.figure,
                     "resnet18_shape": row.paper_shape,
                     "resnet18_test_acc": row.paper_acc,
@@ -179,20 +191,28 @@ def _acc_text(mean: float, low: float, high: float) -> str:
     return f"{mean:.2f}" + ("" if math.isnan(low) else f" [{low:.2f}, {high:.2f}]")
 
 
+def _delta_text(delta: float, low: float, high: float) -> str:
+    if math.isnan(delta):
+        return "-"
+    return f"{delta:+.2f}" + ("" if math.isnan(low) else f" [{low:+.2f}, {high:+.2f}]")
+
+
 def markdown_attention(frame: pd.DataFrame) -> str:
     header = ["model", "intervention", "setting", "control", "seeds (control)",
               "full path tolerant NB/B/P/ER", "strict NB/B/P/ER", "control tolerant",
               "control strict", "unit barriers vs control", "test acc % [95% CI]",
-              "control test acc %", "Δ (pp)", "vs control", "ResNet-18 (Table 1): row",
+              "control test acc %", "Δ (pp) [95% CI]", "vs control", "ResNet-18 (Table 1): row",
               "shape", "test acc"]  # fmt: skip
     lines = [
         "# Attention models: the paper's interventions against matched controls",
         "",
         "Shapes of the full path theta_i -> theta_f over seeds: NB (monotonic decay), B "
-        "(barrier), P (plateau), ER (end rise: the largest rise peaks at theta_f, counted "
-        "apart from B). Tolerant: the run's thresholds; strict: any rise is a barrier "
-        "(App. E). Unit barriers: mean largest bump over unit paths against the control's "
-        "(H-LB / L-LB beyond 10%). [a, b]: 95% percentile-bootstrap interval of the mean. "
+        "(barrier: a rise that comes down again), P (plateau), ER (end rise: a rise that "
+        "never comes down), read from each run's curves by the current definitions. "
+        "Tolerant: the run's thresholds; strict: any rise counts (App. E). Unit barriers: "
+        "mean largest bump over unit paths against the control's (H-LB / L-LB beyond 10%). "
+        "[a, b]: 95% percentile-bootstrap interval of the mean (of the difference for Δ: "
+        "Better / Worse when it excludes 0). "
         "The last columns are the paper's ResNet-18 entry for the same intervention.",
         "",
         "| " + " | ".join(header) + " |",
@@ -205,7 +225,7 @@ def markdown_attention(frame: pd.DataFrame) -> str:
                  _acc_text(r["test_acc"], r["test_acc_ci_low"], r["test_acc_ci_high"]),
                  _acc_text(r["control_test_acc"], r["control_test_acc_ci_low"],
                            r["control_test_acc_ci_high"]),
-                 "-" if math.isnan(r["delta_test_acc"]) else f"{r['delta_test_acc']:+.2f}",
+                 _delta_text(r["delta_test_acc"], r["delta_ci_low"], r["delta_ci_high"]),
                  r["test_acc_vs_control"], r["resnet18_row"], r["resnet18_shape"],
                  r["resnet18_test_acc"]]  # fmt: skip
         lines.append("| " + " | ".join(cells) + " |")
@@ -223,8 +243,11 @@ def milestone_frame(runs_by_setting: Sequence[tuple[str, Sequence[Run]]]) -> pd.
             if not path.is_file():
                 continue
             report = json.loads(path.read_text())
+            options = {**run.results, "alphas": report["alphas"]}  # the run's thresholds
             for name, milestone in report["milestones"].items():
-                full = milestone.get("paths", {}).get("full")
+                paths = {p: {**e, **current_metrics(e, options)}
+                         for p, e in milestone.get("paths", {}).items()}  # fmt: skip
+                full = paths.get("full", {})
                 rows.append(
                     {
                         "setting": label,
@@ -235,15 +258,11 @@ def milestone_frame(runs_by_setting: Sequence[tuple[str, Sequence[Run]]]) -> pd.
                         "cap": report["max_epochs"],
                         "train_acc": milestone.get("train_acc"),
                         "test_acc": milestone.get("test_acc"),
-                        "shape": path_shape(full, "shape", report["alphas"]),
-                        "strict_shape": path_shape(full, "strict_shape", report["alphas"]),
-                        "max_rise": full["max_rise"] if full else None,
+                        "shape": full.get("shape"),
+                        "strict_shape": full.get("strict_shape"),
+                        "max_rise": full.get("max_rise"),
                         "unit_shapes": counts_text(
-                            [
-                                end_rise_apart(e["shape"], e, report["alphas"])
-                                for p, e in milestone.get("paths", {}).items()
-                                if p != "full"
-                            ]
+                            [e["shape"] for p, e in paths.items() if p != "full"]
                         ),
                     }
                 )

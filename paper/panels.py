@@ -16,26 +16,27 @@ import seaborn as sns  # noqa: E402
 
 from paper.settings import TargetSetting  # noqa: E402
 from paper.targets import Target  # noqa: E402
+from runs.evaluation import capped_prestage  # noqa: E402
 from runs.figures import curves_frame  # noqa: E402
 
 
 def prestage_notes(settings: Sequence[TargetSetting]) -> str:
     """One line per random-label pre-stage that its epoch cap ended before 100% accuracy
     (the run's own, or that of the run it took a unit from)."""
-    lines = []
-    for setting in settings:
-        for run in setting.runs:
-            init = run.results.get("init", {})
-            stage = init.get("pre_stage", init)
-            if stage.get("name") == "random_labels" and not stage.get("reached_100", True):
-                lines.append(
-                    f"- {setting.label}, seed {run.seed}: the random-label pre-stage stopped at "
-                    f"its cap of {stage['max_epochs']} epochs with {100 * stage['train_acc']:.2f}% "
-                    f"eval-mode accuracy on the random labels, not 100% (`{run.directory}`)"
-                )
+    lines = [
+        f"- {setting.label}, seed {run.seed}: {capped} (`{run.directory}`)"
+        for setting in settings
+        for run in setting.runs
+        for capped in [capped_prestage(run.results.get("init", {}))]
+        if capped
+    ]
     if not lines:
         return ""
-    return "\n## Random-label pre-stages ended by the epoch cap\n\n" + "\n".join(lines) + "\n"
+    return (
+        "\n## WARNING: random-label pre-stages ended by the epoch cap\n\n"
+        "These runs did not start from the state the paper describes (100% training accuracy "
+        "on random labels).\n\n" + "\n".join(lines) + "\n"
+    )
 
 
 def extra_panels(

@@ -10,6 +10,7 @@ directories used. `table1` writes reports/table1/table1.{csv,md}.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import sys
 from collections.abc import Sequence
@@ -29,14 +30,16 @@ from paper.attention import (  # noqa: E402
     markdown_attention,
     markdown_milestones,
     milestone_frame,
+    read_again,
 )
+from paper.barrier_runs import barrier_runs  # noqa: E402
 from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from paper.beyond_report import report as report_beyond  # noqa: E402
 from paper.panels import extra_panels, prestage_notes  # noqa: E402
 from paper.settings import TargetSetting, expected_settings, run_keys, select  # noqa: E402
 from paper.table1 import markdown_table1, table1_frame, table1_rows  # noqa: E402
 from paper.tables import markdown_summary, paths_of, summary_frame, write_table  # noqa: E402
-from paper.targets import TARGETS, Target  # noqa: E402
+from paper.targets import TARGETS, Target, stand_in_used  # noqa: E402
 from runs.figures import OTHER_STYLES, curves_frame, draw_curves, path_style  # noqa: E402
 from runs.store import ReportError, Run, load_runs  # noqa: E402
 
@@ -58,12 +61,14 @@ def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFra
     return pd.concat(frames, ignore_index=True)
 
 
-def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) -> None:
+def plot_target(
+    settings: Sequence[TargetSetting], target: Target, title: str, out: Path, status: str = ""
+) -> None:
     """Mean over seeds with a +-1 std band; a row per sweep, loss left, accuracy right.
 
     One setting: a colour per path. Several: a colour per setting and a line style per
     whole-model path (full, towards a new init); unit and group paths of many settings are
-    in the table (and the `unit_paths` panel).
+    in the table (and the `unit_paths` panel). `status` goes under the title.
     """
     frame = seed_curves(settings, target)
     panels = list(dict.fromkeys(frame["panel"]))
@@ -88,16 +93,16 @@ def plot_target(settings: Sequence[TargetSetting], target: Target, out: Path) ->
             ax.set_ylabel(f"{split} {metric}")
             ax.set_title(f"{panel}  (seeds: {data['seed'].nunique()})", fontsize="medium")
         row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
-    fig.suptitle(target.title)
+    fig.suptitle(title + (f"\n{status}" if status else ""))
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
-def collect(target: Target, by_key: dict[str, list[Run]], scale: str, mnist: bool):
+def collect(target: Target, by_key: dict[str, list[Run]], scale: str, digits: bool):
     """The settings of `target` among the runs; none at all is bad input."""
-    settings = select(by_key, expected_settings(target.sweeps, scale, mnist), target.shows)
+    settings = select(by_key, expected_settings(target.sweeps, scale, digits), target.shows)
     if not settings:
         raise ReportError(
             f"no run trained as {target.name}'s settings at scale={scale} "
@@ -123,7 +128,7 @@ def report(
     run_dirs: Sequence[str] = (),
     out_root: Path = Path("reports"),
     scale: str | None = None,
-    mnist: bool = False,
+    digits: bool = False,
     evaluation: str | None = None,
 ) -> list[Path]:
     """Writes the target's figure and tables; returns the files written."""
@@ -138,7 +143,7 @@ def report(
     by_key = load(run_dirs, evaluation)
     out = out_root / (target if evaluation is None else f"{target}_{evaluation}")
     if target == TABLE1:
-        rows = table1_rows(by_key, scale, mnist)
+        rows = table1_rows(by_key, scale, digits)
         frame = table1_frame(rows)
         if frame.empty:
             raise ReportError("none of the runs found is an intervention of Table 1")
@@ -151,16 +156,19 @@ def report(
         intervened = [s for _, settings, _ in rows for s in settings]
         markdown = markdown_table1(frame) + prestage_notes(intervened) + runs_used(used)
         return write_table(frame, markdown, out / TABLE1)
-    settings = collect(spec, by_key, scale, mnist)
+    settings = collect(spec, by_key, scale, digits)
     if target == ATTENTION:
         return report_attention(spec, settings, by_key, scale, out / ATTENTION)
     stem = out / spec.stem
     frame = summary_frame(settings, spec)
     if frame.empty:
         raise ReportError(f"the runs found have none of the paths {list(spec.paths)}")
-    plot_target(settings, spec, stem.with_suffix(".png"))
+    found = barrier_runs(spec, by_key, settings, scale, digits)
+    title = spec.titled(stand_in_used(scale, digits))
+    plot_target(settings, spec, title, stem.with_suffix(".png"), found.headline if found else "")
     written = [stem.with_suffix(".png")]
-    markdown = markdown_summary(frame, spec.title) + prestage_notes(settings)
+    markdown = markdown_summary(frame, title) + (found.markdown() if found else "")
+    markdown += prestage_notes(settings)
     markdown += extra_panels(spec, settings, stem, written)
     markdown += runs_used([(s.label, s.runs) for s in settings])
     return [*written, *write_table(frame, markdown, stem)]
@@ -170,11 +178,13 @@ def report_attention(spec: Target, settings, by_key, scale: str, stem: Path) -> 
     """The attention interventions against their controls (paper.attention), the modular
     addition milestones, every setting's mean curves (one panel per sweep), and every
     path's shape counts and numbers per setting (attention_paths: each unit's)."""
+    by_key = {key: [read_again(run) for run in runs] for key, runs in by_key.items()}
+    settings = [dataclasses.replace(s, runs=[read_again(r) for r in s.runs]) for s in settings]
     rows = attention_rows(by_key, scale)
     frame = attention_frame(rows)
     if frame.empty:
         raise ReportError("no intervention of the attention table has runs and a control")
-    plot_target(settings, spec, stem.with_suffix(".png"))
+    plot_target(settings, spec, spec.title, stem.with_suffix(".png"))
     markdown = markdown_attention(frame)
     markdown += markdown_milestones(milestone_frame([(s.label, s.runs) for s in settings]))
     markdown += f"\n![mean curves of every setting]({stem.name}.png)\n"
@@ -201,7 +211,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dirs", nargs="*", help="directories searched for results.json")
     parser.add_argument("--out", default="reports", help="reports root (default: reports)")
     parser.add_argument("--scale", choices=SCALES, help="the runs' scale (paper targets: full)")
-    parser.add_argument("--mnist", action="store_true", help="MNIST runs, not the digits stand-in")
+    parser.add_argument(
+        "--digits", action="store_true", help="runs on the digits stand-in, not MNIST (full scale)"
+    )
     parser.add_argument(
         "--evaluation",
         metavar="NAME",
@@ -210,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         written = report(
-            args.target, args.run_dirs, Path(args.out), args.scale, args.mnist, args.evaluation
+            args.target, args.run_dirs, Path(args.out), args.scale, args.digits, args.evaluation
         )
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)

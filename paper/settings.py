@@ -20,7 +20,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from paper.targets import MNIST_STAND_IN, Sweep
+from paper.targets import Sweep, stand_in_used
 from runs.identity import run_config, setting_id
 from runs.store import Run, Setting
 
@@ -103,10 +103,15 @@ def run_setting_key(run: Run) -> str | None:
     return setting_id(run_config(run.directory)) if path.is_file() else None
 
 
-def sweep_overrides(sweep: Sweep, scale: str, mnist: bool = False) -> list[str]:
-    """The sweep's overrides at `scale` (seed axis and data location aside); `mnist` drops
-    the digits stand-in for MNIST."""
-    overrides = [o for o in sweep.overrides if not (mnist and o == MNIST_STAND_IN)]
+def as_run(sweep: Sweep, scale: str, digits: bool = False) -> Sweep:
+    """The sweep as it runs at `scale`: on its stand-in data at smoke scale or with `digits`."""
+    return sweep.on_stand_in() if stand_in_used(scale, digits) else sweep
+
+
+def sweep_overrides(sweep: Sweep, scale: str, digits: bool = False) -> list[str]:
+    """The sweep's overrides at `scale` (seed axis and data location aside); MNIST gives way
+    to the digits stand-in at smoke scale or with `digits`."""
+    overrides = list(as_run(sweep, scale, digits).overrides)
     if scale == "smoke":
         return ["scale=smoke", *overrides, *sweep.smoke]
     return overrides
@@ -121,13 +126,13 @@ class Expected:
     key: str
 
 
-def expected_settings(sweeps: Sequence[Sweep], scale: str, mnist: bool = False) -> list[Expected]:
+def expected_settings(sweeps: Sequence[Sweep], scale: str, digits: bool = False) -> list[Expected]:
     """Every point of every sweep at `scale`, composed once."""
     points = [
-        (sweep, point)
+        (as_run(sweep, scale, digits), point)
         for sweep in sweeps
         for point in sweep_points(
-            [f"experiment={sweep.experiment}", *sweep_overrides(sweep, scale, mnist)]
+            [f"experiment={sweep.experiment}", *sweep_overrides(sweep, scale, digits)]
         )
     ]
     configs = [compose_point(point) for _, point in points]
@@ -169,7 +174,8 @@ def select(
 ) -> list[TargetSetting]:
     """The runs of each expected setting, one per seed (`best_per_seed`); a run fits every
     expected setting with its key, and settings without runs are left out. Of an earlier
-    sweep that a staged sweep starts from, only the runs a staged run started from count."""
+    sweep that a staged sweep starts from, only the runs a staged run started from count
+    (all of them while no staged run exists)."""
     chosen = [best_per_seed(by_key.get(wanted.key, []), shows) for wanted in expected]
     sources: dict[str, set[Path | None]] = {}
     for wanted, runs in zip(expected, chosen):
@@ -178,8 +184,8 @@ def select(
             found.update(_resolved(r.results["init"].get("from_run")) for r in runs)
     settings = []
     for wanted, runs in zip(expected, chosen):
-        if wanted.sweep.name in sources:
-            started = sources[wanted.sweep.name]
+        started = sources.get(wanted.sweep.name)
+        if started:  # none staged yet: every run of the earlier sweep counts
             runs = best_per_seed(
                 [r for r in by_key.get(wanted.key, []) if _resolved(r.directory) in started], shows
             )

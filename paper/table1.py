@@ -16,15 +16,18 @@ from statistics import mean
 
 import pandas as pd
 
+from landscape.shape import stored_path_metrics
 from paper.settings import expected_settings, select
-from paper.tables import SHAPES, majority_shape, mean_std, shape_counts
+from paper.tables import SHAPES, difference_interval, majority_shape, mean_std, shape_counts
 from paper.targets import NO_BN, Sweep
 from runs.store import Run, Setting
 
-# unit barriers count as higher / lower than the control's beyond this relative margin,
-# and test accuracy as better / worse beyond this many percentage points
+# The paper gives no rule for its Higher / Lower layer-wise barriers or for Better / Worse.
+# Ours: unit barriers are higher / lower than the control's beyond this relative margin;
+# test accuracy is better / worse when the 95% bootstrap interval of the difference of
+# means excludes 0, "Same" when it covers 0 (seed-to-seed std is 0.2-0.4 pp in the paper:
+# a fixed margin below that lets two seeds flip a row).
 UNIT_BARRIER_MARGIN = 0.1
-ACC_MARGIN_PP = 0.1
 
 
 @dataclass(frozen=True)
@@ -137,12 +140,12 @@ def shows(path: str) -> bool:
     return path == "full" or path.startswith("unit/")
 
 
-def table1_rows(by_key: dict[str, list[Run]], scale: str, mnist: bool = False):
+def table1_rows(by_key: dict[str, list[Run]], scale: str, digits: bool = False):
     """Per Table 1 row: its intervention settings found, and its control's runs (pooled)."""
     rows = []
     for row in TABLE1_ROWS:
-        settings = select(by_key, expected_settings(row.settings, scale, mnist), shows)
-        controls = select(by_key, expected_settings(row.control, scale, mnist), shows)
+        settings = select(by_key, expected_settings(row.settings, scale, digits), shows)
+        controls = select(by_key, expected_settings(row.control, scale, digits), shows)
         control = [run for setting in controls for run in setting.runs]
         if settings and control:
             rows.append((row, settings, control))
@@ -150,7 +153,11 @@ def table1_rows(by_key: dict[str, list[Run]], scale: str, mnist: bool = False):
 
 
 def unit_max_rise(runs: Sequence[Run]) -> float:
-    """Mean over runs and unit paths of max_rise: the height of the unit barriers."""
+    """Mean over runs and unit paths of max_rise: the height of the unit barriers.
+
+    Every unit path a run evaluated counts (ResNet: conv1, each stage or block, fc): the
+    paper's "layer-wise barriers" names no subset, and conv1 and fc, which rarely show one
+    (Fig. 1B), add the same near-zero terms on both sides of a comparison."""
     rises = [
         entry["max_rise"]
         for run in runs
@@ -161,37 +168,48 @@ def unit_max_rise(runs: Sequence[Run]) -> float:
 
 
 def unit_barriers(rise: float, control_rise: float) -> str:
-    """H-LB / L-LB when the unit barriers differ from the control's beyond the margin."""
+    """H-LB / L-LB when the unit barriers are 10% (the margin) above / below the control's."""
     if math.isnan(rise) or math.isnan(control_rise):
         return "-"
     if rise > (1 + UNIT_BARRIER_MARGIN) * control_rise:
         return "H-LB"
-    if rise < control_rise / (1 + UNIT_BARRIER_MARGIN):
+    if rise < (1 - UNIT_BARRIER_MARGIN) * control_rise:
         return "L-LB"
     return "="
 
 
-def accuracy_verdict(delta_pp: float) -> str:
-    if math.isnan(delta_pp):
+def accuracy_verdict(low: float, high: float) -> str:
+    """Better / Worse when the interval of the difference excludes 0; Same when it covers
+    0; '-' without an interval (fewer than two seeds on a side)."""
+    if math.isnan(low):
         return "-"
-    if abs(delta_pp) <= ACC_MARGIN_PP:
+    if low <= 0 <= high:
         return "Same"
-    return "Better" if delta_pp > 0 else "Worse"
+    return "Better" if low > 0 else "Worse"
 
 
-def full_shapes(runs: Sequence[Run]) -> list[str]:
-    return [r.results["paths"]["full"]["shape"] for r in runs if "full" in r.results["paths"]]
+def full_shapes(runs: Sequence[Run], reading: str = "shape") -> list[str]:
+    """The full path's shape in `reading` (shape, strict_shape) of each run that has one."""
+    with_full = [r for r in runs if "full" in r.results["paths"]]
+    return [stored_path_metrics(r.results, "full")[reading] for r in with_full]
+
+
+def test_accs_pp(runs: Sequence[Run]) -> list[float | None]:
+    return [
+        None if (acc := r.results["final"].get("test_acc")) is None else 100 * acc for r in runs
+    ]
 
 
 def test_acc_pp(runs: Sequence[Run]) -> float:
-    return 100 * mean_std([r.results["final"].get("test_acc") for r in runs])[0]
+    return mean_std(test_accs_pp(runs))[0]
 
 
 def table1_frame(
     rows: Sequence[tuple[Table1Row, Sequence[Setting], Sequence[Run]]],
 ) -> pd.DataFrame:
     """Table 1: each intervention setting against its row's matched control (pooled runs):
-    full-path shape, unit barriers higher / lower (H-LB / L-LB) and test accuracy."""
+    full-path shape (tolerant and strict), unit barriers higher / lower (H-LB / L-LB) and
+    test accuracy with the 95% bootstrap interval of its difference."""
     frame = []
     for row, settings, control in rows:
         control_rise, control_acc = unit_max_rise(control), test_acc_pp(control)
@@ -200,6 +218,7 @@ def table1_frame(
             rise = unit_max_rise(setting.runs)
             shapes = full_shapes(setting.runs)
             counts = shape_counts(shapes)
+            low, high = difference_interval(test_accs_pp(setting.runs), test_accs_pp(control))
             frame.append(
                 {
                     "category": row.category,
@@ -210,15 +229,21 @@ def table1_frame(
                     "seeds": len(setting.runs),
                     "control_seeds": len(control),
                     "full_shape": majority_shape(shapes),
-                    "full_NB_B_P": "/".join(str(counts[s]) for s in SHAPES),
+                    "full_NB_B_P_ER": "/".join(str(counts[s]) for s in SHAPES),
                     "control_full_shape": majority_shape(full_shapes(control)),
+                    "full_strict_shape": majority_shape(full_shapes(setting.runs, "strict_shape")),
+                    "control_full_strict_shape": majority_shape(
+                        full_shapes(control, "strict_shape")
+                    ),
                     "unit_barriers": unit_barriers(rise, control_rise),
                     "unit_max_rise": rise,
                     "control_unit_max_rise": control_rise,
                     "test_acc": acc,
                     "control_test_acc": control_acc,
                     "delta_test_acc": acc - control_acc,
-                    "test_acc_vs_control": accuracy_verdict(acc - control_acc),
+                    "delta_test_acc_ci_low": low,
+                    "delta_test_acc_ci_high": high,
+                    "test_acc_vs_control": accuracy_verdict(low, high),
                     "paper_shape": row.paper_shape,
                     "paper_test_acc": row.paper_acc,
                 }
@@ -228,27 +253,39 @@ def table1_frame(
 
 def markdown_table1(frame: pd.DataFrame) -> str:
     header = ["intervention", "figure", "setting", "control", "seeds (control)"]
-    header += ["full path (NB/B/P)", "control full path", "unit barriers vs control"]
-    header += ["test acc (%)", "control test acc (%)", "Δ (pp)", "test acc vs control"]
-    header += ["paper: shape", "paper: test acc"]
+    header += ["full path (NB/B/P/ER)", "strict", "control full path (strict)"]
+    header += ["unit barriers vs control", "test acc (%)", "control test acc (%)"]
+    header += ["Δ (pp) [95% CI]", "test acc vs control", "paper: shape", "paper: test acc"]
     lines = [
         "# Table 1: interventions against their matched controls",
         "",
         "Each row compares an intervention with its own control (named in the row): the",
         "paper's entries only read right so (Table A3's barrier init, 91.12%, is better than",
-        "its no-weight-decay scratch, 90.01%, not than the 92.2% base). Shapes use the",
-        "tolerant thresholds of `interpolation.thresholds`.",
+        "its no-weight-decay scratch, 90.01%, not than the 92.2% base). Full path: the most",
+        "common shape over seeds, tolerant (`interpolation.thresholds`, with the counts) and",
+        "strict (any rise counts).",
+        "",
+        "The paper gives no rule for its entries; ours: test accuracy is Better / Worse when",
+        "the 95% percentile-bootstrap interval of the difference of means (each side's seeds",
+        "resampled on their own) excludes 0, Same when it covers 0, '-' with fewer than two",
+        "seeds on a side. Unit barriers: the mean max_rise over every unit path of every run",
+        "(conv1, blocks, fc: the paper names no subset), H-LB / L-LB beyond a"
+        f" {UNIT_BARRIER_MARGIN:.0%} relative margin from the control's, '=' within it.",
         "",
         "| " + " | ".join(header) + " |",
         "|" + " --- |" * len(header),
     ]
     number = lambda v, fmt: "-" if math.isnan(v) else format(v, fmt)  # noqa: E731
     for row in frame.to_dict("records"):
+        delta = number(row["delta_test_acc"], "+.2f")
+        if not math.isnan(row["delta_test_acc_ci_low"]):
+            delta += f" [{row['delta_test_acc_ci_low']:+.2f}, {row['delta_test_acc_ci_high']:+.2f}]"
         cells = [row["intervention"], row["figure"], row["setting"], row["control"]]
         cells += [f"{row['seeds']} ({row['control_seeds']})"]
-        cells += [f"{row['full_shape']} ({row['full_NB_B_P']})", row["control_full_shape"]]
+        cells += [f"{row['full_shape']} ({row['full_NB_B_P_ER']})", row["full_strict_shape"]]
+        cells += [f"{row['control_full_shape']} ({row['control_full_strict_shape']})"]
         cells += [row["unit_barriers"], number(row["test_acc"], ".2f")]
-        cells += [number(row["control_test_acc"], ".2f"), number(row["delta_test_acc"], "+.2f")]
+        cells += [number(row["control_test_acc"], ".2f"), delta]
         cells += [row["test_acc_vs_control"], row["paper_shape"], row["paper_test_acc"]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

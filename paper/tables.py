@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from landscape.shape import DEFINITIONS, NONFINITE, path_metrics
+from landscape.shape import NONFINITE, SHAPES, stored_path_metrics
 from paper.targets import PaperRow, Target
 from runs.store import Run, Setting
 
-SHAPES = ("NB", "B", "P")
 # per-run numbers: (column, how to read it from results.json, scale for the table)
 RUN_METRICS = {
     "test_acc": (lambda r: r["final"].get("test_acc"), 100.0),
@@ -28,6 +27,8 @@ RUN_METRICS = {
 }
 # barrier definitions with a number per run (landscape.shape): mean and 95% interval
 PATH_METRICS = ("max_rise", "barrier_height", "error_max_rise", "error_barrier_height")
+# where the tolerant barrier starts and peaks: mean over the seeds whose path has one
+LOCATION = ("barrier_start_alpha", "barrier_peak_alpha")
 # barrier definitions with a label per run: counts side by side, both labelled
 SHAPE_READINGS = {"": "shape", "strict_": "strict_shape"}
 CONFIDENCE = 0.95
@@ -50,14 +51,33 @@ def bootstrap_interval(values: Sequence[float | None]) -> tuple[float, float]:
     """95% percentile-bootstrap interval of the mean over the non-missing values
     (`scipy.stats.bootstrap`, fixed seed so a report is reproducible); nan for fewer than
     two values, the value itself when they are all equal."""
-    sample = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
-    if len(sample) < 2:
+    return _bootstrap([_present(values)], lambda x, axis: np.mean(x, axis=axis))
+
+
+def difference_interval(
+    values: Sequence[float | None], others: Sequence[float | None]
+) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of mean(values) - mean(others), two independent
+    samples each resampled on its own; nan when either has fewer than two values."""
+    return _bootstrap(
+        [_present(values), _present(others)],
+        lambda x, y, axis: np.mean(x, axis=axis) - np.mean(y, axis=axis),
+    )
+
+
+def _present(values: Sequence[float | None]) -> np.ndarray:
+    return np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+
+
+def _bootstrap(samples: list[np.ndarray], statistic) -> tuple[float, float]:
+    if any(len(sample) < 2 for sample in samples):
         return math.nan, math.nan
-    if np.all(sample == sample[0]):
-        return float(sample[0]), float(sample[0])
+    if all(np.all(sample == sample[0]) for sample in samples):
+        value = float(statistic(*samples, axis=-1))
+        return value, value
     result = stats.bootstrap(
-        (sample,),
-        np.mean,
+        tuple(samples),
+        statistic,
         confidence_level=CONFIDENCE,
         n_resamples=BOOTSTRAP_RESAMPLES,
         method="percentile",
@@ -73,19 +93,8 @@ def shape_counts(shapes: Sequence[str]) -> dict[str, int]:
 
 
 def path_entry(run: Run, path: str) -> dict:
-    """A path's entry with every barrier definition: the ones the run stored, and the ones
-    an older run lacks computed from its curves with its thresholds."""
-    entry = run.results["paths"][path]
-    if all(name in entry for name in DEFINITIONS):
-        return entry
-    computed = path_metrics(
-        run.results["alphas"],
-        entry["loss"],
-        entry["acc"],
-        run.results.get("thresholds"),
-        read_from_end=entry.get("read_from_end", False),
-    )
-    return {**computed, **entry}
+    """A path's entry with every barrier definition (`landscape.shape.stored_path_metrics`)."""
+    return stored_path_metrics(run.results, path)
 
 
 def majority_shape(shapes: Sequence[str]) -> str:
@@ -139,6 +148,10 @@ def summary_frame(settings: Sequence[Setting], target: Target) -> pd.DataFrame:
                 values = [e.get(metric) for e in entries]
                 row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_std(values)
                 row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = bootstrap_interval(values)
+            for metric in LOCATION:
+                row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_std(
+                    [e.get(metric) for e in entries]
+                )
             for column in paper_columns:
                 row[f"paper_{column}"] = paper.values.get(column, math.nan) if paper else math.nan
             row["paper_row"] = paper.label if paper else ""
@@ -172,22 +185,31 @@ def _counts(row: dict, prefix: str) -> str:
 
 
 DEFINITION_NOTE = (
-    "Shapes: tolerant NB/B/P use the run's thresholds; strict NB/B/P count any rise in loss "
-    "as a barrier (App. E: monotonic means the loss 'is monotonically decreasing'). Largest "
-    "bump: max over alpha < alpha' of L(alpha') - L(alpha) (Lucas et al. 2021). Chord "
-    "barrier: max over alpha of L(alpha) - ((1 - alpha) L0 + alpha L1) (Frankle et al. "
-    "2020). 'error' columns: the same on 1 - accuracy. [a, b]: 95% percentile-bootstrap "
-    "interval of the mean over seeds."
+    "Shapes: tolerant NB/B/P/ER use the run's thresholds; strict NB/B/P/ER count any rise in "
+    "loss (App. E: monotonic means the loss 'is monotonically decreasing'). B: a rise that "
+    "comes down again (a barrier); ER: a rise that never does (an end rise, e.g. test loss "
+    "climbing to an overfitted theta_f); P: a flat stretch at L0 (a rise within its band is "
+    "no barrier); NB: monotonic decay. Barrier at alpha: where the tolerant barrier starts "
+    "and peaks, mean over the seeds with one. Largest bump: max over alpha < alpha' of "
+    "L(alpha') - L(alpha) (Lucas et al. 2021). Chord barrier: max over alpha of L(alpha) - "
+    "((1 - alpha) L0 + alpha L1) (Frankle et al. 2020). 'error' columns: the same on 1 - "
+    "accuracy. [a, b]: 95% percentile-bootstrap interval of the mean over seeds."
 )
+
+
+def _location(row: dict) -> str:
+    start, peak = row["barrier_start_alpha_mean"], row["barrier_peak_alpha_mean"]
+    return "-" if math.isnan(peak) else f"{start:.2f} -> {peak:.2f}"
 
 
 def markdown_summary(frame: pd.DataFrame, title: str) -> str:
     """The summary as a Markdown table: 'mean ± std' for accuracy, loss and distance, shape
-    counts as 'NB/B/P' (tolerant and strict), each barrier number as 'mean [95% interval]'."""
+    counts as 'NB/B/P/ER' (tolerant and strict), each barrier number as 'mean [95% interval]'."""
     header = ["experiment", "setting", "path", "seeds", "test acc (%)", "test acc 95% CI"]
     header += ["train acc, eval (%)", "train acc, last epoch running (%)"]
-    header += ["test loss", "distance", "tolerant NB/B/P", "strict NB/B/P"]
-    header += ["largest bump", "chord barrier", "error bump", "error chord barrier"]
+    header += ["test loss", "distance", "tolerant NB/B/P/ER", "strict NB/B/P/ER"]
+    header += ["barrier at alpha", "largest bump", "chord barrier", "error bump"]
+    header += ["error chord barrier"]
     paper_columns = [c for c in frame.columns if c.startswith("paper_") and c != "paper_row"]
     header += [f"paper {c.removeprefix('paper_').replace('_', ' ')}" for c in paper_columns]
     lines = [f"# {title}", "", DEFINITION_NOTE, ""]
@@ -203,6 +225,7 @@ def markdown_summary(frame: pd.DataFrame, title: str) -> str:
             _pm(row["distance_mean"], row["distance_std"], 3),
             _counts(row, ""),
             _counts(row, "strict_"),
+            _location(row),
             *(_ci(row, metric, 4) for metric in PATH_METRICS),
         ]
         cells += ["-" if math.isnan(row[c]) else f"{row[c]:g}" for c in paper_columns]

@@ -21,12 +21,13 @@ from landscape import discover_units, distance, expand_paths
 from landscape.biases import EXTRAS
 from landscape.distributed import rank_and_world
 from landscape.evaluate import evaluate_state
+from landscape.paths import NEW_INIT_PATHS
 from landscape.shape import DEFAULT_THRESHOLDS, path_metrics
 from landscape.sharded import evaluate_paths_sharded, shard_points
 from landscape.views import view_name
 from runs.artifacts import save_json_atomic
 
-NEW_INIT_PATHS = ("final_to_new_init", "init_to_new_init")
+# theta_i' (the new-init paths' and plane's end) is drawn under the run's seed plus this
 NEW_INIT_SEED_OFFSET = 1_000_003
 # Paths that start trained and end untrained: their shape is read from the untrained end.
 READ_FROM_END = ("final_to_new_init",)
@@ -38,6 +39,12 @@ Curves = dict[str, dict[str, list[float]]]
 
 def clone_state(module: torch.nn.Module) -> State:
     return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def new_init_state(fresh_net: Callable[[int], torch.nn.Module], seed: int) -> State:
+    """theta_i' of the run with `seed`: the same draw for its new-init paths, its new_init
+    plane and `load_run`, so their curves agree."""
+    return clone_state(fresh_net(seed + NEW_INIT_SEED_OFFSET))
 
 
 def finite_or_none(value: float) -> float | None:
@@ -62,6 +69,7 @@ class PathEvaluation:
     bn: str = "interpolate"
     bn_batches: int = 20
     thresholds: dict[str, float] = field(default_factory=dict)
+    end_rise_as_barrier: bool = False
     cache_bytes: int = 1 << 30
     extras: list[str] = field(default_factory=list)
     seed: int = 0
@@ -99,39 +107,29 @@ class PathEvaluation:
             train = datamodule.loader("train", sharded=False)  # the same BN batches on every rank
             bn_data = [batch for _, batch in zip(range(self.bn_batches), train)]
         requested = expand_paths(self.paths, units)
-        main_paths = [p for p in requested if p not in NEW_INIT_PATHS]
-        new_init = [p for p in requested if p in NEW_INIT_PATHS]
         rank, world = rank_and_world()
-        mine = len(shard_points(main_paths, len(self.alphas), rank, world))
-        mine += len(new_init) * len(shard_points(["full"], len(self.alphas), rank, world))
         bar = tqdm(
-            total=mine,
+            total=len(shard_points(requested, len(self.alphas), rank, world)),
             desc=f"paths {view_name(split, bn)}",
             unit="point",
             disable=True if not self.progress or rank != 0 else None,  # None: only on a TTY
         )
-        common = dict(
-            alphas=self.alphas,
-            loss=loss,
-            units=units,
-            bn_data=bn_data,
-            cache_bytes=self.cache_bytes,
-            progress=bar.update,
-        )
+        new_init = any(path in NEW_INIT_PATHS for path in requested)
         with bar:
-            curves = evaluate_paths_sharded(net, theta_i, theta_f, data, paths=main_paths, **common)
-            if new_init:
-                theta_new = clone_state(fresh_net(self.seed + NEW_INIT_SEED_OFFSET))
-                ends = {
-                    "final_to_new_init": (theta_f, theta_new),
-                    "init_to_new_init": (theta_i, theta_new),
-                }
-                for path in new_init:
-                    start, end = ends[path]
-                    curve = evaluate_paths_sharded(net, start, end, data, paths=["full"], **common)
-                    if curves is not None:
-                        curves[path] = curve["full"]
-        return None if curves is None else {path: curves[path] for path in requested}
+            return evaluate_paths_sharded(
+                net,
+                theta_i,
+                theta_f,
+                data,
+                alphas=self.alphas,
+                paths=requested,
+                loss=loss,
+                theta_new=new_init_state(fresh_net, self.seed) if new_init else None,
+                units=units,
+                bn_data=bn_data,
+                cache_bytes=self.cache_bytes,
+                progress=bar.update,
+            )
 
     def all_curves(self, net, fresh_net, loss, datamodule, theta_i, theta_f) -> dict | None:
         """The main view's curves and each extra view's, keyed by `view_name`."""
@@ -146,26 +144,32 @@ class PathEvaluation:
 
     def path_entries(self, curves: Curves, split: str, bn: str, diverged: bool) -> dict:
         """results.json's `paths`: curves (NaN and inf as null) and every barrier definition;
-        a path without one finite point says why."""
-        return {
-            path: {
+        a path without one finite point, or too few points to judge, says why (`note`)."""
+        entries = {}
+        for path, curve in curves.items():
+            loss = [finite_or_none(v) for v in curve["loss"]]
+            acc = [finite_or_none(v) for v in curve["acc"]]
+            metrics = path_metrics(
+                self.alphas,
+                loss,
+                acc,
+                self.thresholds,
+                read_from_end=path in READ_FROM_END,
+                end_rise_as_barrier=self.end_rise_as_barrier,
+            )
+            notes = [no_finite_point_note(loss, diverged), metrics.pop("note", None)]
+            notes = [n for n in notes if n]
+            entries[path] = {
                 "label": path,
                 "split": split,
                 "bn": bn,
-                "loss": [finite_or_none(v) for v in curve["loss"]],
-                "acc": [finite_or_none(v) for v in curve["acc"]],
+                "loss": loss,
+                "acc": acc,
                 "read_from_end": path in READ_FROM_END,
-                **no_finite_point_note(curve["loss"], diverged),
-                **path_metrics(
-                    self.alphas,
-                    [finite_or_none(v) for v in curve["loss"]],
-                    [finite_or_none(v) for v in curve["acc"]],
-                    self.thresholds,
-                    read_from_end=path in READ_FROM_END,
-                ),
+                **({"note": "; ".join(notes)} if notes else {}),
+                **metrics,
             }
-            for path, curve in curves.items()
-        }
+        return entries
 
     def results(
         self,
@@ -185,12 +189,14 @@ class PathEvaluation:
         return {
             "schema": RESULTS_SCHEMA,
             **header,
+            "data_name": getattr(datamodule, "display_name", ""),  # "digits stand-in", "MNIST"
             "final": {k: finite_or_none(v) for k, v in final.items()},
             "diverged": diverged,  # theta_f holds NaN or inf: the paths through it say so
             "distance": finite_or_none(distance(theta_i, theta_f, parameter_names)),
             "alphas": self.alphas,
             "units": self.units_of(net),
             "thresholds": {**DEFAULT_THRESHOLDS, **self.thresholds},
+            "end_rise_as_barrier": self.end_rise_as_barrier,
             "paths": self.path_entries(views[main], self.eval_split, self.bn, diverged),
             "views": {
                 name: self.path_entries(views[name], *name.split("/", 1), diverged)
@@ -233,12 +239,12 @@ def write_results(results: dict, directory: Path, figure: bool) -> Path | None:
     return directory / "interpolation.png"
 
 
-def no_finite_point_note(losses: Sequence[float], diverged: bool) -> dict[str, str]:
-    """A path without one finite loss says why, instead of leaving a curve of nulls."""
-    if any(finite_or_none(v) is not None for v in losses):
-        return {}
+def no_finite_point_note(losses: Sequence[float | None], diverged: bool) -> str | None:
+    """Why a path has no finite loss, instead of leaving a curve of nulls unexplained."""
+    if any(finite_or_none(v) is not None for v in losses if v is not None):
+        return None
     cause = "theta_f holds NaN or inf (training diverged)" if diverged else "the loss overflows"
-    return {"note": f"no finite loss on this path: {cause}"}
+    return f"no finite loss on this path: {cause}"
 
 
 def _fmt(value, spec: str) -> str:
@@ -248,17 +254,25 @@ def _fmt(value, spec: str) -> str:
     return format(value, spec)
 
 
+def barrier_location(entry: Mapping) -> str | None:
+    """'0.20 -> 0.50': where the path's barrier starts and peaks; None without a barrier."""
+    start, peak = entry.get("barrier_start_alpha"), entry.get("barrier_peak_alpha")
+    return None if peak is None else f"{start:.2f} -> {peak:.2f}"
+
+
 def summary_table(results: dict) -> str:
-    """The run's paths as a plain-text table (tolerant and strict shape, the chord barrier,
-    the largest bump), with test accuracy and distance below."""
+    """The run's paths as a plain-text table (tolerant and strict shape, the largest bump,
+    the chord barrier, where the barrier starts and peaks), with test accuracy, distance
+    and any random-label pre-stage that its epoch cap ended below."""
     lines = [
-        f"{'path':<32} {'shape':>9} {'strict':>9} {'max_rise':>10} {'barrier':>10} {'alpha_max':>9}"
+        f"{'path':<32} {'shape':>9} {'strict':>9} {'max_rise':>10} {'chord':>10} "
+        f"{'barrier at alpha':>16}"
     ]
     for path, entry in results["paths"].items():
         lines.append(
             f"{path:<32} {_fmt(entry['shape'], '>9')} {_fmt(entry.get('strict_shape'), '>9')}"
             f" {_fmt(entry['max_rise'], '>10.4f')} {_fmt(entry['barrier_height'], '>10.4f')}"
-            f" {_fmt(entry['alpha_max'], '>9.2f')}"
+            f" {_fmt(barrier_location(entry), '>16')}"
         )
     if results.get("diverged"):
         lines.append("training diverged: theta_f holds NaN or inf")
@@ -268,7 +282,22 @@ def summary_table(results: dict) -> str:
         f"  train acc {_fmt(final['train_acc'], '.4f')}"
         f"  distance {_fmt(results['distance'], '.3f')}"
     )
+    capped = capped_prestage(results.get("init", {}))
+    if capped:
+        lines.append(f"WARNING: {capped}")
     return "\n".join(lines)
+
+
+def capped_prestage(init: Mapping) -> str | None:
+    """What a random-label pre-stage (the run's own, or that of the run it took a unit
+    from) left undone when its epoch cap ended it before 100% accuracy; None otherwise."""
+    stage = init.get("pre_stage", init)
+    if stage.get("name") != "random_labels" or stage.get("reached_100", True):
+        return None
+    return (
+        f"the random-label pre-stage stopped at its cap of {stage['max_epochs']} epochs with "
+        f"{100 * stage['train_acc']:.2f}% eval-mode accuracy on the random labels, not 100%"
+    )
 
 
 def describe_device(device: torch.device, world_size: int) -> dict:

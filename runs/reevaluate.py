@@ -9,7 +9,6 @@ run's own results.json is never touched. `-m run_dir=A,B,C` does many runs.
 
 from __future__ import annotations
 
-import functools
 import re
 import sys
 import time
@@ -21,30 +20,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from landscape.errors import LinpathError
 from runs.identity import REUSED_FROM
+from runs.load import check_complete, rebuild_run
 from runs.store import EVALUATIONS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
-RUN_FILES = ("results.json", "theta_i.pt", "theta_f.pt", ".hydra/config.yaml")
 # results.json keys that describe one evaluation, not the run: never carried to another one
 EVALUATION_ONLY = ("schema", "distance", "timing", "evaluation", REUSED_FROM)
-
-
-class RunDirError(LinpathError):
-    """A run directory that is missing, incomplete, or whose files do not fit its config."""
-
-
-def check_complete(run_dir: Path, option: str = "run_dir") -> dict:
-    """The run's results.json, once every file a re-evaluation reads is there."""
-    if not run_dir.is_dir():
-        raise RunDirError(f"{option}={run_dir} is not a directory; expected a finished run's")
-    missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
-    if missing:
-        raise RunDirError(
-            f"{option}={run_dir} lacks {missing}: not a complete run (needs {list(RUN_FILES)})"
-        )
-    from landscape.state_files import load_results_file
-
-    return load_results_file(run_dir / "results.json")
 
 
 def evaluate_run(
@@ -59,16 +40,10 @@ def evaluate_run(
     """
     from hydra.utils import instantiate
 
-    from landscape.state_files import load_state_for
-    from lightning_modules.build import data_and_net_factory, device_of
-    from lightning_modules.classifier import fresh_draw
     from runs.evaluation import write_results
 
     source = check_complete(run_dir)
-    datamodule, net_factory = data_and_net_factory(cfg)
-    net = net_factory()
-    theta_i = load_state_for(run_dir / "theta_i.pt", net)
-    theta_f = load_state_for(run_dir / "theta_f.pt", net)
+    run = rebuild_run(run_dir, cfg, source)
     callback = instantiate(
         cfg.interpolation,
         output_dir=str(out_dir),
@@ -77,19 +52,18 @@ def evaluate_run(
         _convert_="all",
         **callback_options,
     )
-    net.load_state_dict(theta_f)
-    net.to(device_of(cfg))
     started = time.perf_counter()
-    evaluation = callback.evaluation
-    fresh_net = functools.partial(fresh_draw, net_factory)
-    views = evaluation.all_curves(net, fresh_net, datamodule.loss, datamodule, theta_i, theta_f)
+    evaluation, loss = callback.evaluation, run.datamodule.loss
+    views = evaluation.all_curves(
+        run.model, run.fresh_net, loss, run.datamodule, run.theta_i, run.theta_f
+    )
     carried = {k: v for k, v in source.items() if k not in EVALUATION_ONLY}
     results = evaluation.results(
-        net,
-        datamodule.loss,
-        datamodule,
-        theta_i,
-        theta_f,
+        run.model,
+        loss,
+        run.datamodule,
+        run.theta_i,
+        run.theta_f,
         views,
         {**carried, **training_free(callback.header()), **dict(header)},
     )

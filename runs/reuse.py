@@ -19,7 +19,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from runs.identity import REUSED_FROM, run_config, trained_by, training_config
-from runs.reevaluate import RUN_FILES, evaluate_run
+from runs.load import RUN_FILES
+from runs.reevaluate import evaluate_run
 from runs.store import find_results
 
 ROOTS = ("outputs", "multirun", "stages")

@@ -23,12 +23,12 @@ from omegaconf.errors import OmegaConfBaseException
 
 from paper.targets import TARGETS
 from runs.identity import run_config, training_id
-from runs.reevaluate import RUN_FILES
+from runs.load import RUN_FILES
 from runs.reuse import ROOTS
 from runs.store import find_results
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
-# What the Makefile adds to every job at each scale, and to some experiments (MNIST_ARGS)
+# What the Makefile adds to every job at each scale, and to some experiments at smoke scale
 SCALE_OVERRIDES = {"full": ["scale=full"], "smoke": ["scale=smoke", "seed=0,1"]}
 EXPERIMENT_OVERRIDES = {"mnist_mlp": ["data=digits"], "bias_view": ["data=digits"]}
 STAGED_KEYS = (("init", "from_run"), ("optim", "groups_from"))
@@ -53,7 +53,8 @@ def sweep_jobs(experiment: str, scale: str, extra: Sequence[str] = ()) -> list[l
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     given = [f"experiment={experiment}", *SCALE_OVERRIDES[scale]]
-    given += [o.format(scale=scale) for o in EXPERIMENT_OVERRIDES.get(experiment, [])]
+    if scale == "smoke":  # MNIST's stand-in (paper.targets.stand_in_used)
+        given += EXPERIMENT_OVERRIDES.get(experiment, [])
     given += list(extra)
     cfg = compose("train", overrides=[o for o in given if "," not in o], return_hydra_config=True)
     params = {str(k): str(v) for k, v in (cfg.hydra.sweeper.params or {}).items()}

@@ -2,8 +2,11 @@
 
 What each target runs is `paper.targets.TARGETS` (the Makefile's paper targets call
 this). Each sweep is one `run.py -m` multirun into its own folder under
-multirun/<experiment>/; a staged sweep runs once per run of the earlier sweep it starts
-from (at that run's seed, with `init.from_run=RUN_DIR`). `--dry-run` prints the commands.
+multirun/<experiment>/ (a `SeedsUntil` sweep: one per batch of seeds, until enough runs have
+its shape); a staged sweep runs once per run of the earlier sweep it starts from (at that
+run's seed, with `init.from_run=RUN_DIR`), a barrier init only at the offsets that stay on
+that run's path. Nothing to start from skips a stage; the report is written either way.
+`--dry-run` prints the commands (a `SeedsUntil` sweep's first batch).
 """
 
 from __future__ import annotations
@@ -12,16 +15,19 @@ import argparse
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from landscape.errors import LinpathError
-from paper.settings import compose_point, sweep_overrides, unswept
-from paper.targets import MNIST_STAND_IN, TARGETS, Sweep, Target
+from lightning_modules.data.mnist import missing_idx_files
+from lightning_modules.init import InitError, barrier_peak, offset_fits
+from paper.settings import compose_point, sweep_overrides, sweep_points, unswept
+from paper.targets import MNIST_STAND_IN, STAND_IN_NAME, TARGETS, Sweep, Target, stand_in_used
 from runs.store import Run, load_runs
 
 SCALES = ("full", "smoke")
 SMOKE_SEEDS = "seed=0,1"
+OFFSET = "init.offset="  # the barrier init's grid steps from the barrier's peak
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -39,6 +45,25 @@ def data_location(sweep: Sweep, overrides: Sequence[str], data_root: str | None)
     return [f"data.root={data_root}", "data.check_integrity=false"]
 
 
+def check_mnist_on_disk(target: Target, scale: str, data_root: str | None, digits: bool) -> None:
+    """A target that trains on MNIST stops before its first run when the files are missing,
+    naming the stand-in option (a later sweep's failure would leave the others trained)."""
+    for sweep in target.sweeps if target.trains and not stand_in_used(scale, digits) else ():
+        if not sweep.stand_in:
+            continue
+        overrides = sweep_overrides(sweep, scale, digits)
+        cfg = compose_point([f"experiment={sweep.experiment}", *unswept(overrides)])
+        root = data_root or cfg.data.get("root")
+        missing = missing_idx_files(root) if root is not None else []
+        if missing:
+            raise TargetError(
+                f"MNIST is not on disk: {missing[0].parent} lacks {[p.name for p in missing]}; "
+                f"put the IDX files there, or run `make {target.name} DIGITS=1` "
+                f"(`python -m sweeps.run_target {target.name} --digits`) to train on "
+                f"scikit-learn's digits, the {STAND_IN_NAME}, which its reports name so"
+            )
+
+
 def multirun_command(sweep: Sweep, overrides: Sequence[str], seeds: str | None, folder: Path):
     seed = [seeds] if seeds else []
     return [
@@ -54,24 +79,74 @@ def multirun_command(sweep: Sweep, overrides: Sequence[str], seeds: str | None, 
 
 
 def earlier_runs(sweep: Sweep, folders: Sequence[Path]) -> list[Run]:
-    """The runs a staged sweep starts from: the earlier sweep's, of `shape` if set."""
+    """The runs a staged sweep starts from: the earlier sweep's, of `shape` if set. None
+    of that shape is no error: the stage is skipped and the report says so."""
     runs = load_runs(folders)
     if sweep.shape:
-        runs = [r for r in runs if r.results["paths"].get("full", {}).get("shape") == sweep.shape]
-    if not runs:
-        having = f" whose full path has shape {sweep.shape}" if sweep.shape else ""
+        runs = [r for r in runs if full_shape(r) == sweep.shape]
+    elif not runs:
         raise TargetError(
-            f"no run of sweep {sweep.from_sweep!r}{having} under {[str(f) for f in folders]}; "
-            f"{sweep.experiment} has nothing to start from (more seeds may find one)"
+            f"no run of sweep {sweep.from_sweep!r} under {[str(f) for f in folders]}; "
+            f"{sweep.experiment} has nothing to start from"
         )
     return sorted(runs, key=lambda r: (r.seed is None, r.seed))
+
+
+def full_shape(run: Run) -> str | None:
+    return run.results["paths"].get("full", {}).get("shape")
+
+
+def train_until(sweep: Sweep, scale: str, folder: Path, train: Callable[[str, Path], None]):
+    """Seeds 0, 1, ... in batches of as many as are still wanted, until `sweep.until.runs`
+    have a full path of its shape or its seed cap is reached; prints what it found."""
+    wanted, cap = sweep.until.at(scale)
+    tried, found = 0, 0
+    while found < wanted and tried < cap:
+        batch = range(tried, min(tried + wanted - found, cap))
+        made = folder / f"seeds_{batch[0]}-{batch[-1]}"
+        train(f"seed={','.join(map(str, batch))}", made)
+        found += sum(full_shape(r) == sweep.until.shape for r in load_runs([made]))
+        tried = batch[-1] + 1
+    print(
+        f"{sweep.name}: {found} of seeds 0-{tried - 1} have a full path of shape "
+        f"{sweep.until.shape} (wanted {wanted}, seed cap {cap})",
+        flush=True,
+    )
+
+
+def staged_overrides(sweep: Sweep, overrides: Sequence[str], run: Run) -> list[str] | None:
+    """The staged multirun's overrides from `run`: a barrier sweep keeps only the offsets
+    that stay on the run's path (the others are printed as skipped); None: nothing fits."""
+    offsets = [
+        value.partition("=")[2]
+        for point in sweep_points([f"experiment={sweep.experiment}", *overrides])
+        for value in point
+        if value.startswith(OFFSET)
+    ]
+    if not offsets:
+        return list(overrides)
+    try:
+        alphas, peak = barrier_peak(run.results, run.directory)
+    except InitError as error:
+        print(f"skipping {run.directory}: {error}", flush=True)
+        return None
+    fits = [o for o in dict.fromkeys(offsets) if offset_fits(alphas, peak, int(o))]
+    for offset in dict.fromkeys(offsets):
+        if offset not in fits:
+            print(
+                f"skipping {OFFSET}{offset} from {run.directory}: its barrier peaks at alpha "
+                f"{alphas[peak]:g} (step {peak} of {len(alphas)}), the offset leaves the path",
+                flush=True,
+            )
+    kept = [o for o in overrides if not o.startswith(OFFSET)]
+    return [*kept, f"{OFFSET}{','.join(fits)}"] if fits else None
 
 
 def launch(
     target: Target,
     scale: str,
     data_root: str | None = None,
-    mnist: bool = False,
+    digits: bool = False,
     dry_run: bool = False,
     root: Path = Path("multirun"),
 ) -> list[list[str]]:
@@ -80,29 +155,42 @@ def launch(
     folders: dict[str, list[Path]] = {}
     commands = []
     for index, sweep in enumerate(target.sweeps if target.trains else ()):
-        overrides = sweep_overrides(sweep, scale, mnist)
+        overrides = sweep_overrides(sweep, scale, digits)
         overrides += data_location(sweep, overrides, data_root)
-        seeds = SMOKE_SEEDS if scale == "smoke" else sweep.seeds and f"seed={sweep.seeds}"
         folder = root / sweep.experiment / f"{target.name}_{stamp}_{sweep.name or index}"
-        if sweep.from_sweep is None:
-            jobs = [(multirun_command(sweep, overrides, seeds, folder), folder)]
-        elif dry_run:
-            staged = [*overrides, f"{sweep.option}=RUN_DIR"]
-            jobs = [(multirun_command(sweep, staged, "seed=RUN_SEED", folder / "RUN"), None)]
-        else:
-            jobs = []
-            for run in earlier_runs(sweep, folders[sweep.from_sweep]):
-                made = folder / f"from_{run.directory.name}_seed{run.seed}"
-                staged = [*overrides, f"{sweep.option}={run.directory}"]
-                jobs.append((multirun_command(sweep, staged, f"seed={run.seed}", made), made))
-        for command, made in jobs:
+
+        def execute(command: list[str], made: Path, sweep: Sweep = sweep) -> None:
             commands.append(command)
             if dry_run:
-                continue
+                return
             print("+ " + " ".join(command[1:]), flush=True)
             if subprocess.run(command).returncode != 0:
                 raise TargetError(f"a multirun of {sweep.experiment} failed (see above)")
             folders.setdefault(sweep.name, []).append(made)
+
+        if sweep.from_sweep is None and sweep.until and not dry_run:
+            train_until(
+                sweep,
+                scale,
+                folder,
+                lambda seeds, made, s=sweep, o=overrides: execute(
+                    multirun_command(s, o, seeds, made), made
+                ),
+            )
+        elif sweep.from_sweep is None:
+            seeds = SMOKE_SEEDS if scale == "smoke" else sweep.seeds and f"seed={sweep.seeds}"
+            execute(multirun_command(sweep, overrides, seeds, folder), folder)
+        elif dry_run:
+            staged = [*overrides, f"{sweep.option}=RUN_DIR"]
+            execute(multirun_command(sweep, staged, "seed=RUN_SEED", folder / "RUN"), folder)
+        else:
+            for run in earlier_runs(sweep, folders.get(sweep.from_sweep, [])):
+                staged = staged_overrides(sweep, overrides, run)
+                if staged is None:
+                    continue
+                made = folder / f"from_{run.directory.name}_seed{run.seed}"
+                staged.append(f"{sweep.option}={run.directory}")
+                execute(multirun_command(sweep, staged, f"seed={run.seed}", made), made)
     return commands
 
 
@@ -113,14 +201,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("target", help=f"one of {', '.join(TARGETS)}")
     parser.add_argument("--scale", choices=SCALES, default="full")
     parser.add_argument("--data-root", help="data.root of experiments that read data files")
-    parser.add_argument("--mnist", action="store_true", help=f"MNIST, not {MNIST_STAND_IN}")
+    parser.add_argument(
+        "--digits", action="store_true", help=f"{STAND_IN_NAME} ({MNIST_STAND_IN}), not MNIST"
+    )
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     args = parser.parse_args(argv)
     try:
         if args.target not in TARGETS:
             raise TargetError(f"unknown target {args.target!r}; expected one of {list(TARGETS)}")
         target = TARGETS[args.target]
-        commands = launch(target, args.scale, args.data_root, args.mnist, args.dry_run)
+        if not args.dry_run:
+            check_mnist_on_disk(target, args.scale, args.data_root, args.digits)
+        commands = launch(target, args.scale, args.data_root, args.digits, args.dry_run)
         if args.dry_run:
             for command in commands:
                 print(" ".join(command[1:]))
@@ -128,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from paper.report import report
 
         for name in (target.name, *target.also_reports):
-            for path in report(name, scale=args.scale, mnist=args.mnist):
+            for path in report(name, scale=args.scale, digits=args.digits):
                 print(path)
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)

@@ -22,6 +22,15 @@ from lightning_modules.models import MLP, resnet
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked gpu skip cleanly where there is no CUDA (`make test-gpu` runs them)."""
+    if torch.cuda.is_available():
+        return
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="needs CUDA"))
+
+
 class SmallBNNet(nn.Module):
     """Conv + BN + ReLU, twice, then a linear head: every path kind has something to move."""
 
@@ -110,6 +119,24 @@ def run_in_process(arguments: list[str], capsys) -> tuple[int, str]:
         sys.argv = argv
     captured = capsys.readouterr()
     return code, captured.out + captured.err
+
+
+def compose_reevaluate(*overrides: str):
+    """`python -m runs.reevaluate OVERRIDES`'s config, composed in this process."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return compose("reevaluate", overrides=list(overrides))
+
+
+@pytest.fixture(scope="session")
+def cifar_root(tmp_path_factory):
+    """A CIFAR-10 stand-in in the real format: 300 training and 100 test images."""
+    from lightning_modules.data.stand_ins import write_cifar10
+
+    root = tmp_path_factory.mktemp("cifar")
+    write_cifar10(root, n_train=300, n_test=100)
+    return root
 
 
 def read_results(run_dir: Path) -> dict:

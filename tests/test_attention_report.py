@@ -1,5 +1,6 @@
 """The attention report from hand-made runs: interventions against their own controls,
-end rises counted apart from barriers, intervals, and modular addition's milestones."""
+shapes read again from the curves (end rises apart from barriers), intervals, and modular
+addition's milestones."""
 
 from __future__ import annotations
 
@@ -8,32 +9,37 @@ from pathlib import Path
 
 import pytest
 
-from paper.attention import ATTENTION_ROWS, ATTENTION_SWEEPS, end_rise_apart
+from paper.attention import ATTENTION_ROWS, ATTENTION_SWEEPS, read_again
 from paper.report import main as report_main
 from paper.targets import TARGETS
+from runs.store import Run
 from tests.test_report import read_csv, write_run
 
-RISE_AT_END = [2.3, 1.0, 0.4, 0.2, 0.3]  # the largest rise peaks at theta_f: ER
+RISE_AT_END = [2.3, 1.0, 0.4, 0.2, 0.5]  # a rise that never comes down: ER
 RISE_INSIDE = [2.3, 1.0, 1.5, 0.4, 0.3]
 ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
-def with_full_curve(run: Path, loss: list[float], shape: str, strict: str) -> None:
+def with_full_curve(run: Path, loss: list[float]) -> None:
+    """The run's curves replaced; its stored shape labels left as they were (stale)."""
     path = run / "results.json"
     results = json.loads(path.read_text())
     results["alphas"] = ALPHAS
     for entry in results["paths"].values():
         entry.update(loss=loss, acc=[0.1, 0.5, 0.8, 0.9, 0.9])
-    results["paths"]["full"].update(shape=shape, strict_shape=strict)
     path.write_text(json.dumps(results))
 
 
-def test_end_rise_is_told_apart_from_a_barrier():
-    entry = {"loss": RISE_AT_END}
-    assert end_rise_apart("B", entry, ALPHAS) == "ER"
-    assert end_rise_apart("B", {"loss": RISE_INSIDE}, ALPHAS) == "B"
-    assert end_rise_apart("NB", entry, ALPHAS) == "NB"
-    assert end_rise_apart("ER", entry, ALPHAS) == "ER"  # issue 19's label kept as it is
+def test_shapes_are_read_again_from_the_curves():
+    """A run written before end rises were told apart says B; read again, it says ER."""
+    entry = {"loss": RISE_AT_END, "acc": [0.1] * 5, "shape": "B", "strict_shape": "B"}
+    run = Run(Path("old"), {"alphas": ALPHAS, "paths": {"full": entry}})
+    again = read_again(run).results["paths"]["full"]
+    assert (again["shape"], again["strict_shape"]) == ("ER", "ER")
+    inside = read_again(Run(Path("old"), {"alphas": ALPHAS, "paths": {"full": {
+        **entry, "loss": RISE_INSIDE}}})).results["paths"]["full"]  # fmt: skip
+    assert (inside["shape"], inside["barrier_peak_alpha"]) == ("B", 0.5)
+    assert run.results["paths"]["full"]["shape"] == "B"  # the run itself is left alone
 
 
 def test_every_row_runs_under_make_attention():
@@ -47,11 +53,11 @@ def test_interventions_against_their_controls_with_milestones(tmp_path: Path):
     units = {"full": ("NB", 0.0), "unit/blocks.0.attn": ("B", 0.2)}
     for seed, acc in enumerate([0.95, 0.97]):  # the control: AdamW
         run = write_run(root / "adamw" / str(seed), "vit_digits", seed, [], acc, paths=units)
-        with_full_curve(run, [2.3, 1.2, 0.6, 0.3, 0.2], "NB", "NB")
+        with_full_curve(run, [2.3, 1.2, 0.6, 0.3, 0.2])
     for seed, acc in enumerate([0.60, 0.70]):  # SGD: an end rise and a barrier inside
         run = write_run(root / "sgd" / str(seed), "vit_optimizer", seed, [], acc,
                         paths={"full": ("B", 0.1), "unit/blocks.0.attn": ("B", 0.5)})  # fmt: skip
-        with_full_curve(run, [RISE_AT_END, RISE_INSIDE][seed], "B", "B")
+        with_full_curve(run, [RISE_AT_END, RISE_INSIDE][seed])
     for seed in range(2):  # modular addition: memorised at 40, generalised at 300 or never
         run = write_run(root / "modadd" / str(seed), "modadd", seed, [], 0.99 - 0.5 * seed)
         memorised = {"metric": "train/acc", "at_least": 1.0, "epoch": 40, "train_acc": 1.0,

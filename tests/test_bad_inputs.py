@@ -85,8 +85,9 @@ BAD_INPUTS = [
     ([*CIFAR, "data.augment=mixup"], "data.augment='mixup'"),
     ([*CIFAR, "data.random_labels=1.5"], "data.random_labels=1.5"),
     ([*CIFAR, "model=vgg11_bn", "model.widths=[1,2]"], "model.widths=[1, 2]"),
-    ([*CIFAR, "model=vgg11_bn", "model.widths=[1,2,3,4,5,6,7,8]"], "10 integers >= 1"),
+    ([*CIFAR, "model=vgg11_bn", "model.widths=[1,2,3,4,5,6,7,8,9,10]"], "8 integers >= 1"),
     (["experiment=narrowing", "scale=smoke", "logger=none", "model.fc_layers=3"], "fc_layers=3)"),
+    ([*CIFAR, "model=vgg11", "model.fc_layers=3"], "10 integers >= 1"),
     ([*CIFAR, "model=vgg11_bn", "model.fc_layers=2"], "model.fc_layers=2"),
     ([*CIFAR, "model=vgg11", "model.dropout=1"], "model.dropout=1"),
     # relations to the model, the data and the files, checked before the first step

@@ -36,7 +36,7 @@ def test_smoke_scale_overrides_the_experiment():
 
 
 def test_alphas_are_the_decimals_they_are():
-    from lightning_modules.config_checks import alpha_grid
+    from landscape import alpha_grid
 
     grid = alpha_grid(51)
     assert grid[1] == 0.02 and grid[7] == 0.14 and grid[-1] == 1.0

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
+import lightning.pytorch as pl
 import pytest
 import torch
 import torch.multiprocessing as mp
 
-from benchmarks.reference import trained_copy
-from landscape import evaluate_paths
+from benchmarks.reference import reference_curve, trained_copy
+from landscape import evaluate_paths, moving_keys
 from landscape.sharded import evaluate_paths_sharded, evaluate_share, merge_shares, shard_points
+from lightning_modules.build import data_and_net_factory
+from lightning_modules.classifier import fresh_draw
+from runs.evaluation import NEW_INIT_SEED_OFFSET
+from runs.identity import run_config
 from tests.conftest import SmallBNNet, read_results, run_linpath
 
 ALPHAS = [i / 10 for i in range(11)]
@@ -57,10 +60,22 @@ def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
     inputs, targets = torch.randn(40, 1, 6, 6), torch.randint(0, 3, (40,))
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
     theta_b = trained_copy(model, inputs)
-    curves = evaluate_paths_sharded(model, theta_a, theta_b, (inputs, targets), ALPHAS, PATHS)
+    # every kind of path: unit/* shared out per unit, the new-init ones through theta_new
+    paths = [*PATHS, "unit/*", "final_to_new_init", "init_to_new_init"]
+    options = dict(theta_new=trained_copy(model, inputs, seed=7))
+    data = (inputs, targets)
+    curves = evaluate_paths_sharded(model, theta_a, theta_b, data, ALPHAS, paths, **options)
     if rank == 0:
-        expected = evaluate_paths(model, theta_a, theta_b, (inputs, targets), ALPHAS, PATHS)
-        torch.save({"sharded": curves, "single": expected}, out)
+        expected = evaluate_paths(model, theta_a, theta_b, data, ALPHAS, paths, **options)
+        theta_new = options["theta_new"]
+        ends = {path: (theta_a, theta_b, path) for path in PATHS}  # start, end, what moves
+        ends["final_to_new_init"] = (theta_b, theta_new, "full")
+        ends["init_to_new_init"] = (theta_a, theta_new, "full")
+        plain = {
+            path: reference_curve(model, start, end, moving_keys(model, end, kind), data, ALPHAS)
+            for path, (start, end, kind) in ends.items()
+        }
+        torch.save({"sharded": curves, "single": expected, "plain": plain}, out)
     else:
         assert curves is None
     torch.distributed.destroy_process_group()
@@ -71,7 +86,12 @@ def test_two_gloo_processes_equal_one_process(tmp_path):
     out = tmp_path / "curves.pt"
     mp.spawn(_sharded_worker, args=(2, str(tmp_path / "store"), str(out)), nprocs=2)
     curves = torch.load(out)
-    assert curves["sharded"] == curves["single"]
+    assert curves["sharded"] == curves["single"]  # bit for bit
+    expanded = [*PATHS, "unit/conv2", "unit/fc", "final_to_new_init", "init_to_new_init"]
+    assert list(curves["single"]) == expanded  # unit/conv1 once
+    for path, (loss, acc) in curves["plain"].items():
+        assert curves["sharded"][path]["loss"] == pytest.approx(loss, abs=1e-5), path
+        assert curves["sharded"][path]["acc"] == pytest.approx(acc, abs=1e-9), path
 
 
 def test_without_process_group_it_is_evaluate_paths(bn_setup):
@@ -81,21 +101,39 @@ def test_without_process_group_it_is_evaluate_paths(bn_setup):
     )
 
 
-@pytest.mark.slow
-def test_ddp_run_writes_one_run_with_the_single_process_theta_i(tmp_path):
-    """`trainer=ddp trainer.devices=2` on CPU: one results.json; theta_i equals one process's."""
-    single, ddp = tmp_path / "single", tmp_path / "ddp"
-    common = ["experiment=spiral_mlp", "scale=smoke", "seed=5"]
-    run_linpath(*common, run_dir=single)
+def test_a_two_rank_ddp_run_writes_one_run_whose_curves_are_the_plain_loops(tmp_path):
+    """`trainer=ddp trainer.devices=2` on CPU (gloo): two real ranks train and share the path
+    points; rank 0 writes one run whose theta_i is the seed's draw and whose every curve is
+    the plain loop's on the written end states."""
+    ddp = tmp_path / "ddp"
     result = run_linpath(
-        *common, "trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", run_dir=ddp
-    )
+        "experiment=spiral_mlp", "scale=smoke", "seed=5", "trainer=ddp",
+        "trainer.accelerator=cpu", "trainer.devices=2", "interpolation.figure=false",
+        run_dir=ddp,
+    )  # fmt: skip
     assert "GLOBAL_RANK: 1" in result.stderr + result.stdout  # two ranks really ran
-    assert (ddp / "theta_i.pt").read_bytes() == (single / "theta_i.pt").read_bytes()
-    results, reference = read_results(ddp), read_results(single)
-    # init -> new init does not depend on training: the sharded evaluation must match
-    assert results["paths"]["init_to_new_init"] == reference["paths"]["init_to_new_init"]
-    assert set(results["paths"]) == set(reference["paths"])
     assert sorted(p.name for p in ddp.glob("*.json")) == ["results.json"]
-    assert json.loads((ddp / "results.json").read_text())["seed"] == 5
     assert len((ddp / "csv" / "metrics.csv").read_text().splitlines()) > 1
+    results = read_results(ddp)
+    assert results["seed"] == 5 and results["device"]["ranks"] == 2
+    datamodule, net_factory = data_and_net_factory(run_config(ddp))
+    pl.seed_everything(5, verbose=False)
+    drawn = net_factory().state_dict()
+    theta_i, theta_f = (torch.load(ddp / f"theta_{end}.pt") for end in "if")
+    assert all(torch.equal(theta_i[k], v) for k, v in drawn.items())
+    theta_new = fresh_draw(net_factory, 5 + NEW_INIT_SEED_OFFSET).state_dict()
+    ends = {
+        "full": (theta_i, theta_f),
+        "final_to_new_init": (theta_f, theta_new),
+        "init_to_new_init": (theta_i, theta_new),
+    }
+    inputs, targets = datamodule.split("test")
+    limit = run_config(ddp).interpolation.max_eval_examples
+    data = (inputs[:limit], targets[:limit].float())
+    assert list(results["paths"]) == list(ends)
+    for path, (start, end) in ends.items():
+        loss, acc = reference_curve(
+            net_factory(), start, end, end.keys(), data, results["alphas"], loss="bce"
+        )
+        assert results["paths"][path]["loss"] == pytest.approx(loss, abs=1e-6), path
+        assert results["paths"][path]["acc"] == pytest.approx(acc, abs=1e-9), path

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks.reference import reference_curve
+from benchmarks.reference import reference_curve, trained_copy
 from landscape import PathError, discover_units, evaluate_paths, moving_keys
 from lightning_modules.models import MLP, resnet
 
@@ -99,14 +99,60 @@ def test_binary_cross_entropy_on_one_logit():
     assert curves["full"]["acc"] == pytest.approx(accs, abs=1e-6)
 
 
-def test_model_is_left_as_found(bn_setup):
+def test_loss_is_inferred_as_the_config_would(mlp_setup):
+    """One output is "bce" (the spiral), one per class "cross_entropy" (everything else)."""
+    model, theta_a, theta_b, data = mlp_setup  # 4 outputs
+    inferred = evaluate_paths(model, theta_a, theta_b, data, alphas=ALPHAS)
+    assert inferred == evaluate_paths(
+        model, theta_a, theta_b, data, alphas=ALPHAS, loss="cross_entropy"
+    )
+    one = MLP((5,), 1, hidden=[7])
+    one_a = {k: v.clone() for k, v in one.state_dict().items()}
+    one_b = {k: v + 0.3 for k, v in one_a.items()}
+    binary = (data[0], (data[1] % 2).float().unsqueeze(1))
+    inferred = evaluate_paths(one, one_a, one_b, binary, alphas=ALPHAS)
+    assert inferred == evaluate_paths(one, one_a, one_b, binary, alphas=ALPHAS, loss="bce")
+
+
+def test_new_init_paths_match_plain_loop(bn_setup):
+    """final_to_new_init runs theta_b -> theta_new (alpha 0 at theta_b, as results.json has
+    it), init_to_new_init theta_a -> theta_new; every entry moves."""
     model, theta_a, theta_b, data = bn_setup
+    theta_new = trained_copy(model, data[0], seed=7)
+    paths = ["full", "final_to_new_init", "init_to_new_init"]
+    curves = evaluate_paths(model, theta_a, theta_b, data, ALPHAS, paths, theta_new=theta_new)
+    full = BN_NET_PATHS["full"]
+    for path, start in (("final_to_new_init", theta_b), ("init_to_new_init", theta_a)):
+        losses, accs = reference_curve(model, start, theta_new, full, data, ALPHAS)
+        assert curves[path]["loss"] == pytest.approx(losses, abs=1e-5), path
+        assert curves[path]["acc"] == pytest.approx(accs, abs=1e-6), path
+    assert curves["final_to_new_init"]["loss"][0] == curves["full"]["loss"][-1]
+    assert curves["init_to_new_init"]["loss"][0] == pytest.approx(curves["full"]["loss"][0])
+
+
+def test_unit_star_is_one_path_per_unit_and_an_integer_is_equal_steps(bn_setup):
+    model, theta_a, theta_b, data = bn_setup
+    curves = evaluate_paths(model, theta_a, theta_b, data, alphas=5, paths=["unit/*", "full"])
+    assert list(curves) == ["unit/conv1", "unit/conv2", "unit/fc", "full"]
+    spelled = evaluate_paths(model, theta_a, theta_b, data, [0, 0.25, 0.5, 0.75, 1], list(curves))
+    assert curves == spelled
+
+
+def test_model_and_states_are_left_as_found(bn_setup):
+    model, theta_a, theta_b, data = bn_setup
+    theta_new = trained_copy(model, data[0], seed=7)
     model.train()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    evaluate_paths(model, theta_a, theta_b, data, alphas=ALPHAS, paths=["full", "unit/fc"])
+    given = (model.state_dict(), theta_a, theta_b, theta_new)
+    before = [{k: v.clone() for k, v in state.items()} for state in given]
+    paths = ["full", "unit/fc", "final_to_new_init", "init_to_new_init"]
+    first = evaluate_paths(model, theta_a, theta_b, data, ALPHAS, paths, theta_new=theta_new)
     assert model.training
-    for k, v in model.state_dict().items():
-        assert torch.equal(v, before[k]), k
+    for state, saved in zip(given, before):
+        for k, v in state.items():
+            assert torch.equal(v, saved[k]), k
+    # so the same states can be used again, with the same answer
+    again = evaluate_paths(model, theta_a, theta_b, data, ALPHAS, paths, theta_new=theta_new)
+    assert again == first
 
 
 def test_integer_buffers_come_from_theta_b(bn_setup):

@@ -53,8 +53,19 @@ def test_unknown_group_choices(override, message):
         check_config_choices([override])
 
 
-def test_known_choices_and_globs_pass():
-    check_config_choices(["experiment=glob(*)", "model=mlp", "seed=1,2", "hydra/launcher=joblib"])
+@pytest.mark.parametrize(
+    "good, bad",
+    [
+        ("model=mlp", "model=mlpp"),
+        ("data=spiral,cifar10", "data=spiral,cifar1"),  # every value of a sweep is checked
+        ("experiment=glob(*)", "experiment=spiral"),  # a glob picks among what exists
+        ("hydra/launcher=joblib", "model=joblib"),  # Hydra's own groups are Hydra's to check
+    ],
+)
+def test_known_choices_and_globs_pass_and_one_wrong_letter_does_not(good, bad):
+    assert check_config_choices([good, "seed=1,2"]) is None
+    with pytest.raises(LinpathError, match=f"unknown {bad.split('=')[0]} '"):
+        check_config_choices([bad, "seed=1,2"])
 
 
 def test_truncated_checkpoint(tmp_path):
@@ -128,6 +139,43 @@ def test_nonfinite_losses_are_null_and_the_shape_says_so(tmp_path):
     assert written["distance"] is None
     plot_run(written, tmp_path / "interpolation.png")  # the figure skips the gaps
     assert (tmp_path / "interpolation.png").stat().st_size > 0
+
+
+def test_a_grid_with_too_few_points_between_the_ends_is_not_judged(tmp_path):
+    """alphas [-0.5, 0.2, 0.8, 1.5]: two points in [0, 1], so no shape and a note; the
+    summary says where a barrier is, and a capped random-label pre-stage is a warning."""
+    from runs.evaluation import summary_table
+
+    module = Classifier(lambda: MLP((2,), 1, hidden=[4]), torch.optim.SGD, loss="bce")
+    data = SpiralDataModule(train_size=32, test_size=16, val_size=8)
+    data.setup()
+    theta = {k: v.clone() for k, v in module.net.state_dict().items()}
+    alphas = [-0.5, 0.2, 0.8, 1.5]
+    callback = InterpolationCallback(
+        output_dir=str(tmp_path), alphas=alphas, paths=["full"], end_rise_as_barrier=True
+    )
+    curves = {"full": {"loss": [9.0, 1.0, 0.5, 0.1], "acc": [0.5] * 4}}
+    init = {"name": "random_labels", "max_epochs": 3, "train_acc": 0.5, "reached_100": False}
+    results = callback.evaluation.results(
+        module.net, "bce", data, theta, theta, {"test/interpolate": curves}, {"init": init}
+    )
+    full = results["paths"]["full"]
+    assert full["shape"] is full["strict_shape"] is full["alpha_max"] is None
+    assert full["note"].startswith("not judged: 2 grid point(s) with 0 <= alpha <= 1")
+    assert results["end_rise_as_barrier"] is True
+    table = summary_table(results).splitlines()
+    assert table[1].split()[1:] == ["-"] * 5
+    assert table[-1] == (
+        "WARNING: the random-label pre-stage stopped at its cap of 3 epochs with 50.00% "
+        "eval-mode accuracy on the random labels, not 100%"
+    )
+    bump = [2.3, 1.6, 1.0, 1.4, 0.2]
+    callback = InterpolationCallback(output_dir=str(tmp_path), alphas=5, paths=["full"])
+    curves = {"full": {"loss": bump, "acc": [0.5] * 5}}
+    results = callback.evaluation.results(
+        module.net, "bce", data, theta, theta, {"test/interpolate": curves}, {}
+    )
+    assert summary_table(results).splitlines()[1].endswith("0.50 -> 0.75")
 
 
 def test_an_interrupted_write_leaves_the_old_file_and_no_debris(tmp_path):

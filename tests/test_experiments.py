@@ -91,6 +91,46 @@ def test_table_a4_narrows_exactly_the_captions_layers():
         assert all(row[i - 1] * 2 == standard[i - 1] for i in layers)
 
 
+def test_every_vgg_target_composes_the_same_network():
+    """Fig. 9, A16, A19, Table 2 and Table A4 (its standard row): one VGG-11, 8 conv + 1 FC
+    with the standard widths, BN aside; group B of the lr/WD targets is its conv 3-7."""
+    from paper.targets import TARGETS
+
+    networks, groups = set(), set()
+    for target in TARGETS.values():
+        for sweep in target.sweeps:
+            overrides = [f"experiment={sweep.experiment}", *sweep.overrides]
+            for point in settings.sweep_points(overrides):
+                cfg = settings.compose_point(point)
+                if not cfg.model._target_.endswith("VGG"):
+                    continue
+                model = OmegaConf.to_container(cfg.model)
+                model.pop("batch_norm")
+                if model["widths"] == [64, 128, 256, 256, 512, 512, 512, 512]:
+                    networks.add(json.dumps(model, sort_keys=True))
+                if cfg.optim.groups:
+                    groups.add(tuple(cfg.optim.groups.B.units))
+    assert len(networks) == 1 and json.loads(networks.pop())["fc_layers"] == 1
+    convs = [f"features.{i}" for i in (8, 11, 15, 18, 22)]  # conv 3-7 of VGG-11-BN
+    assert groups == {tuple(convs)}
+    from lightning_modules.models import VGG
+
+    net = VGG((3, 32, 32), 10)
+    assert [type(net.features[int(c.split(".")[1])]).__name__ for c in convs] == ["Conv2d"] * 5
+
+
+def test_fig9_unit_paths_split_the_blocks_its_lr_groups_split():
+    """Group B holds layer4.0, not layer4.1: the unit paths show the two apart."""
+    from landscape import discover_units
+    from paper.targets import TARGETS
+
+    resnet_sweep = TARGETS["fig9"].sweeps[0]
+    cfg = compose_config(f"experiment={resnet_sweep.experiment}")
+    units = discover_units(resnet((3, 32, 32), 10), cfg.interpolation.units)
+    assert {"layer4.0", "layer4.1"} <= set(units) and "layer4" not in units
+    assert set(cfg.optim.groups.B.units) == {"layer2", "layer3", "layer4.0"}
+
+
 # ---- the bias view --------------------------------------------------------------------
 
 
@@ -162,20 +202,20 @@ def test_partial_init_and_groups_from_chain_through_run_py(base_spiral_run, tmp_
         assert torch.equal(value, initial[key] if key.startswith("fc2.") else trained[key]), key
 
 
-def marked_copy(run_dir, to, shape: str, alpha_max: float = 0.5):
-    """A copy of a run whose full path is marked with `shape` (two smoke epochs make a
-    barrier only sometimes)."""
+def marked_copy(run_dir, to, shape: str, peak: float = 0.5):
+    """A copy of a run whose full path is marked with `shape` and a barrier peaking at
+    alpha `peak` (two smoke epochs make a barrier only sometimes)."""
     to.mkdir()
     for name in ("theta_i.pt", "theta_f.pt"):
         (to / name).write_bytes((run_dir / name).read_bytes())
     results = read_results(run_dir)
-    results["paths"]["full"].update(shape=shape, alpha_max=alpha_max)
+    results["paths"]["full"].update(shape=shape, barrier_start_alpha=0.0, barrier_peak_alpha=peak)
     (to / "results.json").write_text(json.dumps(results))
     return to
 
 
 def test_barrier_init_through_run_py_starts_at_theta_alpha(base_spiral_run, tmp_path):
-    source = marked_copy(base_spiral_run, tmp_path / "source", "B", alpha_max=0.5)
+    source = marked_copy(base_spiral_run, tmp_path / "source", "B", peak=0.5)
     run_dir = tmp_path / "run"
     run_linpath(
         "scale=smoke",

@@ -10,7 +10,7 @@ from torch import nn
 
 from benchmarks.reference import reference_curve, trained_copy
 from landscape import evaluate_paths, moving_keys
-from landscape.evaluate import PathEvaluator
+from landscape.evaluate import DEFAULT_CACHE_BYTES, PathEvaluator
 from landscape.stages import forward_stages, run_stages
 from lightning_modules.models import MLP, VGG, resnet
 
@@ -45,19 +45,64 @@ def assert_matches_plain(model, theta_a, theta_b, batches, paths, **options):
     return curves
 
 
-def test_resnet_every_path_kind_matches_plain_loop(small_resnet):
+RESNET_UNITS = {"conv1": ["conv1", "bn1"], "layer4.1": ["layer4.1"], "fc": ["fc"]} | {
+    f"layer{i}": [f"layer{i}"] for i in range(1, 5)
+}
+
+
+def recording_chunks(monkeypatch) -> list[int]:
+    """Examples in each chunk the engine evaluates (its endpoint passes), as they happen."""
+    sizes = []
+    endpoint_pass = PathEvaluator.endpoint_pass
+
+    def recording(self, chunk, boundaries):
+        sizes.append(sum(targets.shape[0] for _, targets in chunk))
+        return endpoint_pass(self, chunk, boundaries)
+
+    monkeypatch.setattr(PathEvaluator, "endpoint_pass", recording)
+    return sizes
+
+
+@pytest.mark.parametrize("bn", ["interpolate", "recompute"])
+@pytest.mark.parametrize("cache_bytes", [DEFAULT_CACHE_BYTES, 1], ids=["one_chunk", "chunks"])
+def test_resnet_every_path_kind_matches_plain_loop(small_resnet, monkeypatch, bn, cache_bytes):
+    """Every path kind x BN policy x {the data in one chunk, one example per chunk}: a path
+    must leave the working copy as it found it (BN statistics included) for the next chunk."""
     model, theta_a, theta_b, batches = small_resnet
-    units = {"conv1": ["conv1", "bn1"], "layer4.1": ["layer4.1"]}
-    units |= {f"layer{i}": [f"layer{i}"] for i in range(1, 5)} | {"fc": ["fc"]}
-    curves = assert_matches_plain(model, theta_a, theta_b, batches, RESNET_PATHS, units=units)
+    bn_data = None
+    if bn == "recompute":
+        generator = torch.Generator().manual_seed(3)
+        bn_data = [(torch.randn(12, 3, 8, 8, generator=generator), torch.zeros(12).long())] * 2
+    chunk_sizes = recording_chunks(monkeypatch)
+    curves = assert_matches_plain(
+        model, theta_a, theta_b, batches, RESNET_PATHS,
+        units=RESNET_UNITS, bn_data=bn_data, cache_bytes=cache_bytes,
+    )  # fmt: skip
+    examples = sum(targets.shape[0] for _, targets in batches)
+    assert sum(chunk_sizes) == examples
+    assert len(chunk_sizes) == (1 if cache_bytes == DEFAULT_CACHE_BYTES else examples)
     assert len({round(c["loss"][1], 6) for c in curves.values()}) == len(RESNET_PATHS)
 
 
-def test_resnet_bn_recompute_matches_plain_loop(small_resnet):
+@pytest.mark.gpu
+def test_on_cuda_every_path_kind_matches_the_plain_loop_on_cpu(small_resnet, monkeypatch):
+    """The engine on the GPU (data moved there once, chunks, BN recompute) against the CPU
+    loop; TF32 off, so the tolerance is float32's, not TF32's."""
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     model, theta_a, theta_b, batches = small_resnet
-    bn_data = [(torch.randn(12, 3, 8, 8), torch.zeros(12, dtype=torch.long)) for _ in range(2)]
-    paths = ["full", "unit/layer2", "unit/fc", "group/layer3/weights"]
-    assert_matches_plain(model, theta_a, theta_b, batches, paths, bn_data=bn_data)
+    bn_data = [(x + 0.5, y) for x, y in batches]
+    for cache_bytes in (DEFAULT_CACHE_BYTES, 1):
+        curves = evaluate_paths(
+            model, theta_a, theta_b, batches, alphas=ALPHAS, paths=RESNET_PATHS,
+            units=RESNET_UNITS, bn_data=bn_data, device="cuda", cache_bytes=cache_bytes,
+        )  # fmt: skip
+        for path in RESNET_PATHS:
+            keys = moving_keys(model, theta_b, path, RESNET_UNITS)
+            losses, _ = reference_curve(
+                model, theta_a, theta_b, keys, batches, ALPHAS, bn_batches=bn_data
+            )
+            assert curves[path]["loss"] == pytest.approx(losses, abs=1e-4), path
 
 
 def test_mlp_every_path_kind_matches_plain_loop(mlp_setup):
@@ -68,7 +113,7 @@ def test_mlp_every_path_kind_matches_plain_loop(mlp_setup):
 
 def test_vgg_paths_match_plain_loop():
     torch.manual_seed(0)
-    model = VGG((3, 32, 32), 4, batch_norm=True, width=1 / 32)
+    model = VGG((3, 32, 32), 4, batch_norm=True, width=1 / 32, widths=[64] * 10, fc_layers=3)
     inputs, targets = torch.randn(6, 3, 32, 32), torch.randint(0, 4, (6,))
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
     theta_b = trained_copy(model, inputs, scale=0.02)
@@ -114,9 +159,10 @@ def test_prefix_is_computed_once_per_chunk(small_resnet):
     stem, head = count_calls(model.conv1), count_calls(model.fc)
     alphas = [i / 10 for i in range(11)]
     evaluate_paths(model, theta_a, theta_b, batches, alphas=alphas, paths=["unit/fc", "full"])
-    # stage check (stages, forward) + bytes per example + endpoint pass (2 batches) + full
-    assert stem[0] == 2 + 1 + 2 + 10 * 2
-    assert head[0] == 2 + 1 + 2 + 2 * 10 * 2  # unit/fc and full: every alpha but 1
+    # loss inferred from one example + stage check (stages, forward) + bytes per example +
+    # endpoint pass (2 batches) + full
+    assert stem[0] == 1 + 2 + 1 + 2 + 10 * 2
+    assert head[0] == 1 + 2 + 1 + 2 + 2 * 10 * 2  # unit/fc and full: every alpha but 1
 
 
 def test_chunking_respects_the_budget_and_changes_nothing(small_resnet, monkeypatch):

@@ -43,16 +43,19 @@ def perturbed(state: dict, seed: int) -> dict:
     }
 
 
-def write_run(run_dir, theta_i, theta_f, seed=0, init="random", full_shape="B", alpha_max=0.4):
-    """A finished run on disk as the InterpolationCallback leaves it (11-point grid)."""
+# down from ln 10, a bump from 0.6 (alpha 0.3) to 1.1 (alpha 0.4) below the start, down again:
+# the curve's highest interior point is alpha 0.1, the barrier's top is alpha 0.4
+BUMP_BELOW_START = [2.30, 1.5, 0.8, 0.6, 1.1, 0.9, 0.5, 0.3, 0.2, 0.15, 0.1]
+
+
+def write_run(run_dir, theta_i, theta_f, seed=0, init="random", full_shape="B", **stored):
+    """A finished run on disk as the InterpolationCallback leaves it (11-point grid), its
+    full path `BUMP_BELOW_START`; `stored` adds metrics to the entry (an older evaluator
+    wrote alpha_max only)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     alphas = [i / 10 for i in range(11)]
-    results = {
-        "seed": seed,
-        "init": {"name": init},
-        "alphas": alphas,
-        "paths": {"full": {"shape": full_shape, "alpha_max": alpha_max, "loss": alphas}},
-    }
+    full = {"shape": full_shape, "alpha_max": 0.1, "loss": BUMP_BELOW_START, **stored}
+    results = {"seed": seed, "init": {"name": init}, "alphas": alphas, "paths": {"full": full}}
     (run_dir / "results.json").write_text(json.dumps(results))
     torch.save(theta_i, run_dir / "theta_i.pt")
     torch.save(theta_f, run_dir / "theta_f.pt")
@@ -110,7 +113,9 @@ def test_barrier_init_loads_theta_alpha_exactly(trained_run, offset, alpha):
     record = start_at_barrier(module, None, seed=0, from_run=str(trained_run), offset=offset)
     theta_i = torch.load(trained_run / "theta_i.pt")
     theta_f = torch.load(trained_run / "theta_f.pt")
-    assert record["alpha"] == pytest.approx(alpha) and record["alpha_max"] == pytest.approx(0.4)
+    assert record["alpha"] == pytest.approx(alpha)
+    assert record["barrier_peak_alpha"] == pytest.approx(0.4)  # the bump's top, not alpha_max
+    assert record["source_loss"] == BUMP_BELOW_START[round(10 * alpha)]
     for key, value in module.net.state_dict().items():
         expected = (1 - alpha) * theta_i[key].double() + alpha * theta_f[key].double()
         torch.testing.assert_close(value.double(), expected, rtol=0, atol=1e-6)
@@ -129,9 +134,22 @@ def test_barrier_init_refuses_another_architecture(trained_run):
         start_at_barrier(wider, None, seed=0, from_run=str(trained_run))
 
 
-def test_barrier_offset_off_the_grid_is_refused(trained_run):
-    with pytest.raises(InitError, match=r"init.offset=7 leaves the grid.*\[-4, 6\]"):
+def test_barrier_offset_off_the_path_is_refused(trained_run):
+    with pytest.raises(InitError, match=r"init.offset=7 leaves the path.*\[-4, 6\]"):
         start_at_barrier(mlp_module(), None, seed=0, from_run=str(trained_run), offset=7)
+
+
+def test_barrier_init_takes_the_stored_location_over_the_curve(tmp_path):
+    """A run evaluated with its barrier's location stored starts there; one with an end
+    rise only (shape ER, no location) is refused."""
+    state = mlp_module(seed=5).net.state_dict()
+    stored = write_run(tmp_path / "b", state, perturbed(state, 1), barrier_peak_alpha=0.6,
+                       barrier_start_alpha=0.3)  # fmt: skip
+    record = start_at_barrier(mlp_module(), None, seed=0, from_run=str(stored))
+    assert record["alpha"] == pytest.approx(0.6)
+    end_rise = write_run(tmp_path / "er", state, state, full_shape="ER", barrier_peak_alpha=None)
+    with pytest.raises(InitError, match="has shape ER"):
+        start_at_barrier(mlp_module(), None, seed=0, from_run=str(end_rise))
 
 
 def test_from_run_picks_this_seeds_run_from_a_multirun(tmp_path):

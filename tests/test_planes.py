@@ -7,34 +7,17 @@ import copy
 import pytest
 import torch
 
-from benchmarks.reference import trained_copy
+from benchmarks.reference import reference_plane, trained_copy
 from landscape import evaluate_paths, moving_keys
-from landscape.evaluate import evaluate_state
+from landscape.evaluate import DEFAULT_CACHE_BYTES, evaluate_state
 from landscape.planes import (
     evaluate_plane,
     plane_coordinates,
-    plane_state,
     weights_biases_ends,
 )
 
 XS = [-0.5, 0.0, 0.5, 1.0, 1.5]
 YS = [0.0, 0.5, 1.0]
-
-
-def plain_plane(model, origin, first, second, batches, xs, ys, keys=None):
-    """Per point: a deep copy loads the point's state and runs the data (no engine code)."""
-    rows_loss, rows_acc = [], []
-    for y in ys:
-        losses, accs = [], []
-        for x in xs:
-            work = copy.deepcopy(model).eval()
-            work.load_state_dict(plane_state(origin, first, second, x, y, keys))
-            loss, acc = evaluate_state(work, batches, "cross_entropy")
-            losses.append(loss)
-            accs.append(acc)
-        rows_loss.append(losses)
-        rows_acc.append(accs)
-    return rows_loss, rows_acc
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +29,26 @@ def resnet_three_states(small_resnet):
     return model, origin, first, second, batches
 
 
-@pytest.mark.parametrize("path", ["full", "unit/layer3"])
-def test_plane_matches_plain_loop(resnet_three_states, path):
+@pytest.mark.parametrize(
+    "path, bn, cache_bytes",
+    [
+        ("full", "interpolate", DEFAULT_CACHE_BYTES),
+        ("unit/layer3", "interpolate", DEFAULT_CACHE_BYTES),
+        ("unit/layer3", "recompute", 1),  # one example per chunk, BN statistics per point
+        ("full", "recompute", 1),
+    ],
+)
+def test_plane_matches_plain_loop(resnet_three_states, path, bn, cache_bytes):
     model, origin, first, second, batches = resnet_three_states
-    plane = evaluate_plane(model, origin, first, second, batches, XS, YS, path=path)
+    bn_data = [(x + 0.5, y) for x, y in batches] if bn == "recompute" else None
+    plane = evaluate_plane(
+        model, origin, first, second, batches, XS, YS, path=path, bn_data=bn_data,
+        cache_bytes=cache_bytes,
+    )  # fmt: skip
     keys = moving_keys(model, first, path)
-    losses, accs = plain_plane(model, origin, first, second, batches, XS, YS, keys)
+    losses, accs = reference_plane(
+        model, origin, first, second, keys, batches, XS, YS, bn_batches=bn_data
+    )
     flat = [v for row in plane["loss"] for v in row]
     assert flat == pytest.approx([v for row in losses for v in row], abs=1e-5)
     assert plane["acc"] == accs
@@ -86,7 +83,9 @@ def test_weights_biases_grid_diagonal_is_the_full_path(resnet_three_states):
 def test_plane_coordinates_recover_a_point_of_the_plane(resnet_three_states):
     _, origin, first, second, _ = resnet_three_states
     keys = [k for k, v in first.items() if v.is_floating_point()]
-    point = plane_state(origin, first, second, 0.3, -0.7)
+    point = {
+        k: origin[k] + 0.3 * (first[k] - origin[k]) - 0.7 * (second[k] - origin[k]) for k in keys
+    }
     (found,) = plane_coordinates([point], origin, first, second, keys)
     assert found["x"] == pytest.approx(0.3, abs=1e-6)
     assert found["y"] == pytest.approx(-0.7, abs=1e-6)

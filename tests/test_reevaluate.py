@@ -15,10 +15,11 @@ from landscape.state_files import StateFileError
 from lightning_modules.build import data_and_net_factory
 from run import compose_config
 from runs.identity import run_config, training_config
-from runs.reevaluate import RunDirError, evaluation_name, reevaluate
+from runs.load import RunDirError
+from runs.reevaluate import evaluation_name, reevaluate
 from runs.reuse import find_reusable, reuse_run
 from runs.store import load_runs
-from tests.conftest import REPO, read_results, run_linpath
+from tests.conftest import REPO, compose_reevaluate, read_results, run_linpath
 
 RUN = ("experiment=spiral_mlp", "scale=smoke", "seed=3")
 # another look: new paths, points beyond both ends, the training split
@@ -42,13 +43,6 @@ def fresh(finished):
     """The same run trained again and evaluated the other way at fit end."""
     run_linpath(*RUN, *LOOK, run_dir=finished / "fresh")
     return finished / "fresh"
-
-
-def compose_reevaluate(*overrides: str):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return compose("reevaluate", overrides=list(overrides))
 
 
 def reevaluate_cli(*arguments: str) -> subprocess.CompletedProcess:

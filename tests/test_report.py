@@ -157,7 +157,7 @@ def test_report_means_stds_and_shape_counts(weight_decay_runs: Path, tmp_path: P
     assert float(no_wd["test_acc_std"]) == pytest.approx(4.0)
     assert (no_wd["NB"], no_wd["B"], no_wd["P"], no_wd["shape"]) == ("0", "0", "3", "P")
     markdown = stem.with_suffix(".md").read_text()
-    assert "| 92.00 ± 2.00 |" in markdown and "| 1/2/0 |" in markdown
+    assert "| 92.00 ± 2.00 |" in markdown and "| 1/2/0/0 |" in markdown
 
 
 def test_paper_numbers_sit_beside_ours(tmp_path: Path):
@@ -246,24 +246,78 @@ def test_table1_compares_each_intervention_with_its_own_control(tmp_path: Path):
     assert barrier["test_acc_vs_control"] == "Better" and barrier["paper_test_acc"] == "Better"
     assert (barrier["full_shape"], barrier["control_full_shape"]) == ("NB", "B")
     assert barrier["unit_barriers"] == "="  # 0.2 mean over (0.4, 0) each side
+    lo, hi = float(barrier["delta_test_acc_ci_low"]), float(barrier["delta_test_acc_ci_high"])
+    assert 0 < lo < 1.1 < hi  # means of two seeds a side: 91.0-91.2 against 89.9-90.1
     more = rows["More weight decay"]
+    # one seed: no interval, no verdict
     assert (more["control"], more["unit_barriers"], more["test_acc_vs_control"]) == (
         "base (WD 5e-4)",
         "H-LB",
-        "Worse",
+        "-",
     )
     assert float(more["delta_test_acc"]) == pytest.approx(-2.2)
     mlp = rows["MLPs: overparameterize"]
-    assert (mlp["control"], mlp["test_acc_vs_control"], mlp["full_shape"]) == (
-        "8-layer MLP, width 50",
-        "Better",
-        "NB",
-    )
+    assert (mlp["control"], mlp["full_shape"]) == ("8-layer MLP, width 50", "NB")
     markdown = (out / "table1" / "table1.md").read_text()
     assert "| Height of the barrier initialization | Fig. 3 | init.offset=0 | scratch, no WD |" in (
         markdown
     )
+    assert f"| +1.10 [{lo:+.2f}, {hi:+.2f}] | Better |" in markdown
     assert str(root / "barrier" / "0") in markdown  # the runs used are listed
+
+
+def spread(mean_pp: float, std_pp: float, n: int = 10) -> list[float]:
+    """`n` accuracies with exactly this mean and sample std (percentage points)."""
+    z = np.random.default_rng(7).normal(size=n)
+    z = (z - z.mean()) / z.std(ddof=1)
+    return [(mean_pp + std_pp * v) / 100 for v in z]
+
+
+def test_table1_decides_by_the_interval_of_the_difference(tmp_path: Path):
+    """10 seeds a side: 91.1 +- 0.3 against 90.0 +- 0.3 is Better, 92.1 +- 0.3 against
+    92.2 +- 0.3 is Same; the interval is printed and matches the normal-theory one."""
+    root = tmp_path / "multirun"
+    accs = {
+        "base": spread(92.2, 0.3),
+        "scratch": spread(90.0, 0.3),
+        "barrier": spread(91.1, 0.3),
+        "wd": spread(92.1, 0.3),
+    }
+    for seed in range(10):
+        write_run(root / "base" / str(seed), "blockwise", seed, [], accs["base"][seed])
+        source = write_run(root / "scratch" / str(seed), "blockwise", seed,
+                           ["optimizer.weight_decay=0"], accs["scratch"][seed])  # fmt: skip
+        write_run(root / "barrier" / str(seed), "barrier_init", seed,
+                  ["init.from_run=X", "init.offset=0"], accs["barrier"][seed],
+                  init={"name": "barrier", "from_run": str(source)})  # fmt: skip
+        write_run(root / "wd" / str(seed), "weight_decay", seed,
+                  ["optimizer.weight_decay=5.0e-3"], accs["wd"][seed])  # fmt: skip
+    out = tmp_path / "reports"
+    assert report_main(["table1", str(root), "--out", str(out)]) == 0
+    rows = {r["intervention"]: r for r in read_csv(out / "table1" / "table1.csv")}
+    markdown = (out / "table1" / "table1.md").read_text()
+    # the bootstrap resamples each side with its population std: sqrt(2 * 0.09 * 0.9 / 10)
+    half = 1.96 * math.sqrt(2 * 0.09 * 0.9 / 10)
+    for name, delta, verdict in [
+        ("Height of the barrier initialization", 1.1, "Better"),
+        ("More weight decay", -0.1, "Same"),
+    ]:
+        row = rows[name]
+        assert (row["seeds"], row["control_seeds"]) == ("10", "10")
+        assert float(row["delta_test_acc"]) == pytest.approx(delta)
+        low, high = float(row["delta_test_acc_ci_low"]), float(row["delta_test_acc_ci_high"])
+        assert low == pytest.approx(delta - half, abs=0.05)
+        assert high == pytest.approx(delta + half, abs=0.05)
+        assert row["test_acc_vs_control"] == verdict
+        assert f"| {delta:+.2f} [{low:+.2f}, {high:+.2f}] | {verdict} |" in markdown
+    assert "The paper gives no rule for its entries" in markdown
+
+
+def test_unit_barriers_are_higher_or_lower_beyond_10_percent_either_way():
+    from paper.table1 import unit_barriers
+
+    assert [unit_barriers(r, 1.0) for r in (1.11, 1.09, 0.91, 0.89)] == ["H-LB", "=", "=", "L-LB"]
+    assert unit_barriers(math.nan, 1.0) == "-"
 
 
 def test_fig3_pairs_each_barrier_run_with_its_own_scratch_run(tmp_path: Path):
@@ -299,6 +353,40 @@ def test_fig3_pairs_each_barrier_run_with_its_own_scratch_run(tmp_path: Path):
     a3 = read_csv(out / "tableA3" / "tableA3_blockwise_barrier_init.csv")
     assert {float(r["train_acc_mean"]) for r in a3} == {100.0}
     assert {float(r["running_train_acc_mean"]) for r in a3} == {99.0}
+
+
+def test_fig1a_without_mnist_files_stops_at_once_naming_the_stand_in(
+    tmp_path: Path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)  # data/MNIST/raw is not here
+    assert run_target_main(["fig1a"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("linpath: error: MNIST is not on disk: data/MNIST/raw lacks [")
+    assert "`make fig1a DIGITS=1`" in err and "digits stand-in" in err and "\n" not in err
+    assert not (tmp_path / "multirun").exists()  # nothing trained, not even the spiral
+
+
+def test_reports_on_the_stand_in_say_digits_never_mnist(tmp_path: Path, monkeypatch):
+    import paper.report
+
+    root = tmp_path / "runs"
+    for seed in (0, 1):
+        write_run(root / "digits" / str(seed), "mnist_mlp", seed, ["data=digits"], 0.95)
+        write_run(root / "spiral" / str(seed), "spiral_mlp", seed, [], 0.99)
+    titles = []
+    plot = paper.report.plot_target
+    monkeypatch.setattr(
+        paper.report, "plot_target", lambda *a, **k: titles.append(a[2]) or plot(*a, **k)
+    )
+    out = tmp_path / "reports"
+    assert report_main(["fig1a", str(root), "--out", str(out), "--digits"]) == 0
+    assert titles == ["Fig. 1A: MLP on digits stand-in (left) and spiral (right)"]
+    markdown = (out / "fig1a" / "fig1a_mnist_mlp_spiral_mlp.md").read_text()
+    assert markdown.startswith(f"# {titles[0]}") and "MNIST" not in markdown
+    rows = read_csv(out / "fig1a" / "fig1a_mnist_mlp_spiral_mlp.csv")
+    assert {r["setting"] for r in rows} == {"data=digits", "spiral_mlp"}
+    # without --digits the report looks for MNIST runs, and says it found none
+    assert report_main(["fig1a", str(root / "digits"), "--out", str(out)]) == 2
 
 
 def test_random_label_cap_is_said_in_the_report(tmp_path: Path):
@@ -350,7 +438,7 @@ def test_every_catalogue_target_has_a_report_and_a_make_target(tmp_path: Path):
     paper_targets = set(paper_targets.replace("\\", " ").split())
     expected = {"fig1a", "fig1b", "fig2a", "fig2b", "fig3", "tableA3", "fig4", "fig5", "fig6",
                 "figA15", "fig7", "fig8", "fig9", "table2", "fig10", "figA17", "figA18",
-                "figA19", "table1", "tableA4", "bias_view", "attention"}  # fmt: skip
+                "figA19", "table1", "tableA4", "appF", "bias_view", "attention"}  # fmt: skip
     assert paper_targets == expected
     assert expected <= set(TARGETS)
     dry = subprocess.run(
@@ -425,8 +513,12 @@ def test_a_staged_sweep_starts_from_each_earlier_run_with_a_barrier(tmp_path: Pa
     assert [r.seed for r in earlier_runs(barrier, [folder])] == [0, 2]
     (folder / "0" / "results.json").unlink()
     (folder / "2" / "results.json").unlink()
-    with pytest.raises(TargetError, match="no run of sweep 'scratch' whose full path has shape B"):
-        earlier_runs(barrier, [folder])
+    assert earlier_runs(barrier, [folder]) == []  # nothing to start from: skipped, no abort
+    partial = TARGETS["fig4"].sweeps[1]  # every earlier run, whatever its shape
+    assert [r.seed for r in earlier_runs(partial, [folder])] == [1]
+    (folder / "1" / "results.json").unlink()
+    with pytest.raises(TargetError, match="no run of sweep 'base' under"):
+        earlier_runs(partial, [folder])
 
 
 def test_bootstrap_interval_on_known_samples():
@@ -461,7 +553,8 @@ def test_strict_and_tolerant_shapes_side_by_side(tmp_path: Path):
     assert float(row["max_rise_mean"]) == 0.0  # the stored numbers win over recomputed ones
     assert float(row["error_max_rise_mean"]) == 0.0
     markdown = (out / "fig7" / "fig7_weight_decay.md").read_text()
-    assert "tolerant NB/B/P | strict NB/B/P" in markdown and "| 3/0/0 | 1/2/0 |" in markdown
+    assert "tolerant NB/B/P/ER | strict NB/B/P/ER" in markdown
+    assert "| 3/0/0/0 | 1/2/0/0 |" in markdown
 
 
 def test_a_reused_run_belongs_to_the_setting_it_reused(tmp_path: Path):

@@ -15,7 +15,7 @@ import torch
 from callbacks import InterpolationCallback
 from lightning_modules.models import MLP
 from run import compose_config
-from tests.conftest import REPO, run_linpath
+from tests.conftest import REPO, read_results, run_linpath
 
 DETERMINISTIC = ["experiment=spiral_mlp", "scale=smoke", "seed=1", "trainer.deterministic=true"]
 QUIET = ["logger=none", "interpolation.figure=false"]
@@ -58,10 +58,11 @@ def test_four_plus_four_epochs_equal_eight(tmp_path):
     assert (half / "theta_f.pt").read_bytes() != (straight / "theta_f.pt").read_bytes()
 
 
-@pytest.mark.slow
-def test_sigterm_leaves_no_results_and_the_run_resumes(tmp_path):
-    """Preemption: Lightning stops on SIGTERM; last.ckpt resumes it with the same theta_i."""
-    killed, resumed = tmp_path / "killed", tmp_path / "resumed"
+def test_a_killed_run_resumes_to_the_uninterrupted_run_bit_for_bit(tmp_path):
+    """Preemption as it happens: fit with checkpoint=last, SIGTERM mid-training (Lightning
+    stops, no results.json), resume from last.ckpt; theta_i and theta_f are bitwise those of
+    one uninterrupted run to the same epoch (trained beside the resumed one)."""
+    killed, resumed, straight = tmp_path / "killed", tmp_path / "resumed", tmp_path / "straight"
     command = [sys.executable, "run.py", *DETERMINISTIC, *QUIET, "checkpoint=last"]
     command += ["trainer.max_epochs=100000", f"hydra.run.dir={killed}"]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
@@ -69,16 +70,37 @@ def test_sigterm_leaves_no_results_and_the_run_resumes(tmp_path):
     last = killed / "checkpoints" / "last.ckpt"
     deadline = time.monotonic() + 300
     while not last.is_file() and time.monotonic() < deadline and process.poll() is None:
-        time.sleep(0.5)
-    time.sleep(1.0)  # a few more epochs: the signal lands mid-training
+        time.sleep(0.2)
+    time.sleep(0.5)  # a few more epochs: the signal lands mid-training
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=120) == 128 + signal.SIGTERM
     assert f"resume: ckpt_path={last}" in process.stderr.read()
     assert not (killed / "results.json").exists()
-    epoch = torch.load(last, weights_only=False)["epoch"]
-    run_linpath(
-        *DETERMINISTIC, *QUIET, f"trainer.max_epochs={epoch + 2}", f"ckpt_path={last}",
-        run_dir=resumed,
-    )  # fmt: skip
+    epochs = torch.load(last, weights_only=False)["epoch"] + 2
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "run.py",
+                *DETERMINISTIC,
+                *QUIET,
+                f"trainer.max_epochs={epochs}",
+                *extra,
+                f"hydra.run.dir={run_dir}",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        for run_dir, extra in ((resumed, [f"ckpt_path={last}"]), (straight, []))
+    ]
+    outputs = [run.communicate(timeout=300)[0] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    # a run trained from scratch to the same epoch would give the same bytes: it must resume
+    assert f"Restored all states from the checkpoint at {last}" in outputs[0]
+    for end in ("theta_i.pt", "theta_f.pt"):
+        assert (resumed / end).read_bytes() == (straight / end).read_bytes(), end
     assert (resumed / "theta_i.pt").read_bytes() == (killed / "theta_i.pt").read_bytes()
-    assert (resumed / "results.json").is_file()
+    assert read_results(resumed)["paths"] == read_results(straight)["paths"]

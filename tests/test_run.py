@@ -6,6 +6,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
+from landscape import shape_metrics
 from lightning_modules.models import MLP
 from tests.conftest import read_results, run_linpath
 
@@ -23,13 +24,23 @@ def test_spiral_smoke_writes_a_complete_run(spiral_run):
     assert results["experiment"] == "spiral_mlp"
     assert results["seed"] == 3
     assert "seed=3" in results["overrides"]
-    assert len(results["alphas"]) == 11
-    assert results["alphas"][0] == 0.0 and results["alphas"][-1] == 1.0
+    assert results["alphas"] == pytest.approx([i / 10 for i in range(11)], abs=1e-12)
     assert set(results["paths"]) == {"full", "final_to_new_init", "init_to_new_init"}
-    for entry in results["paths"].values():
+    for path, entry in results["paths"].items():
         assert len(entry["loss"]) == len(entry["acc"]) == 11
-        assert entry["shape"] in {"B", "P", "NB"}
+        # the labels are the classifier's reading of the written curve with the run's options
+        shapes = shape_metrics(
+            results["alphas"], entry["loss"], read_from_end=entry["read_from_end"],
+            end_rise_as_barrier=results["end_rise_as_barrier"], **results["thresholds"],
+        )  # fmt: skip
+        assert (entry["shape"], entry["strict_shape"]) == (
+            shapes["shape"],
+            shapes["strict_shape"],
+        ), path
+        # a barrier has a location; no other shape does
+        assert (entry["shape"] == "B") == (entry["barrier_peak_alpha"] is not None)
         assert entry["split"] == "test"
+    assert results["paths"]["final_to_new_init"]["read_from_end"] is True
     for name in ("theta_i.pt", "theta_f.pt", "interpolation.png", "csv/metrics.csv"):
         assert (spiral_run / name).is_file(), name
     assert results["timing"]["fit_s"] > 0
@@ -66,6 +77,7 @@ def test_digits_mlp_with_unit_paths(tmp_path):
     )
     results = read_results(tmp_path)
     assert list(results["paths"]) == ["full", "unit/fc1", "unit/fc2", "unit/fc3"]
+    assert results["data_name"] == "digits stand-in"  # what reports call it, never MNIST
     assert results["units"] == {"fc1": ["fc1"], "fc2": ["fc2"], "fc3": ["fc3"]}
     # 10 classes at a random init: loss near log(10)
     assert results["paths"]["full"]["loss"][0] == pytest.approx(2.30, abs=0.15)

@@ -143,6 +143,9 @@ def test_spiral_run_keeps_its_trajectory_and_planes_hit_their_states(tmp_path):
     assert full["trajectory"]["alpha"][-1] == pytest.approx(1.0, abs=1e-9)
     assert set(trajectory["paths"]) == {"full", "unit/fc1", "unit/fc2", "unit/fc3"}
     results = read_results(tmp_path)
+    # one grid for both: the trajectory's straight path is the run's, point for point
+    assert trajectory["alphas"] == results["alphas"]
+    assert trajectory["paths"]["full"]["loss"] == results["paths"]["full"]["loss"]
     plane = json.loads((tmp_path / "planes.json").read_text())["new_init"]
     xs, ys = plane["xs"], plane["ys"]  # [-0.5, 0, 0.5, 1, 1.5]
     path = results["paths"]["full"]["loss"]

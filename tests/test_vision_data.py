@@ -182,7 +182,6 @@ def test_bad_options_are_refused(data_root, option):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_training_batches_are_built_on_the_training_device(data_root):
     data = cifar10(data_root, augment="extra")
     x, y = next(iter(data.loader("train", device="cuda")))

@@ -55,7 +55,7 @@ def test_resnet_without_norm_has_no_batchnorm():
 
 @pytest.mark.parametrize("batch_norm", [True, False])
 def test_vgg_units_are_conv_layers_with_their_bn_and_classifier_layers(batch_norm):
-    net = VGG(CIFAR, 10, batch_norm=batch_norm, width=0.125)
+    net = VGG(CIFAR, 10, batch_norm=batch_norm, width=0.125, widths=[64] * 10, fc_layers=3)
     assert net(torch.randn(2, *CIFAR)).shape == (2, 10)
     units = discover_units(net)
     convs = [name for name, m in net.named_modules() if isinstance(m, nn.Conv2d)]
@@ -72,21 +72,23 @@ def test_vgg_units_are_conv_layers_with_their_bn_and_classifier_layers(batch_nor
 
 def test_vgg_widths_narrow_single_layers():
     widths = [64, 128, 256, 128, 512, 512, 512, 512, 256, 512]
-    net = VGG(CIFAR, 10, widths=widths)
+    net = VGG(CIFAR, 10, widths=widths, fc_layers=3)
     convs = [m for m in net.features if isinstance(m, nn.Conv2d)]
     assert [c.out_channels for c in convs] == widths[:8]
     assert [m.out_features for m in net.classifier if isinstance(m, nn.Linear)] == [256, 512, 10]
     with pytest.raises(ValueError, match="widths"):
-        VGG(CIFAR, 10, widths=[64, 128])
+        VGG(CIFAR, 10, widths=[64, 128], fc_layers=3)
 
 
-def test_vgg_with_one_fc_layer_as_table_a4s_caption():
+def test_vgg_is_the_one_of_table_a4s_caption_8_conv_and_1_fc():
+    default = VGG(CIFAR, 10)
+    assert [(m.in_features, m.out_features) for m in default.classifier] == [(512, 10)]
     net = VGG(CIFAR, 10, widths=[64, 128, 256, 256, 512, 512, 512, 256], fc_layers=1)
     assert [(m.in_features, m.out_features) for m in net.classifier] == [(256, 10)]
     assert list(discover_units(net))[-1] == "classifier.0"
     assert net(torch.randn(2, *CIFAR)).shape == (2, 10)
     with pytest.raises(ValueError, match="8 widths"):
-        VGG(CIFAR, 10, fc_layers=1)  # ten widths are the three-FC head's
+        VGG(CIFAR, 10, widths=[64] * 10)  # ten widths are the three-FC head's
     with pytest.raises(ValueError, match="fc_layers"):
         VGG(CIFAR, 10, fc_layers=2)
 

@@ -94,12 +94,14 @@ class CifarDataModule(ImageDataModule):
 
 
 class Cifar10DataModule(CifarDataModule):
+    display_name = "CIFAR-10"
     num_outputs = 10
     mean = (0.4914, 0.4822, 0.4465)
     std = (0.2470, 0.2435, 0.2616)
 
 
 class Cifar100DataModule(CifarDataModule):
+    display_name = "CIFAR-100"
     num_outputs = 100
     mean = (0.5071, 0.4865, 0.4409)
     std = (0.2673, 0.2564, 0.2762)

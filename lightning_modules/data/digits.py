@@ -14,6 +14,7 @@ class DigitsDataModule(TensorDataModule):
     """1797 images scaled to [0, 1]: 360 for test, 180 for validation, the rest to train;
     `train_fraction` keeps a seeded, class-balanced part of the training images (as CIFAR's)."""
 
+    display_name = "digits stand-in"
     input_shape = (1, 8, 8)
     num_outputs = 10
 

@@ -10,6 +10,18 @@ from lightning_modules.data.errors import MissingDataError, unreadable_file
 from lightning_modules.data.images import ImageDataModule
 
 FULL_SIZES = {True: 60_000, False: 10_000}  # what the real files hold
+IDX_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+def missing_idx_files(root: str | Path) -> list[Path]:
+    """The IDX files torchvision reads that are not in `root`/MNIST/raw."""
+    raw = Path(root) / "MNIST" / "raw"
+    return [raw / name for name in IDX_FILES if not (raw / name).is_file()]
 
 
 class MnistDataModule(ImageDataModule):
@@ -20,6 +32,7 @@ class MnistDataModule(ImageDataModule):
     stand-in copy does not.
     """
 
+    display_name = "MNIST"
     input_shape = (1, 28, 28)
     num_outputs = 10
     mean, std = (0.1307,), (0.3081,)

@@ -29,6 +29,7 @@ def make_spiral(
 class SpiralDataModule(TensorDataModule):
     """10000 training and 5000 test points (the paper), plus 2000 for validation."""
 
+    display_name = "spiral"
     input_shape = (2,)
     num_outputs = 1
     loss = "bce"

@@ -123,6 +123,7 @@ class TensorDataModule(pl.LightningDataModule):
 
     input_shape: tuple[int, ...]
     num_outputs: int
+    display_name: str = ""  # what reports call the data (digits: "digits stand-in", not MNIST)
     loss: str = "cross_entropy"
     steps_per_call: int = 1  # training batches per Lightning step (set with the Classifier's)
 

@@ -1,12 +1,12 @@
 """VGG-11 for 32x32 inputs, with and without BN, with torchvision's module names.
 
 torchvision's VGG-11 assumes 224x224 (a 7x7 average pool before a 25088 -> 4096 fc). On
-32x32 inputs the five max-pools leave 1x1x512, so the classifier here is three Linear
-layers 512 -> 512 -> 512 -> classes (the usual CIFAR VGG), or with `fc_layers=1` the one
-fully connected layer 512 -> classes that Table A4's caption describes ("the first two
-layers, final layer and the fully connected layer": eight conv layers and one FC layer).
-Names stay `features.N` and `classifier.N`, so paths read `unit/features.8`,
-`unit/classifier.3`.
+32x32 inputs the five max-pools leave 1x1x512; the classifier is the one fully connected
+layer 512 -> classes that Table A4's caption describes ("the first two layers, final layer
+and the fully connected layer": eight conv layers and one FC layer), the network of every
+VGG target; `fc_layers=3` gives torchvision's three-layer head instead
+(512 -> 512 -> 512 -> classes, dropout before each hidden layer). Names stay `features.N`
+and `classifier.N`, so paths read `unit/features.8`, `unit/classifier.0`.
 """
 
 from __future__ import annotations
@@ -16,27 +16,26 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-# conv widths of VGG-11 ("A"), then the two hidden classifier widths; "M" is a max-pool
+# conv widths of VGG-11 ("A"); torchvision's head adds two hidden classifier widths (512)
 CONV_WIDTHS = (64, 128, 256, 256, 512, 512, 512, 512)
 POOL_AFTER = (0, 1, 3, 5, 7)  # conv layers followed by a max-pool
-VGG11_WIDTHS = (*CONV_WIDTHS, 512, 512)
 FC_LAYERS = (1, 3)
 
 
 class VGG(nn.Module):
     """`widths` lists the 8 conv widths then the hidden classifier widths (two with
     `fc_layers=3`, none with 1; Table A4 narrows some of them); `width` scales all of them
-    (smoke runs)."""
+    (smoke runs). The defaults are the paper's VGG-11 (8 conv + 1 FC)."""
 
     def __init__(
         self,
         input_shape: Sequence[int],
         num_outputs: int,
         batch_norm: bool = True,
-        widths: Sequence[int] = VGG11_WIDTHS,
+        widths: Sequence[int] = CONV_WIDTHS,
         width: float = 1.0,
         dropout: float = 0.5,
-        fc_layers: int = 3,
+        fc_layers: int = 1,
     ):
         super().__init__()
         if fc_layers not in FC_LAYERS:
