@@ -184,10 +184,13 @@ def report_attention(spec: Target, settings, by_key, scale: str, stem: Path) -> 
     frame = attention_frame(rows)
     if frame.empty:
         raise ReportError("no intervention of the attention table has runs and a control")
-    plot_target(settings, spec, spec.title, stem.with_suffix(".png"))
+    # the whole-model paths only: a panel of every unit's band is unreadable (their shapes
+    # are in attention_paths)
+    whole_model = dataclasses.replace(spec, paths=("full", "final_to_new_init"))
+    plot_target(settings, whole_model, spec.title, stem.with_suffix(".png"))
     markdown = markdown_attention(frame)
     markdown += markdown_milestones(milestone_frame([(s.label, s.runs) for s in settings]))
-    markdown += f"\n![mean curves of every setting]({stem.name}.png)\n"
+    markdown += f"\n![mean full path of every setting]({stem.name}.png)\n"
     markdown += runs_used([(s.label, s.runs) for s in settings])
     paths = summary_frame(settings, spec)
     per_path = write_table(paths, markdown_summary(paths, spec.title), stem.with_name(
