@@ -6,39 +6,43 @@ STAMP := $(VENV)/.install-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 SCALE ?= full
 
-.PHONY: install demo test test-all test-gpu lint bench
+.PHONY: help install demo test test-all test-gpu lint bench
 
-install: $(STAMP)
+# `make help`: every target, one line each (paper targets with their cost at each scale)
+help: install
+	@sed -n 's/^\([a-z_-]*\):.*## \(.*\)/  make \1\t\2/p' $(MAKEFILE_LIST) | expand -t 24
+	@$(PY) -m sweeps.plan --catalogue
+
+install: $(STAMP)  ## the virtualenv .venv with linpath installed (every target does it first)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -e '.[dev]'
 	touch $(STAMP)
 
-demo: install
+demo: install  ## spiral MLP, 1000 epochs, its paths and figure (about a minute on a CPU)
 	$(PY) run.py experiment=spiral_mlp hydra.run.dir=outputs/demo
-	@echo "figure: outputs/demo/interpolation.png   results: outputs/demo/results.json"
 
-test: install
+test: install  ## the default tests (CPU, a few minutes)
 	$(PY) -m pytest -q
 
-test-all: install
+test-all: install  ## every test but the GPU ones (slow: full MLP runs, DDP, resume)
 	$(PY) -m pytest -q -m "not gpu"
 
 # The tests marked gpu (the data pipeline and the engine on CUDA); each skips without CUDA.
-test-gpu: install
+test-gpu: install  ## the tests marked gpu (the data pipeline and the engine on CUDA)
 	$(PY) -m pytest -q -m gpu
 
-lint: install
+lint: install  ## ruff
 	$(VENV)/bin/ruff check .
 
 $(BENCH_STAMP): pyproject.toml $(STAMP)
 	$(PY) -m pip install -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# Rows a-e of issue 5, f (loss planes) and g (the digits ViT), each a ratio measured side by
-# side; about 6-12 min on a 2-core CPU.
-bench: $(BENCH_STAMP)
+# Rows a-e of issue 5, f-g (loss planes), h (attribution) and i (the digits ViT), each a
+# ratio measured side by side; about 6-12 min on a 2-core CPU.
+bench: $(BENCH_STAMP)  ## speed ratios measured side by side (6-12 min on a 2-core CPU)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m benchmarks
 
 # ---- paper figures and tables ----------------------------------------------------------
@@ -48,8 +52,8 @@ bench: $(BENCH_STAMP)
 # settings. `SCALE=smoke` runs the same code in seconds (two seeds, tiny data, CIFAR and
 # ImageNet-weight stand-ins in data/smoke); `make smoke-all` runs every target so.
 PAPER_TARGETS := fig1a fig1b fig2a fig2b fig3 tableA3 fig4 fig5 fig6 figA15 fig7 fig8 fig9 \
-	table2 fig10 figA17 figA18 figA19 table1 tableA4 appF bias_view attention
-.PHONY: $(PAPER_TARGETS) smoke-all plan
+	table2 fig10 figA17 figA18 figA19 table1 tableA4 appF bias_view attribution attention
+.PHONY: $(PAPER_TARGETS) paper smoke-all plan
 
 SMOKE_DATA := data/smoke
 DATA_ARGS_smoke := --data-root $(SMOKE_DATA)
@@ -83,28 +87,33 @@ tableA3: fig3
 
 # What the targets cost: runs needed, distinct trainings, how many exist, epochs left.
 # `make plan` for every target, `make plan TARGET="fig7 table2"` for some, SCALE=smoke.
-plan: install
+plan: install  ## runs, trainings, epochs and estimated time per paper target (SCALE=smoke)
 	$(PY) -m sweeps.plan --scale $(SCALE) $(TARGET)
 
-smoke-all:
-	$(MAKE) SCALE=smoke $(filter-out table1,$(PAPER_TARGETS))
-	$(MAKE) SCALE=smoke table1
+# Every target in one process, Table 1 last: the store is read once, and a sweep or report
+# that is up to date is skipped (a second `make smoke-all` trains and reports nothing).
+paper: install $(DATA_DEPS_$(SCALE))  ## every paper figure and table in one go (make plan: what it costs)
+	$(RUN_TARGET) $(filter-out table1,$(PAPER_TARGETS)) table1
+
+smoke-all:  ## every paper target at smoke scale on a CPU
+	$(MAKE) SCALE=smoke paper
 
 # ---- beyond the straight line (not in the paper) ----------------------------------------
 # The training trajectory against the path with two loss planes (spiral_mlp, 10 seeds), and
-# the ICLR 2023 biased view: every bias_view run's (alpha_w, alpha_b) grid and the correlation
-# of plateau length with the class-bias spread. Reports: reports/trajectory, reports/biased_view.
+# the ICLR 2023 biased view on the digits MLP: every bias_view run's (alpha_w, alpha_b) grid
+# and the correlation of plateau length with the class-bias spread (`make bias_view` is the
+# paper-scale target with ResNets). Reports: reports/trajectory, reports/weights_biases.
 # Their multiruns: `$(call sweep,EXPERIMENT,OVERRIDES)` at $(SCALE) (bias_view on digits).
-.PHONY: trajectory biased_view
+.PHONY: trajectory weights_biases
 ARGS_bias_view := data=digits
 sweep = $(PY) run.py -m experiment=$(1) $(if $(filter smoke,$(SCALE)),scale=smoke seed=0$(comma)1) \
 	$(ARGS_$(1)) $(2)
 comma := ,
 REPORT = $(PY) -m paper.report --scale $(SCALE)
-trajectory: install
+trajectory: install  ## beyond: spiral MLP training trajectory against the path (10 seeds)
 	$(call sweep,spiral_mlp,beyond=trajectory)
 	$(REPORT) trajectory
 
-biased_view: install
+weights_biases: install  ## beyond: (alpha_w, alpha_b) grids of the digits MLP (10 seeds)
 	$(call sweep,bias_view,beyond=weights_biases)
-	$(REPORT) biased_view
+	$(REPORT) weights_biases

@@ -41,11 +41,12 @@ def build(cfg: DictConfig, strategy: str | None = None):
     from hydra.utils import instantiate
 
     from callbacks.memory_format import ChannelsLast
-    from callbacks.progress import EpochLines, progress_mode
+    from callbacks.progress import FitProgress
     from lightning_modules import Classifier
     from lightning_modules.build import data_and_net_factory, device_of
     from lightning_modules.param_groups import build_param_groups
     from runs.identity import setting_id, training_id
+    from runs.progress import progress_mode
 
     datamodule, net_factory = data_and_net_factory(cfg)
     module = Classifier(
@@ -65,13 +66,13 @@ def build(cfg: DictConfig, strategy: str | None = None):
     callbacks = [instantiate(cfg.interpolation, init=init, identity=identity, _convert_="all")]
     callbacks += [instantiate(c) for c in cfg.get("callbacks", {}).values()]
     progress = progress_mode(cfg.get("progress", "auto"))
-    if progress == "lines":
-        callbacks.append(EpochLines())
+    if progress != "none":
+        callbacks.append(FitProgress(progress))
     if cfg.trainer.get("channels_last"):
         callbacks.append(ChannelsLast())
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer_kwargs = {k: v for k, v in cfg.trainer.items() if k not in RUN_PY_TRAINER_KEYS}
-    trainer_kwargs["enable_progress_bar"] = progress == "bar"
+    trainer_kwargs["enable_progress_bar"] = False  # batches of one epoch: FitProgress counts epochs
     if strategy is not None:
         trainer_kwargs["strategy"] = strategy
     trainer = instantiate(trainer_kwargs, callbacks=callbacks, logger=logger)
@@ -116,18 +117,32 @@ def train(cfg: DictConfig) -> None:
     for logger in trainer.loggers:  # the resolved config: wandb's run config, csv's hparams.yaml
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if trainer.is_global_zero and not trainer.interrupted:
+        print_finished(Path(HydraConfig.get().runtime.output_dir))
+
+
+def print_finished(output_dir: Path) -> None:
+    """A run ends with its summary table and where its files are, whatever scrolled by."""
+    from runs.evaluation import summary_table, written_line
+    from runs.store import RESULTS_FILE
+
+    if (output_dir / RESULTS_FILE).is_file():
+        from landscape.state_files import load_results_file
+
+        print(summary_table(load_results_file(output_dir / RESULTS_FILE)))
+    print(written_line(output_dir), flush=True)
 
 
 def reuse_finished_run(cfg: DictConfig, output_dir: Path) -> bool:
     """Evaluate a finished run with this training config instead of training; False if none."""
-    from runs.evaluation import summary_table
     from runs.reuse import find_reusable, reuse_run
 
     source = find_reusable(cfg, exclude=output_dir)
     if source is None:
         return False
     print(f"linpath: reuse: {source} trained this config already; evaluating it", file=sys.stderr)
-    print(summary_table(reuse_run(cfg, source, output_dir)))
+    reuse_run(cfg, source, output_dir)
+    print_finished(output_dir)
     return True
 
 

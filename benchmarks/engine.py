@@ -208,7 +208,7 @@ def row_c(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> di
     }
 
 
-def row_h(examples: int, alphas: int, repeats: int, batch_size: int = 1000) -> dict:
+def row_i(examples: int, alphas: int, repeats: int, batch_size: int = 1000) -> dict:
     """Engine vs the fair per-alpha loop on the digits ViT (conf/model/vit_digits.yaml:
     patches of 2, width 64, 4 blocks of 4 heads), full path and every unit at `blocks`
     (embeddings, each block's attention, MLP and LayerNorms, the final norm, the head)."""
@@ -240,7 +240,7 @@ def row_h(examples: int, alphas: int, repeats: int, batch_size: int = 1000) -> d
     ratio = seconds["plain"] / seconds["engine"]
     check = curve_agreement(results["engine"], results["plain"])
     return {
-        "row": "h",
+        "row": "i",
         "what": f"engine vs fair per-alpha loop, digits ViT, full + {len(units)} unit paths",
         "baseline": FAIR_LOOP,
         "ratio": ratio,

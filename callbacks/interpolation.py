@@ -9,21 +9,19 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.loggers import WandbLogger
-from lightning.pytorch.utilities import rank_zero_info
 
 from landscape import expand_paths
 from landscape.inputs import alpha_grid
 from landscape.paths import NEW_INIT_PATHS, PathError, check_units, moving_keys
 from landscape.shape import LOCATION, NUMBERS
 from landscape.state_files import StateFileError, check_state_fits, load_state_file
-from lightning_modules.config_checks import check_section
+from lightning_modules.config_checks import check_relations, check_section
 from runs.artifacts import save_torch_atomic
 from runs.evaluation import (
     PathEvaluation,
     clone_state,
     describe_device,
     finite_or_none,
-    summary_table,
     write_results,
 )
 
@@ -62,6 +60,10 @@ class InterpolationCallback(pl.Callback):
         identity: Mapping[str, str] | None = None,
         views: Sequence[str] = (),
         progress: bool = True,
+        diagnostics: Sequence[str] = (),
+        diagnosed_paths: Sequence[str] | None = None,
+        partition: str = "units",
+        hessian: Mapping | None = None,
     ):
         super().__init__()
         options = dict(  # what PathEvaluation takes as the config gives it
@@ -76,9 +78,14 @@ class InterpolationCallback(pl.Callback):
             extras=list(extras),
             views=list(views),
             progress=progress,
+            diagnostics=list(diagnostics),
+            diagnosed_paths=None if diagnosed_paths is None else list(diagnosed_paths),
+            partition=partition,
+            hessian=dict(hessian or {}),
         )
         # the same rules as run.py's check of the composed config
         check_section("interpolation", {**options, "alphas": alphas, "cache_mb": cache_mb})
+        check_relations({f"interpolation.{key}": value for key, value in options.items()})
         self.output_dir = Path(output_dir)
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure
@@ -148,9 +155,13 @@ class InterpolationCallback(pl.Callback):
         )
         results["timing"] = {"fit_s": fit_s, "interpolation_s": time.perf_counter() - started}
         results["device"] = describe_device(pl_module.device, trainer.world_size)
+        for logger in trainer.loggers:  # where a re-evaluation finds the run again
+            if isinstance(logger, WandbLogger):
+                from runs.wandb_log import run_record
+
+                results["wandb"] = run_record(logger.experiment)
         figure = write_results(results, self.output_dir, self.figure)
         self.log_results(trainer, results, figure)
-        rank_zero_info(summary_table(results))
 
     # ---- the work (runs.evaluation) -------------------------------------------------
     def header(self) -> dict:
@@ -166,7 +177,8 @@ class InterpolationCallback(pl.Callback):
 
     def log_results(self, trainer: pl.Trainer, results: dict, figure: Path | None) -> None:
         """Curves as metrics against alpha (step = alpha index), then the summary; a wandb
-        logger also gets a table, line charts and the figure (`callbacks.wandb_report`)."""
+        logger gets every results.json number, the curves per point and as a table, and the
+        figure (`runs.wandb_log`)."""
         summary = {f"final/{k}": v for k, v in results["final"].items()}
         summary["final/distance"] = results["distance"]
         for path, entry in results["paths"].items():
@@ -175,9 +187,9 @@ class InterpolationCallback(pl.Callback):
         summary = {k: v for k, v in summary.items() if v is not None}
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                from callbacks.wandb_report import report_paths
+                from runs.wandb_log import log_results
 
-                report_paths(logger.experiment, results, summary, figure)
+                log_results(logger.experiment, results, [figure] if figure else [])
                 continue
             for step, alpha in enumerate(results["alphas"]):
                 logger.log_metrics(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.loggers import WandbLogger
 from lightning.pytorch.utilities import rank_zero_warn
 
 from landscape import discover_units, shape_metrics
@@ -134,7 +135,7 @@ class TrajectoryCallback(pl.Callback):
             if self.figure:
                 from runs.beyond_figures import plot_trajectory
 
-                plot_trajectory(trajectory, self.output_dir / "trajectory.png")
+                plot_trajectory(trajectory, self.output_dir / "trajectory.png", f"seed {self.seed}")
         names = [n for n in self.planes if n != "trajectory" or len(states) > 2]
         if len(names) < len(self.planes):
             rank_zero_warn("no state was kept between theta_i and theta_f: no trajectory plane")
@@ -148,7 +149,13 @@ class TrajectoryCallback(pl.Callback):
                 from runs.beyond_figures import plot_plane
 
                 for name, plane in planes.items():
-                    plot_plane(plane, self.output_dir / f"plane_{name}.png")
+                    plot_plane(plane, self.output_dir / f"plane_{name}.png", f"seed {self.seed}")
+        figures = [self.output_dir / "trajectory.png", *self.output_dir.glob("plane_*.png")]
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger) and self.figure:
+                from runs.wandb_log import images
+
+                logger.experiment.log(images(figures))
 
     # ---- the work ---------------------------------------------------------------------
     def trajectory(self, net, epochs, states, data, units, loss) -> dict:

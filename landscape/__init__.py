@@ -1,5 +1,6 @@
 """The linear-path engine: plain PyTorch, no Lightning, importable from a notebook."""
 
+from landscape.diagnostics import diagnose_paths
 from landscape.errors import LinpathError
 from landscape.evaluate import evaluate_paths, interpolate_state
 from landscape.inputs import alpha_grid
@@ -10,6 +11,7 @@ __all__ = [
     "LinpathError",
     "PathError",
     "alpha_grid",
+    "diagnose_paths",
     "discover_units",
     "distance",
     "evaluate_paths",

@@ -324,6 +324,25 @@ def evaluate_paths(
         check_loss(loss)
     check_cache_bytes(cache_bytes)
     units = dict(units) if units is not None else discover_units(model)
+    ends, moving, states = resolve_paths(model, theta_a, theta_b, theta_new, paths, units)
+    device = model_device(model, device)
+    batches = as_batches(data, device)
+    recompute_batches = as_batches(bn_data, device, "bn_data") if bn_data is not None else None
+    loss = loss if loss is not None else infer_loss(model, batches[0][0])
+    curves = {}
+    for start, end in dict.fromkeys(ends.values()):  # each pair of end states once, in order
+        on_pair = {path: moving[path] for path in ends if ends[path] == (start, end)}
+        curves |= evaluate_between(
+            model, states[start], states[end], batches, alphas, on_pair, loss,
+            recompute_batches, cache_bytes, progress,
+        )  # fmt: skip
+    return {path: curves[path] for path in ends}
+
+
+def resolve_paths(model, theta_a, theta_b, theta_new, paths, units):
+    """The requested paths (`unit/*` expanded), checked: (each path's pair of end states by
+    name, each path's moving entries, the states by name), the states checked against
+    `model` and theta_new required by a path that ends there."""
     requested = expand_paths(check_paths(paths), units)
     ends = {path: NEW_INIT_ENDS.get(path, ("theta_a", "theta_b")) for path in requested}
     needs_new = [path for path, (_, end) in ends.items() if end == "theta_new"]
@@ -336,18 +355,7 @@ def evaluate_paths(
     for name in ("theta_a", "theta_b", "theta_new") if needs_new else ("theta_a", "theta_b"):
         check_state(states[name], model, name)
     moving = {path: moving_keys(model, theta_b, path, units) for path in requested}
-    device = model_device(model, device)
-    batches = as_batches(data, device)
-    recompute_batches = as_batches(bn_data, device, "bn_data") if bn_data is not None else None
-    loss = loss if loss is not None else infer_loss(model, batches[0][0])
-    curves = {}
-    for start, end in dict.fromkeys(ends.values()):  # each pair of end states once, in order
-        on_pair = {path: moving[path] for path in requested if ends[path] == (start, end)}
-        curves |= evaluate_between(
-            model, states[start], states[end], batches, alphas, on_pair, loss,
-            recompute_batches, cache_bytes, progress,
-        )  # fmt: skip
-    return {path: curves[path] for path in requested}
+    return ends, moving, states
 
 
 def evaluate_between(

@@ -24,16 +24,9 @@ SUBLAYER_NAMES = {"attention": ("attention",), "mlp": ("mlp", "feedforward")}
 # Embeddings: modules whose class says so (nn.Embedding, timm's PatchEmbed) and parameters a
 # model holds bare under such a name (timm's pos_embed, cls_token).
 EMBEDDING_NAMES = ("embed", "token")
-GROUPS = (
-    "bn_stats",
-    "bn_affine",
-    "weights",
-    "biases",
-    "layernorm",
-    "attention",
-    "mlp",
-    "embeddings",
-)
+# Groups that never overlap: every entry is in one of them at most (bare parameters in none).
+DISJOINT_GROUPS = ("bn_stats", "bn_affine", "weights", "biases")
+GROUPS = (*DISJOINT_GROUPS, "layernorm", "attention", "mlp", "embeddings")
 # Groups that are also paths of their own over the whole model (`weights`, `attention`, ...).
 MODEL_GROUPS = ("weights", "biases", "layernorm", "attention", "mlp", "embeddings")
 # The new-init paths run between other states than theta_a -> theta_b: (start, end), with
@@ -165,6 +158,12 @@ def _ancestors(key: str, modules: Mapping[str, nn.Module]) -> list[nn.Module]:
 
 def _class_says(module: nn.Module, pieces: tuple[str, ...]) -> bool:
     return any(piece in type(module).__name__.lower() for piece in pieces)
+
+
+def group_of(key: str, modules: Mapping[str, nn.Module]) -> str | None:
+    """The disjoint group state entry `key` is in (None for a bare parameter such as
+    `pos_embed`): they split a unit's entries, which the transformer groups cut across."""
+    return next((g for g in DISJOINT_GROUPS if in_group(key, g, modules)), None)
 
 
 def in_group(key: str, group: str, modules: Mapping[str, nn.Module]) -> bool:

@@ -186,7 +186,11 @@ def path_metrics(
 def stored_path_metrics(results: Mapping, path: str) -> dict:
     """results.json's entry for `path` with every definition: the ones the run stored, and
     the ones an older run lacks computed from its curves with its own options."""
-    entry = results["paths"][path]
+    return stored_metrics(results, results["paths"][path])
+
+
+def stored_metrics(results: Mapping, entry: Mapping) -> dict:
+    """`stored_path_metrics` for a path's entry of any view of the run."""
     if all(name in entry for name in DEFINITIONS):
         return dict(entry)
     computed = path_metrics(

@@ -13,14 +13,16 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
+from landscape.attribution import PARTITIONS
 from landscape.biases import EXTRAS
+from landscape.diagnostics import BARRIER_POINTS, DIAGNOSTICS
 from landscape.errors import LinpathError
 from landscape.paths import GROUPS, UNIT_GRANULARITIES, WHOLE_MODEL_PATHS
 from landscape.shape import shape_metrics
@@ -30,6 +32,8 @@ from lightning_modules.data.tensor_data import SPLITS
 from lightning_modules.models.resnet import LAYOUTS, NORMS
 from lightning_modules.models.vgg import CONV_WIDTHS, FC_LAYERS
 
+# How a run shows its progress (runs.progress): a bar on a terminal else lines, or one of them
+PROGRESS_MODES = ("auto", "bar", "lines", "none")
 ABSENT = object()  # a key this config does not have (e.g. data.augment for the spiral)
 
 
@@ -163,6 +167,17 @@ def _views_ok(value: Any) -> bool:
     )
 
 
+def _unique_names(value: Any, names: Sequence[str]) -> bool:
+    return isinstance(value, list) and len(set(value)) == len(value) and set(value) <= set(names)
+
+
+def _hessian_alphas_ok(value: Any) -> bool:
+    return isinstance(value, list) and all(_is_number(a) or a in BARRIER_POINTS for a in value)
+
+
+HESSIAN_KEYS = ("alphas", "iters", "probes")
+
+
 def _devices_ok(value: Any) -> bool:
     if value == "auto" or (isinstance(value, str) and value.isdigit() and int(value) >= 1):
         return True
@@ -177,6 +192,7 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 RULES: dict[str, Rule] = {
     "seed": integer(0),
     "threads": integer(1, optional=True),
+    "progress": choice(*PROGRESS_MODES),
     "steps_per_call": integer(1),
     "experiment_name": text(),
     "pretrained_weights": text(optional=True),
@@ -253,7 +269,25 @@ RULES: dict[str, Rule] = {
     "interpolation.end_rise_as_barrier": boolean(),
     "interpolation.extras": Rule(lambda: f"a list of names from {list(EXTRAS)}", _extras_ok),
     "interpolation.views": Rule(lambda: f"a list without repeats of {VIEWS}", _views_ok),
-    "interpolation.progress": boolean(),
+    "interpolation.progress": choice(*PROGRESS_MODES, True, False),
+    "interpolation.diagnostics": Rule(
+        f"a list without repeats of {list(DIAGNOSTICS)}",
+        lambda v: _unique_names(v, DIAGNOSTICS),
+    ),
+    "interpolation.diagnosed_paths": Rule(
+        "null (every path) or a list without repeats of path keys from interpolation.paths",
+        lambda v: v is None or _paths_ok(v),
+    ),
+    "interpolation.partition": choice(*PARTITIONS),
+    "interpolation.hessian": Rule(
+        f"a mapping with keys from {list(HESSIAN_KEYS)}",
+        lambda v: isinstance(v, Mapping) and set(v) <= set(HESSIAN_KEYS),
+    ),
+    "interpolation.hessian.alphas": Rule(
+        f"a list of numbers and names from {list(BARRIER_POINTS)}", _hessian_alphas_ok
+    ),
+    "interpolation.hessian.iters": integer(1),
+    "interpolation.hessian.probes": integer(2),
 }
 
 
@@ -307,7 +341,7 @@ def check_section(section: str, values: Mapping[str, Any]) -> None:
         value = _plain(value)
         check_value(f"{section}.{key}", value)
         for name, entry in value.items() if isinstance(value, Mapping) else ():
-            check_value(f"{section}.{key}.{name}", entry)
+            check_value(f"{section}.{key}.{name}", _plain(entry))
 
 
 def _plain(value: Any) -> Any:
@@ -394,6 +428,24 @@ def check_relations(values: Mapping[str, Any]) -> None:
                 f"model.patch_size={patch} does not divide the data's {height}x{width} "
                 f"images: expected one of {divisors}"
             )
+    diagnostics, bn = values.get("interpolation.diagnostics"), values.get("interpolation.bn")
+    if diagnostics and bn == "recompute":
+        raise ConfigError(
+            f"interpolation.diagnostics={diagnostics} with interpolation.bn=recompute: the "
+            "diagnostics differentiate the loss along the straight line, and recomputed BN "
+            "statistics leave it; expected interpolation.bn=interpolate or diagnostics=[]"
+        )
+    paths, diagnosed = (
+        values.get("interpolation.paths"),
+        values.get("interpolation.diagnosed_paths"),
+    )
+    unevaluated = [p for p in diagnosed or () if p not in paths and not
+                   (p.startswith("unit/") and "unit/*" in paths)]  # fmt: skip
+    if paths is not None and unevaluated:
+        raise ConfigError(
+            f"interpolation.diagnosed_paths={diagnosed}: {unevaluated} not evaluated; expected "
+            f"paths from interpolation.paths={paths}"
+        )
     if values.get("init.source") == "trained" and values.get("init.from_run") is None:
         raise ConfigError(
             "init.from_run=None: init.source=trained starts from an earlier run's theta_f; "

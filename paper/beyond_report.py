@@ -1,9 +1,9 @@
-"""Reports off the straight line: `python -m paper.report {trajectory,biased_view} [RUN_DIRS]`.
+"""Reports off the straight line: `python -m paper.report {trajectory,weights_biases} [RUN_DIRS]`.
 
 `trajectory` reads runs made with `beyond=trajectory` (default: multirun/ and outputs/ of
 spiral_mlp) and asks, per seed, whether training went through the straight path's barrier
 region: the trajectory's loss where its alpha_t reaches the path's alpha_max, against the
-path's peak. `biased_view` tests the ICLR 2023 claim across runs of `bias_view` (and
+path's peak. `weights_biases` tests the ICLR 2023 claim across runs of `bias_view` (and
 `bias_view_resnet`): "when different classes have different last-layer biases on a deep
 network, there will be a long plateau" -- plateau length of the full path against the spread
 of the output layer's class biases at theta_f, with the correlation and its 95% interval,
@@ -24,12 +24,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from paper.tables import write_table  # noqa: E402
+from runs.figures import MARKERS, colours  # noqa: E402
 from runs.store import ReportError, Run, load_runs  # noqa: E402
 
-REPORTS = {"trajectory": ("spiral_mlp",), "biased_view": ("bias_view", "bias_view_resnet")}
+REPORTS = {"trajectory": ("spiral_mlp",), "weights_biases": ("bias_view", "bias_view_resnet")}
 CONFIDENCE = 0.95
 
 
@@ -96,14 +98,15 @@ def trajectory_markdown(frame: pd.DataFrame) -> str:
         f"elsewhere it passed below the peak, around the barrier.",
         "",
         "| seed | shape | alpha_max | path loss at alpha_max | trajectory loss there | "
-        "through | initial loss | trajectory's highest loss after theta_i | "
+        "through the barrier (B only) | initial loss | trajectory's highest loss after theta_i | "
         "max distance off the line / line length |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in full.itertuples():
         lines.append(
             f"| {row.seed} | {row.shape} | {row.alpha_max:.2f} | {row.path_peak_loss:.4f} | "
-            f"{_num(row.trajectory_loss_at_alpha_max)} | {row.through_barrier} | "
+            f"{_num(row.trajectory_loss_at_alpha_max)} | "
+            f"{('yes' if row.through_barrier else 'no') if row.shape == 'B' else '-'} | "
             f"{row.initial_loss:.4f} | {_num(row.trajectory_max_loss)} | "
             f"{row.max_off_line_relative:.3f} |"
         )
@@ -131,7 +134,12 @@ def plot_trajectories(runs: Sequence[Run], out: Path) -> None:
                    color=colour, markersize=3, linewidth=0.8)  # fmt: skip
     left.set_xlabel(r"$\alpha$ (path, line) / $\alpha_t$ (kept states, dots)")
     left.set_ylabel(f"{trajectory['split']} loss")
-    left.legend(fontsize="x-small", ncol=2)
+    left.plot([], [], color="black", linewidth=1, label=r"straight path $\theta_i \to \theta_f$")
+    left.plot([], [], "o:", color="black", markersize=3, linewidth=0.8,
+              label=r"kept training states at $\alpha_t$")  # fmt: skip
+    left.legend(fontsize="x-small", ncol=2, title="a colour per seed", title_fontsize="x-small")
+    left.set_title("loss along the path and along training", fontsize="medium")
+    right.set_title("how far training strays from the line", fontsize="medium")
     right.set_xlabel(r"$\alpha_t$")
     right.set_ylabel("distance off the line / line length")
     fig.suptitle("training trajectory against the straight path (full model)")
@@ -235,40 +243,55 @@ def markdown_rows(frame: pd.DataFrame) -> str:
 
 
 def plot_biased_view(frame: pd.DataFrame, runs: Sequence[Run], out: Path) -> None:
-    """Plateau fraction against class-bias spread (left), and each run's (alpha_w, alpha_b)
-    loss grid where the run has one (right, one small heat map per run)."""
+    """Plateau length against class-bias spread (left; a colour per experiment, a marker
+    per shape), and each run's (alpha_w, alpha_b) loss grid where the run has one (right,
+    one small heat map per run on one colour scale, with its colour bar)."""
     grids = [r for r in runs if (r.directory / "planes.json").is_file()]
     columns = min(5, len(grids)) if grids else 0
     rows = -(-len(grids) // columns) if grids else 0
     sns.set_theme(style="whitegrid", context="notebook")
-    fig = plt.figure(figsize=(5 + 2.6 * columns, max(4.5, 2.6 * rows)), layout="constrained")
-    panels = fig.subfigures(1, 2, width_ratios=[5, max(2.6 * columns, 0.01)]) if grids else [fig]
+    fig = plt.figure(figsize=(5.5 + 2.6 * columns, max(4.5, 2.8 * rows)), layout="constrained")
+    panels = fig.subfigures(1, 2, width_ratios=[5.5, max(2.6 * columns, 0.01)]) if grids else [fig]
     ax = panels[0].subplots()
-    sns.scatterplot(data=frame, x="bias_std_theta_f", y="plateau_length", hue="experiment",
-                    style="shape", ax=ax, s=60)  # fmt: skip
+    palette = colours(list(dict.fromkeys(frame["experiment"])))
+    markers = dict(zip(sorted(set(frame["shape"])), MARKERS))
+    for (experiment, shape), group in frame.groupby(["experiment", "shape"], sort=False):
+        ax.scatter(group["bias_std_theta_f"], group["plateau_length"], s=60,
+                   color=palette[experiment], marker=markers[shape],
+                   label=f"{experiment}, full path {shape}")  # fmt: skip
+    ax.legend(fontsize="small")
     ax.set_xlabel("std of the output layer's class biases at theta_f")
     ax.set_ylabel("plateau length of the full path (alpha)")
+    ax.set_title("one point per run", fontsize="medium")
+    ax.xaxis.set_major_locator(MaxNLocator(5))
     if grids:
         axes = list(panels[1].subplots(rows, columns, squeeze=False).flat)
-        for grid_ax, run in zip(axes, grids):
-            grid = json.loads((run.directory / "planes.json").read_text())["weights_biases"]
-            loss = np.array([[np.nan if v is None else v for v in row] for row in grid["loss"]])
-            grid_ax.imshow(np.log10(loss), origin="lower", cmap="magma_r", aspect="auto",
-                           extent=(0, 1, 0, 1))  # fmt: skip
-            grid_ax.plot([0, 1], [0, 1], "--", color="white", linewidth=0.8)
+        losses = [plane_loss(run) for run in grids]
+        low = min(np.nanmin(v) for v in losses)
+        high = max(np.nanmax(v) for v in losses)
+        for grid_ax, run, loss in zip(axes, grids, losses):
+            scale = {"vmin": np.log10(low), "vmax": np.log10(high)}  # one colour scale for all
+            image = grid_ax.imshow(np.log10(loss), origin="lower", cmap="magma_r", aspect="auto",
+                                   extent=(0, 1, 0, 1), **scale)  # fmt: skip
+            grid_ax.plot([0, 1], [0, 1], "--", color="black", linewidth=0.8)
             grid_ax.set_title(f"{run.experiment} seed {run.seed}", fontsize="x-small")
-            grid_ax.set_xlabel(r"$\alpha_w$", fontsize="small")
-            grid_ax.set_ylabel(r"$\alpha_b$", fontsize="small")
+            grid_ax.set_xlabel(r"$\alpha_w$ (weights)", fontsize="small")
+            grid_ax.set_ylabel(r"$\alpha_b$ (biases)", fontsize="small")
             grid_ax.tick_params(labelsize="x-small")
             grid_ax.grid(False)
         for grid_ax in axes[len(grids) :]:
             grid_ax.set_visible(False)
-    fig.suptitle(
-        "biased view: plateau against class-bias spread; log10 loss over (alpha_w, alpha_b)"
-    )
+        panels[1].colorbar(image, ax=axes, label="log10 test loss", shrink=0.8)
+        panels[1].suptitle("loss over (alpha_w, alpha_b); dashed: the full path", fontsize="small")
+    fig.suptitle("Biased view (ICLR 2023): plateau length against class-bias spread")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def plane_loss(run: Run) -> np.ndarray:
+    grid = json.loads((run.directory / "planes.json").read_text())["weights_biases"]
+    return np.array([[np.nan if v is None else v for v in row] for row in grid["loss"]], float)
 
 
 def report(name: str, run_dirs: Sequence[str] = (), out_root: Path = Path("reports"),
@@ -286,10 +309,10 @@ def report(name: str, run_dirs: Sequence[str] = (), out_root: Path = Path("repor
         experiment: correlation(group["bias_std_theta_f"], group["plateau_length"])
         for experiment, group in frame.groupby("experiment", sort=False)
     }
-    plot_biased_view(frame, runs, out / "biased_view.png")
+    plot_biased_view(frame, runs, out / "weights_biases.png")
     (out / "correlation.json").write_text(json.dumps(found, indent=1))
     written = write_table(frame, biased_view_markdown(frame, found), out / name)
-    return [out / "biased_view.png", out / "correlation.json", *written]
+    return [out / "weights_biases.png", out / "correlation.json", *written]
 
 
 def _num(value) -> str:

@@ -17,7 +17,7 @@ import seaborn as sns  # noqa: E402
 from paper.settings import TargetSetting  # noqa: E402
 from paper.targets import Target  # noqa: E402
 from runs.evaluation import capped_prestage  # noqa: E402
-from runs.figures import curves_frame  # noqa: E402
+from runs.figures import curves_frame, draw_curves  # noqa: E402
 
 
 def prestage_notes(settings: Sequence[TargetSetting]) -> str:
@@ -109,9 +109,10 @@ def plot_unit_paths(setting: TargetSetting, out: Path) -> bool:
     if frame.empty:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
-    sns.lineplot(data=frame, x="alpha", y="loss", hue="path", errorbar="sd", ax=ax)
-    ax.set_xlabel(r"$\alpha$")
-    ax.set_title(f"Layer-wise paths: {setting.label}")
+    draw_curves(ax, frame, "loss", "path", lambda path: "-", band=True)
+    ax.set_ylabel("test loss")
+    ax.set_title(f"Layer-wise paths: {setting.label} ({len(setting.runs)} seeds, band +-1 std)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
     save(fig, out)
     return True
 

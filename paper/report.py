@@ -24,6 +24,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from landscape.errors import LinpathError  # noqa: E402
+from paper import attribution_report  # noqa: E402
 from paper.attention import (  # noqa: E402
     attention_frame,
     attention_rows,
@@ -36,11 +37,24 @@ from paper.barrier_runs import barrier_runs  # noqa: E402
 from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from paper.beyond_report import report as report_beyond  # noqa: E402
 from paper.panels import extra_panels, prestage_notes  # noqa: E402
-from paper.settings import TargetSetting, expected_settings, run_keys, select  # noqa: E402
+from paper.report_inputs import record_inputs, report_is_current  # noqa: E402
+from paper.settings import (  # noqa: E402
+    Expected,
+    TargetSetting,
+    expected_settings,
+    run_keys,
+    select,
+)
 from paper.table1 import markdown_table1, table1_frame, table1_rows  # noqa: E402
 from paper.tables import markdown_summary, paths_of, summary_frame, write_table  # noqa: E402
 from paper.targets import TARGETS, Target, stand_in_used  # noqa: E402
-from runs.figures import OTHER_STYLES, curves_frame, draw_curves, path_style  # noqa: E402
+from runs.figures import (  # noqa: E402
+    OTHER_STYLES,
+    curves_frame,
+    draw_curves,
+    path_style,
+    y_label,
+)
 from runs.store import ReportError, Run, load_runs  # noqa: E402
 
 TABLE1 = "table1"
@@ -62,7 +76,12 @@ def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFra
 
 
 def plot_target(
-    settings: Sequence[TargetSetting], target: Target, title: str, out: Path, status: str = ""
+    settings: Sequence[TargetSetting],
+    target: Target,
+    title: str,
+    out: Path,
+    status: str = "",
+    scale: str = "full",
 ) -> None:
     """Mean over seeds with a +-1 std band; a row per sweep, loss left, accuracy right.
 
@@ -73,7 +92,7 @@ def plot_target(
     frame = seed_curves(settings, target)
     panels = list(dict.fromkeys(frame["panel"]))
     sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4 * len(panels)), squeeze=False)
+    fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4.3 * len(panels)), squeeze=False)
     for row, panel in zip(axes, panels):
         data = frame[frame["panel"] == panel]
         several = data["setting"].nunique() > 1
@@ -85,24 +104,34 @@ def plot_target(
             style_of = styles.__getitem__
         else:
             style_of = path_style
-        split = next(s for s in settings if s.panel == panel).runs[0].results
-        split = next(iter(split["paths"].values())).get("split", "test")
+        first = next(s for s in settings if s.panel == panel).runs[0].results
+        entry = next(iter(first["paths"].values()))
         for ax, metric in zip(row, ("loss", "acc")):
             hue = "setting" if several else "path"
             draw_curves(ax, data, metric, hue, style_of, band=True)
-            ax.set_ylabel(f"{split} {metric}")
-            ax.set_title(f"{panel}  (seeds: {data['seed'].nunique()})", fontsize="medium")
-        row[-1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize="small")
-    fig.suptitle(title + (f"\n{status}" if status else ""))
-    fig.tight_layout()
+            ax.set_ylabel(y_label(metric, entry))
+            ax.set_title(f"{panel}: {data['seed'].nunique()} seeds", fontsize="medium")
+    fig.suptitle(figure_title(title, status, scale))
+    fig.tight_layout()  # before the legends, which then widen the canvas, not squeeze the axes
+    for row in axes:
+        row[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
-def collect(target: Target, by_key: dict[str, list[Run]], scale: str, digits: bool):
+def figure_title(title: str, status: str, scale: str) -> str:
+    """The target's title (naming a stand-in), what it shows, its status line, and whether
+    it is the smoke scale."""
+    lines = [f"{title} (mean over seeds, band +-1 std)", *([status] if status else [])]
+    if scale == "smoke":
+        lines.append("smoke scale: tiny data and models, exercises the code, means nothing")
+    return "\n".join(lines)
+
+
+def collect(target: Target, by_key: dict[str, list[Run]], expected: Sequence[Expected], scale: str):
     """The settings of `target` among the runs; none at all is bad input."""
-    settings = select(by_key, expected_settings(target.sweeps, scale, digits), target.shows)
+    settings = select(by_key, expected, target.shows)
     if not settings:
         raise ReportError(
             f"no run trained as {target.name}'s settings at scale={scale} "
@@ -132,7 +161,7 @@ def report(
     evaluation: str | None = None,
 ) -> list[Path]:
     """Writes the target's figure and tables; returns the files written."""
-    if target in BEYOND_REPORTS:  # off the straight line: trajectory, biased_view
+    if target in BEYOND_REPORTS:  # off the straight line: trajectory, weights_biases
         return report_beyond(target, run_dirs, out_root, scale)
     if target not in TARGETS:
         raise ReportError(
@@ -155,23 +184,62 @@ def report(
         used += [(f"control of {row.intervention}", control) for row, _, control in rows]
         intervened = [s for _, settings, _ in rows for s in settings]
         markdown = markdown_table1(frame) + prestage_notes(intervened) + runs_used(used)
-        return write_table(frame, markdown, out / TABLE1)
-    settings = collect(spec, by_key, scale, digits)
+        written = write_table(frame, markdown, out / TABLE1)
+        if evaluation is None:  # any run may enter Table 1: no settings to name
+            inputs = keyed(by_key, [r for _, runs in used for r in runs])
+            record_inputs(out, report_args(scale, digits, run_dirs), None, inputs, spec.shows,
+                          written)  # fmt: skip
+        return written
+    if target == attribution_report.NAME:
+        return attribution_report.report(spec, by_key, scale, digits, out)
+    expected = expected_settings(spec.sweeps, scale, digits)
+    settings = collect(spec, by_key, expected, scale)
     if target == ATTENTION:
-        return report_attention(spec, settings, by_key, scale, out / ATTENTION)
-    stem = out / spec.stem
+        written = report_attention(spec, settings, by_key, scale, out / ATTENTION)
+    else:
+        written = report_settings(spec, settings, by_key, scale, digits, out / spec.stem)
+    if evaluation is None:
+        inputs = keyed(by_key, [r for s in settings for r in s.runs])
+        record_inputs(out, report_args(scale, digits, run_dirs), [e.key for e in expected],
+                      inputs, spec.shows, written)  # fmt: skip
+    return written
+
+
+def report_settings(spec: Target, settings, by_key, scale: str, digits: bool, stem: Path):
+    """A paper target's figure, its summary table and its panels; returns the files."""
     frame = summary_frame(settings, spec)
     if frame.empty:
         raise ReportError(f"the runs found have none of the paths {list(spec.paths)}")
     found = barrier_runs(spec, by_key, settings, scale, digits)
     title = spec.titled(stand_in_used(scale, digits))
-    plot_target(settings, spec, title, stem.with_suffix(".png"), found.headline if found else "")
+    status = found.headline if found else ""
+    plot_target(settings, spec, title, stem.with_suffix(".png"), status, scale)
     written = [stem.with_suffix(".png")]
     markdown = markdown_summary(frame, title) + (found.markdown() if found else "")
     markdown += prestage_notes(settings)
     markdown += extra_panels(spec, settings, stem, written)
     markdown += runs_used([(s.label, s.runs) for s in settings])
-    return [*written, *write_table(frame, markdown, stem)]
+    return written + write_table(frame, markdown, stem)
+
+
+def keyed(by_key: dict[str, list[Run]], runs: Sequence[Run]) -> list[tuple[str, Run]]:
+    """Each of `runs` with its setting key."""
+    key_of = {id(run): key for key, found in by_key.items() for run in found}
+    return [(key_of[id(run)], run) for run in runs]
+
+
+def report_args(scale: str, digits: bool, run_dirs: Sequence[str] = ()) -> dict:
+    """What a report was asked for, as `paper.report_inputs` records it."""
+    dirs = [Path(d) for d in run_dirs] or DEFAULT_DIRS
+    return {"scale": scale, "digits": digits, "run_dirs": [str(d.resolve()) for d in dirs]}
+
+
+def report_is_up_to_date(target: str, scale: str, digits: bool = False,
+                         out_root: Path = Path("reports")) -> bool:  # fmt: skip
+    """Whether `report(target, scale=scale, digits=digits)` would write what is there already."""
+    args = report_args(scale, digits)
+    dirs = [Path(d) for d in args["run_dirs"]]
+    return report_is_current(out_root / target, args, dirs, TARGETS[target].shows)
 
 
 def report_attention(spec: Target, settings, by_key, scale: str, stem: Path) -> list[Path]:
@@ -222,6 +290,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME",
         help="each run's re-evaluation NAME (RUN/evaluations/NAME) instead of its own results",
     )
+    parser.add_argument(
+        "--wandb",
+        action="store_true",
+        help="also log the report's figures, tables and files as a wandb run (offline; "
+        "`wandb sync` uploads)",
+    )
     args = parser.parse_args(argv)
     try:
         written = report(
@@ -232,6 +306,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for path in written:
         print(path)
+    if args.wandb:
+        from runs.wandb_log import log_report
+
+        run_id = log_report(args.target, written, written[0].parent)
+        print(f"linpath: logged to wandb run {run_id} (report-{args.target})")
     return 0
 
 

@@ -47,17 +47,60 @@ def _composed(overrides: tuple[str, ...]) -> DictConfig:
 def compose_point(point: Sequence[str]) -> DictConfig:
     """`compose(point)`, composing once per choice of config groups: plain `key=value`
     overrides are then set on a copy, as Hydra sets them after composing."""
+    groups, plain = _split_point(point)
+    if plain is None:
+        return _composed(tuple(point))
+    cfg = copy.deepcopy(_composed(groups))
+    for override in plain:
+        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+    return cfg
+
+
+def training_point(point: Sequence[str]) -> dict:
+    """`compose_point(point)` without its Hydra section, as plain containers (interpolations
+    unresolved): what `runs.identity` needs, a hundred times cheaper to copy."""
+    groups, plain = _split_point(point)
+    if plain is None:
+        return _plain(tuple(point))
+    cfg = copy.deepcopy(_plain(groups))
+    for override in plain:
+        _update(cfg, override.key_or_group.split("."), override.value())
+    return cfg
+
+
+def group_choice(point: Sequence[str], group: str) -> str | None:
+    """The option of config group `group` (`model`, `data`, ...) that `point` composes."""
+    groups, _ = _split_point(point)
+    return _composed(groups).hydra.runtime.choices.get(group)
+
+
+def _split_point(point: Sequence[str]):
+    """(the group overrides as a tuple, the plain overrides), or (the point, None) when a
+    plain override adds or deletes keys and only a whole compose can say what it does."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parsed = OverridesParser.create().parse_overrides(list(point))
     plain = [o for o in parsed if not (CONFIG_DIR / o.key_or_group).is_dir()]
     if any(o.is_add() or o.is_delete() or o.is_force_add() for o in plain):
-        return _composed(tuple(point))
-    groups = tuple(o.input_line for o in parsed if o not in plain)
-    cfg = copy.deepcopy(_composed(groups))
-    for override in plain:
-        OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
-    return cfg
+        return tuple(point), None
+    return tuple(o.input_line for o in parsed if o not in plain), plain
+
+
+@functools.cache
+def _plain(groups: tuple[str, ...]) -> dict:
+    composed = OmegaConf.to_container(_composed(groups), resolve=False)
+    return {key: value for key, value in composed.items() if key != "hydra"}
+
+
+def _update(tree: dict, keys: list[str], value) -> None:
+    """`OmegaConf.update(tree, ".".join(keys), value, merge=True)` on plain dicts."""
+    for key in keys[:-1]:
+        tree = tree.setdefault(key, {})
+    if isinstance(value, dict) and isinstance(tree.get(keys[-1]), dict):
+        for key, entry in value.items():
+            _update(tree[keys[-1]], [key], entry)
+    else:
+        tree[keys[-1]] = value
 
 
 def sweep_points(overrides: Sequence[str]) -> list[tuple[str, ...]]:

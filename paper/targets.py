@@ -224,13 +224,19 @@ ATTENTION_EXPERIMENTS = (
     "vit_data_fraction", "vit_pretrained", "modadd", "modadd_optimizer", "modadd_lr",
     "modadd_weight_decay", "modadd_warmup", "modadd_data_fraction",
 )  # fmt: skip
+# Beyond the paper: the full path's rise split among its units, beside every unit path.
+DIAGNOSED = (
+    "interpolation.paths=[full,unit/*]",
+    "interpolation.diagnostics=[attribution,curvature,agreement]",
+    "interpolation.diagnosed_paths=[full]",
+)
 
 TARGETS = {
     t.name: t
     for t in (
         Target(
             "fig1a",
-            "Fig. 1A: MLP on MNIST (left) and spiral (right)",
+            "Fig. 1A: MLP on MNIST and on the spiral",
             (
                 Sweep("mnist_mlp", title="MLP on MNIST", stand_in=MNIST_STAND_IN),
                 Sweep("spiral_mlp", title="MLP on spiral"),
@@ -375,6 +381,16 @@ TARGETS = {
             "Table 1: interventions against their matched controls",
             NO_BN,
             also_reports=("appF",),
+        ),
+        Target(
+            "attribution",
+            "Which unit makes the barrier: the full path's rise split among its units",
+            (
+                Sweep("spiral_mlp", DIAGNOSED, title="MLP 2x50, spiral"),
+                Sweep("mnist_mlp", DIAGNOSED, title="MLP 2x50, MNIST", stand_in=MNIST_STAND_IN),
+                Sweep("blockwise", DIAGNOSED, title="ResNet-18, CIFAR-10 (Fig. 1B)"),
+            ),
+            ("full", "unit/*"),
         ),
         Target(
             "attention",

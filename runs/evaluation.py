@@ -8,6 +8,7 @@ theta_i, theta_f and a data module with `split(name)`, `loader(name, sharded=Fal
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -15,9 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
-from landscape import discover_units, distance, expand_paths
+from landscape import diagnose_paths, discover_units, distance, expand_paths
 from landscape.biases import EXTRAS
 from landscape.distributed import rank_and_world
 from landscape.evaluate import evaluate_state
@@ -26,6 +26,7 @@ from landscape.shape import DEFAULT_THRESHOLDS, path_metrics
 from landscape.sharded import evaluate_paths_sharded, shard_points
 from landscape.views import view_name
 from runs.artifacts import save_json_atomic
+from runs.progress import StageProgress, progress_mode
 
 # theta_i' (the new-init paths' and plane's end) is drawn under the run's seed plus this
 NEW_INIT_SEED_OFFSET = 1_000_003
@@ -52,13 +53,24 @@ def finite_or_none(value: float) -> float | None:
     return value if value == value and abs(value) != float("inf") else None
 
 
+def finite_tree(value):
+    """`value` (dicts, lists, numbers, strings) with every NaN or inf as null."""
+    if isinstance(value, dict):
+        return {k: finite_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_tree(v) for v in value]
+    return finite_or_none(value) if isinstance(value, float) else value
+
+
 @dataclass
 class PathEvaluation:
     """What to evaluate along a run's paths: the `interpolation` config, checked by its caller.
 
     `views` adds (split, BN policy) pairs beside the main one (`eval_split`, `bn`), each
     evaluated in its own pass and written under `views` in results.json, e.g.
-    `["train/interpolate", "test/recompute"]`.
+    `["train/interpolate", "test/recompute"]`. `diagnostics` (`landscape.diagnose_paths`:
+    attribution by `partition`, curvature with `hessian`, agreement) go beside each path of
+    the main view, or of `diagnosed_paths` when given.
     """
 
     alphas: list[float]
@@ -74,7 +86,11 @@ class PathEvaluation:
     extras: list[str] = field(default_factory=list)
     seed: int = 0
     views: list[str] = field(default_factory=list)
-    progress: bool = True
+    progress: bool | str = True  # a mode of runs.progress: auto, bar, lines, none
+    diagnostics: list[str] = field(default_factory=list)
+    diagnosed_paths: list[str] | None = None  # None: every path
+    partition: str = "units"
+    hessian: dict = field(default_factory=dict)
 
     def units_of(self, net: torch.nn.Module) -> dict[str, list[str]]:
         if isinstance(self.units, str):
@@ -96,10 +112,12 @@ class PathEvaluation:
         theta_f: State,
         split: str,
         bn: str,
+        diagnose: bool = False,
     ) -> Curves | None:
         """Loss and accuracy along every requested path on `split` under BN policy `bn`, the
         points spread over the ranks (`landscape.sharded`); rank 0 gets the curves, the
-        others None. A progress bar counts rank 0's (path, alpha) points."""
+        others None. Rank 0 shows how many of its (path, alpha) points are done. With
+        `diagnose`, each path's `diagnostics` too (the examples spread over the ranks)."""
         units = self.units_of(net)
         data = eval_batches(datamodule, split, self.max_eval_examples)
         bn_data = None
@@ -108,15 +126,14 @@ class PathEvaluation:
             bn_data = [batch for _, batch in zip(range(self.bn_batches), train)]
         requested = expand_paths(self.paths, units)
         rank, world = rank_and_world()
-        bar = tqdm(
-            total=len(shard_points(requested, len(self.alphas), rank, world)),
-            desc=f"paths {view_name(split, bn)}",
-            unit="point",
-            disable=True if not self.progress or rank != 0 else None,  # None: only on a TTY
-        )
-        new_init = any(path in NEW_INIT_PATHS for path in requested)
-        with bar:
-            return evaluate_paths_sharded(
+        mode = progress_mode(self.progress) if rank == 0 else "none"
+        total = len(shard_points(requested, len(self.alphas), rank, world))
+        bar = StageProgress(f"paths {view_name(split, bn)}", total, "point", mode)
+        theta_new = None
+        if any(path in NEW_INIT_PATHS for path in requested):
+            theta_new = new_init_state(fresh_net, self.seed)
+        try:
+            curves = evaluate_paths_sharded(
                 net,
                 theta_i,
                 theta_f,
@@ -124,21 +141,35 @@ class PathEvaluation:
                 alphas=self.alphas,
                 paths=requested,
                 loss=loss,
-                theta_new=new_init_state(fresh_net, self.seed) if new_init else None,
+                theta_new=theta_new,
                 units=units,
                 bn_data=bn_data,
                 cache_bytes=self.cache_bytes,
                 progress=bar.update,
             )
+        finally:
+            bar.close()
+        if diagnose and self.diagnostics:
+            diagnosed = requested if self.diagnosed_paths is None else self.diagnosed_paths
+            found = diagnose_paths(
+                net, theta_i, theta_f, data, self.alphas, diagnosed, self.diagnostics,
+                self.partition, loss, theta_new, units, {**self.hessian, "seed": self.seed},
+                {**self.thresholds, "end_rise_as_barrier": self.end_rise_as_barrier},
+                READ_FROM_END, cache_bytes=self.cache_bytes, sharded=True,
+            )  # fmt: skip
+            for path, entry in found.items() if curves is not None else ():
+                entry.pop("loss")  # the path's own curve is beside it
+                curves[path]["diagnostics"] = entry
+        return curves
 
     def all_curves(self, net, fresh_net, loss, datamodule, theta_i, theta_f) -> dict | None:
         """The main view's curves and each extra view's, keyed by `view_name`."""
         pairs = [(self.eval_split, self.bn), *self.view_pairs()]
         views = {
             view_name(split, bn): self.curves(
-                net, fresh_net, loss, datamodule, theta_i, theta_f, split, bn
+                net, fresh_net, loss, datamodule, theta_i, theta_f, split, bn, diagnose=index == 0
             )
-            for split, bn in pairs
+            for index, (split, bn) in enumerate(pairs)
         }
         return None if any(curves is None for curves in views.values()) else views
 
@@ -168,6 +199,11 @@ class PathEvaluation:
                 "read_from_end": path in READ_FROM_END,
                 **({"note": "; ".join(notes)} if notes else {}),
                 **metrics,
+                **(
+                    {"diagnostics": finite_tree(curve["diagnostics"])}
+                    if "diagnostics" in curve
+                    else {}
+                ),
             }
         return entries
 
@@ -233,9 +269,14 @@ def write_results(results: dict, directory: Path, figure: bool) -> Path | None:
     save_json_atomic(results, directory / "results.json")
     if not figure or not results["paths"]:
         return None
+    from runs.diagnostic_figures import diagnosed_path, draw_diagnostics
     from runs.figures import plot_run
 
-    plot_run(results, directory / "interpolation.png")
+    path = diagnosed_path(results)
+    below = (
+        None if path is None else functools.partial(draw_diagnostics, results=results, path=path)
+    )
+    plot_run(results, directory / "interpolation.png", below)
     return directory / "interpolation.png"
 
 
@@ -286,6 +327,12 @@ def summary_table(results: dict) -> str:
     if capped:
         lines.append(f"WARNING: {capped}")
     return "\n".join(lines)
+
+
+def written_line(directory: Path) -> str:
+    """Where a run or evaluation put its files, and which they are."""
+    files = sorted(p.name for p in Path(directory).iterdir() if p.is_file())
+    return f"linpath: written to {directory}/ ({', '.join(files)})"
 
 
 def capped_prestage(init: Mapping) -> str | None:

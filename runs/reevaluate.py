@@ -9,6 +9,7 @@ run's own results.json is never touched. `-m run_dir=A,B,C` does many runs.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 import time
@@ -26,6 +27,8 @@ from runs.store import EVALUATIONS
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 # results.json keys that describe one evaluation, not the run: never carried to another one
 EVALUATION_ONLY = ("schema", "distance", "timing", "evaluation", REUSED_FROM)
+PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,24}")  # kept in an evaluation's folder name
+MAX_NAME = 60
 
 
 def evaluate_run(
@@ -86,10 +89,19 @@ def interpolation_overrides(task_overrides: Sequence[str]) -> list[str]:
 
 
 def evaluation_name(overrides: Sequence[str]) -> str:
-    """A folder name that says what changed: `units=blocks_bn=recompute`; `default` for none."""
-    parts = [o.lstrip("+~").removeprefix("interpolation.") for o in overrides]
-    name = "_".join(re.sub(r"[^A-Za-z0-9_.=-]+", "-", p).strip("-") for p in parts)
-    return name[:120] or "default"
+    """A short folder name that says what changed: `units=blocks_bn=recompute`. A value that
+    is long or not a plain word leaves only its key, and a hash of the overrides keeps
+    names apart (`paths_alphas-3f9c2a`); `default` for none."""
+    words = [o.lstrip("+~").removeprefix("interpolation.") for o in overrides]
+    keys = [w.partition("=")[0] for w in words]
+    name = "_".join(
+        w if PLAIN_VALUE.fullmatch(w.partition("=")[2]) else k for w, k in zip(words, keys)
+    )
+    if len(name) > MAX_NAME:
+        name = "_".join(keys)[:MAX_NAME]
+    if name != "_".join(words):
+        name += "-" + hashlib.sha256("\n".join(overrides).encode()).hexdigest()[:6]
+    return name or "default"
 
 
 def reevaluate(cfg: DictConfig, task_overrides: Sequence[str]) -> Path:
@@ -124,12 +136,24 @@ def reevaluate(cfg: DictConfig, task_overrides: Sequence[str]) -> Path:
 def main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
+    from landscape.state_files import load_results_file
+    from runs.evaluation import summary_table, written_line
+    from runs.store import RESULTS_FILE
+
     try:
         out_dir = reevaluate(cfg, HydraConfig.get().overrides.task)
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)
         sys.exit(2)
-    print(out_dir)
+    results = load_results_file(out_dir / RESULTS_FILE)
+    print(summary_table(results))
+    print(written_line(out_dir))
+    if cfg.wandb:
+        from runs.wandb_log import log_evaluation
+
+        run_id = log_evaluation(results, sorted(out_dir.glob("*.png")), out_dir.name)
+        if run_id is not None:
+            print(f"linpath: logged to wandb run {run_id} under evaluation/{out_dir.name}/")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 import torch
 
 from landscape.errors import LinpathError
+from runs.progress import clock_time
 
 VISIBLE = "CUDA_VISIBLE_DEVICES"
 Slot = tuple[str, ...]  # device ids one job sees; () when jobs are not pinned to devices
@@ -98,12 +99,6 @@ class SweepProgress:
             f"elapsed {clock_time(self.clock() - self.began)}, "
             f"ETA {'-' if eta is None else clock_time(eta)}"
         )
-
-
-def clock_time(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 class SlotScheduler(Generic[Job, Handle]):

@@ -31,13 +31,13 @@ from hydra.core.utils import (
 )
 from hydra.types import HydraContext, TaskFunction
 
+from runs.progress import clock_time
 from sweeps.devices import (
     VISIBLE,
     LauncherError,
     Slot,
     SlotScheduler,
     SweepProgress,
-    clock_time,
     device_slots,
     visible_gpus,
 )

@@ -55,11 +55,11 @@ def test_biased_view_report_finds_the_correlation_it_was_given(tmp_path, capsys)
     spreads = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     for seed, spread in enumerate(spreads):
         write_run(tmp_path / "runs" / str(seed), seed, spread, plateau_end=0.1 + spread)
-    assert main(["biased_view", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
-    found = json.loads((tmp_path / "out" / "biased_view" / "correlation.json").read_text())
+    assert main(["weights_biases", str(tmp_path / "runs"), "--out", str(tmp_path / "out")]) == 0
+    found = json.loads((tmp_path / "out" / "weights_biases" / "correlation.json").read_text())
     assert found["bias_view"]["n"] == 6
     assert found["bias_view"]["pearson_r"] == pytest.approx(1.0, abs=1e-6)
-    markdown = (tmp_path / "out" / "biased_view" / "biased_view.md").read_text()
+    markdown = (tmp_path / "out" / "weights_biases" / "weights_biases.md").read_text()
     assert "| bias_view | 6 | +1.00" in markdown
 
 
@@ -89,4 +89,4 @@ def test_trajectory_report_counts_runs_that_went_through_the_barrier(tmp_path):
     markdown = (tmp_path / "out" / "trajectory" / "trajectory.md").read_text()
     assert "3 runs; the full path has a barrier (shape B) in 3." in markdown
     assert "peak) in 1;" in markdown
-    assert "| 1 | B | 0.50 | 1.0000 | 1.2000 | True | 0.7000 | 1.2000 | 0.250 |" in markdown
+    assert "| 1 | B | 0.50 | 1.0000 | 1.2000 | yes | 0.7000 | 1.2000 | 0.250 |" in markdown

@@ -8,7 +8,7 @@ import torch
 import torch.multiprocessing as mp
 
 from benchmarks.reference import reference_curve, trained_copy
-from landscape import evaluate_paths, moving_keys
+from landscape import diagnose_paths, evaluate_paths, moving_keys
 from landscape.sharded import evaluate_paths_sharded, evaluate_share, merge_shares, shard_points
 from lightning_modules.build import data_and_net_factory
 from lightning_modules.classifier import fresh_draw
@@ -50,7 +50,9 @@ def test_merge_refuses_gaps_and_repeats():
         merge_shares([share, share], ["full"], 1)
 
 
-def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
+def _join(rank: int, world: int, store: str):
+    """This process as rank `rank` of a gloo group, and the same model, states and data as
+    every other rank."""
     torch.set_num_threads(1)
     torch.distributed.init_process_group(
         "gloo", init_method=f"file://{store}", rank=rank, world_size=world
@@ -59,7 +61,11 @@ def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
     model = SmallBNNet()
     inputs, targets = torch.randn(40, 1, 6, 6), torch.randint(0, 3, (40,))
     theta_a = {k: v.clone() for k, v in model.state_dict().items()}
-    theta_b = trained_copy(model, inputs)
+    return model, theta_a, trained_copy(model, inputs), inputs, targets
+
+
+def _sharded_worker(rank: int, world: int, store: str, out: str) -> None:
+    model, theta_a, theta_b, inputs, targets = _join(rank, world, store)
     # every kind of path: unit/* shared out per unit, the new-init ones through theta_new
     paths = [*PATHS, "unit/*", "final_to_new_init", "init_to_new_init"]
     options = dict(theta_new=trained_copy(model, inputs, seed=7))
@@ -137,3 +143,40 @@ def test_a_two_rank_ddp_run_writes_one_run_whose_curves_are_the_plain_loops(tmp_
         )
         assert results["paths"][path]["loss"] == pytest.approx(loss, abs=1e-6), path
         assert results["paths"][path]["acc"] == pytest.approx(acc, abs=1e-9), path
+
+
+def _diagnosed_worker(rank: int, world: int, store: str, out: str) -> None:
+    model, theta_a, theta_b, inputs, targets = _join(rank, world, store)
+    batches = [(inputs[:25], targets[:25]), (inputs[25:], targets[25:])]
+    options = dict(alphas=5, paths=["full", "unit/conv2"], hessian={"iters": 5, "probes": 3})
+    found = diagnose_paths(model, theta_a, theta_b, batches, sharded=True, **options)
+    torch.save(found, f"{out}.{rank}")
+    if rank == 0:
+        torch.save(diagnose_paths(model, theta_a, theta_b, batches, **options), f"{out}.single")
+    torch.distributed.destroy_process_group()
+
+
+def assert_close_tree(got, expected, path=""):
+    if isinstance(expected, dict):
+        assert set(got) == set(expected), path
+        for key in expected:
+            assert_close_tree(got[key], expected[key], f"{path}/{key}")
+    elif isinstance(expected, list):
+        assert len(got) == len(expected), path
+        for index, (a, b) in enumerate(zip(got, expected)):
+            assert_close_tree(a, b, f"{path}[{index}]")
+    elif isinstance(expected, float):
+        assert got == pytest.approx(expected, rel=1e-4, abs=1e-6), path
+    else:
+        assert got == expected, path
+
+
+@pytest.mark.slow  # spawning two processes re-imports torch twice
+def test_diagnostics_sharded_over_two_gloo_processes_equal_one_process(tmp_path):
+    """Each rank takes every other example; the gradients, curvature products and counts are
+    summed over the ranks, so both ranks get one process's diagnostics."""
+    out = tmp_path / "diagnosed"
+    mp.spawn(_diagnosed_worker, args=(2, str(tmp_path / "store"), str(out)), nprocs=2)
+    single = torch.load(f"{out}.single")
+    for rank in (0, 1):
+        assert_close_tree(torch.load(f"{out}.{rank}"), single)

@@ -86,6 +86,17 @@ def test_readme_example_gives_the_runs_own_curves_back(finished):
         assert largest_difference(curves[path]["acc"], accs) < 1e-6, path
 
 
+def test_the_diagnostics_page_example_splits_the_runs_own_curve(finished):
+    """docs/diagnostics.md's notebook block, as written, on the finished run."""
+    text = (REPO / "docs" / "diagnostics.md").read_text()
+    namespace = run_example(re.search(r"^```python\n(.*?)^```", text, re.M | re.S)[1], finished)
+    split = namespace["found"]["full"]["attribution"]
+    full = read_results(finished)["paths"]["full"]["loss"]
+    assert split["change"] == pytest.approx(full[-1] - full[0], abs=1e-6)
+    assert sum(split["total"].values()) == pytest.approx(split["change"], abs=1e-3)
+    assert namespace["found"]["full"]["curvature"]["hessian"][0]["top_eigenvalue"] > 0
+
+
 def test_load_run_gives_the_runs_model_states_and_data(finished):
     run = load_run(finished)
     results = read_results(finished)

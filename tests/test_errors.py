@@ -192,9 +192,9 @@ def test_a_diverged_run_reads_honestly(tmp_path):
     why they are empty, the figure's panels too, and the summary stays in columns."""
     import matplotlib.pyplot as plt
 
-    from callbacks.interpolation import summary_table
     from landscape import evaluate_paths
-    from runs.figures import curves_frame, draw_curves, empty_reason, path_style
+    from runs.evaluation import summary_table
+    from runs.figures import curves_frame, draw_curves, empty_reason, path_label, path_style
 
     torch.manual_seed(0)
     module = Classifier(lambda: MLP((2,), 1, hidden=[4]), torch.optim.SGD, loss="bce")
@@ -226,7 +226,7 @@ def test_a_diverged_run_reads_honestly(tmp_path):
     fig, ax = plt.subplots()
     draw_curves(ax, curves_frame(results), "loss", "path", path_style, False, empty_reason(results))
     assert "no finite loss: theta_f holds NaN or inf" in ax.texts[0].get_text()
-    assert ax.get_legend_handles_labels()[1] == ["full (no finite point)"]
+    assert ax.get_legend_handles_labels()[1] == [f"{path_label('full')} (no finite point)"]
     plt.close(fig)
 
 

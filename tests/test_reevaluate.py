@@ -91,6 +91,29 @@ def test_a_reevaluation_is_the_plain_computation_on_the_run_files(finished):
     assert looked.directory == finished / "first" and looked.results["alphas"][0] == -0.25
 
 
+def test_a_reevaluation_adds_diagnostics_beside_each_path_of_the_main_view(finished):
+    first = finished / "first"
+    overrides = (
+        f"run_dir={first}",
+        "interpolation.paths=[full,unit/fc2,final_to_new_init]",
+        "interpolation.diagnostics=[attribution,agreement]",
+        "interpolation.views=[train/interpolate]",
+        "name=diagnosed",
+    )
+    results = read_results(reevaluate(compose_reevaluate(*overrides), overrides))
+    for path, entry in results["paths"].items():
+        found = entry["diagnostics"]
+        assert set(found) == {"partition", "attribution", "agreement"}, path
+        # the diagnostics' own loss change against the path's curve, computed apart
+        assert found["attribution"]["change"] == pytest.approx(
+            entry["loss"][-1] - entry["loss"][0], abs=1e-6
+        )
+        assert found["agreement"]["with_start"][0] == found["agreement"]["with_end"][-1] == 1.0
+    assert results["paths"]["unit/fc2"]["diagnostics"]["attribution"]["parts"] == ["fc2"]
+    assert "diagnostics" not in results["views"]["train/interpolate"]["full"]
+    assert (first / "evaluations" / "diagnosed" / "interpolation.png").is_file()
+
+
 @pytest.mark.slow
 def test_a_reevaluation_equals_a_fresh_training_evaluated_that_way(finished, fresh):
     done = reevaluate_cli(f"run_dir={finished / 'first'}", *LOOK, "name=cli")
@@ -98,6 +121,21 @@ def test_a_reevaluation_equals_a_fresh_training_evaluated_that_way(finished, fre
     assert_same_curves(
         read_results(finished / "first" / "evaluations" / "cli"), read_results(fresh)
     )
+
+
+def test_the_command_line_prints_the_summary_and_the_short_folder(finished):
+    done = reevaluate_cli(f"run_dir={finished / 'first'}", *LOOK[1:])
+    assert done.returncode == 0, done.stderr
+    name = evaluation_name(LOOK[1:])
+    lines = done.stdout.splitlines()
+    results = read_results(finished / "first" / "evaluations" / name)
+    table = lines[-len(results["paths"]) - 3 :]
+    assert table[0].split()[:3] == ["path", "shape", "strict"]
+    assert [line.split()[:2] for line in table[1:-2]] == [
+        [path, entry["shape"]] for path, entry in results["paths"].items()
+    ]
+    assert table[-2].startswith("test acc")
+    assert table[-1].startswith(f"linpath: written to {finished / 'first' / 'evaluations' / name}/")
 
 
 def test_incomplete_or_foreign_runs_are_refused_in_one_line(finished, tmp_path):
@@ -127,6 +165,11 @@ def test_evaluation_names_say_what_changed():
     assert evaluation_name(["interpolation.units=blocks", "interpolation.bn=recompute"]) == (
         "units=blocks_bn=recompute"
     )
+    # lists and globs: the keys and a hash, short enough to type, different values apart
+    name = evaluation_name(LOOK)
+    assert name.startswith("paths_alphas_eval_split=train-") and len(name) < 40
+    other = evaluation_name([*LOOK[:1], "interpolation.alphas=[0,1]", *LOOK[2:]])
+    assert other != name and other.split("-")[0] == name.split("-")[0]
 
 
 def test_reuse_finds_the_run_whatever_is_evaluated_or_logged(finished):

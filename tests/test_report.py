@@ -380,7 +380,7 @@ def test_reports_on_the_stand_in_say_digits_never_mnist(tmp_path: Path, monkeypa
     )
     out = tmp_path / "reports"
     assert report_main(["fig1a", str(root), "--out", str(out), "--digits"]) == 0
-    assert titles == ["Fig. 1A: MLP on digits stand-in (left) and spiral (right)"]
+    assert titles == ["Fig. 1A: MLP on digits stand-in and on the spiral"]
     markdown = (out / "fig1a" / "fig1a_mnist_mlp_spiral_mlp.md").read_text()
     assert markdown.startswith(f"# {titles[0]}") and "MNIST" not in markdown
     rows = read_csv(out / "fig1a" / "fig1a_mnist_mlp_spiral_mlp.csv")
@@ -438,7 +438,8 @@ def test_every_catalogue_target_has_a_report_and_a_make_target(tmp_path: Path):
     paper_targets = set(paper_targets.replace("\\", " ").split())
     expected = {"fig1a", "fig1b", "fig2a", "fig2b", "fig3", "tableA3", "fig4", "fig5", "fig6",
                 "figA15", "fig7", "fig8", "fig9", "table2", "fig10", "figA17", "figA18",
-                "figA19", "table1", "tableA4", "appF", "bias_view", "attention"}  # fmt: skip
+                "figA19", "table1", "tableA4", "appF", "bias_view", "attribution",
+                "attention"}  # fmt: skip
     assert paper_targets == expected
     assert expected <= set(TARGETS)
     dry = subprocess.run(

@@ -12,10 +12,32 @@ from tests.conftest import read_results, run_linpath
 
 
 @pytest.fixture(scope="module")
-def spiral_run(tmp_path_factory):
+def spiral_done(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("spiral")
-    run_linpath("experiment=spiral_mlp", "scale=smoke", "seed=3", run_dir=run_dir)
-    return run_dir
+    return run_dir, run_linpath("experiment=spiral_mlp", "scale=smoke", "seed=3", run_dir=run_dir)
+
+
+@pytest.fixture(scope="module")
+def spiral_run(spiral_done):
+    return spiral_done[0]
+
+
+def test_a_run_ends_with_its_summary_table_and_folder(spiral_done):
+    run_dir, done = spiral_done
+    results = read_results(run_dir)
+    *_, header, full, back, init, final, written = done.stdout.splitlines()
+    assert header.split()[:3] == ["path", "shape", "strict"]
+    for line, path in zip((full, back, init), results["paths"]):
+        assert line.split()[:3] == [path, results["paths"][path]["shape"],
+                                    results["paths"][path]["strict_shape"]]  # fmt: skip
+    assert final.startswith(f"test acc {results['final']['test_acc']:.4f}")
+    assert written.startswith(f"linpath: written to {run_dir}/ (")
+    assert "results.json" in written and "interpolation.png" in written
+    # piped: a line per ~10 s with the total, not one per epoch
+    assert [line.split()[1] for line in done.stdout.splitlines() if line.startswith("fit ")] == [
+        "1/2",
+        "2/2",
+    ]
 
 
 def test_spiral_smoke_writes_a_complete_run(spiral_run):

@@ -5,9 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from paper.settings import compose, compose_point, sweep_overrides, sweep_points
+from paper.settings import (
+    compose,
+    compose_point,
+    group_choice,
+    sweep_overrides,
+    sweep_points,
+    training_point,
+)
 from paper.targets import TARGETS
 from runs.identity import setting_id as setting_key
+from runs.identity import training_id
 
 POINTS = [
     ("experiment=narrowing", "model.widths=[32,64,256,256,512,512,512,256]"),
@@ -21,7 +29,9 @@ POINTS = [
 
 @pytest.mark.parametrize("point", POINTS)
 def test_quick_composition_is_hydras(point):
-    assert setting_key(compose_point(point)) == setting_key(compose(point)[0])
+    hydras = compose((*point, "seed=4"))[0]
+    assert setting_key(compose_point(point)) == setting_key(hydras)
+    assert training_id(training_point((*point, "seed=4"))) == training_id(hydras)
 
 
 def test_sweep_points_expand_axes_and_let_overrides_win():
@@ -56,3 +66,7 @@ def test_quick_composition_leaves_its_cache_alone():
     first = compose_point(["experiment=weight_decay", "optimizer.weight_decay=0.0"])
     second = compose_point(["experiment=weight_decay"])
     assert (first.optimizer.weight_decay, second.optimizer.weight_decay) == (0.0, 5e-4)
+    plain = training_point(["experiment=weight_decay", "optimizer.weight_decay=0.0"])
+    assert plain["optimizer"]["weight_decay"] == 0.0 and "hydra" not in plain
+    assert training_point(["experiment=weight_decay"])["optimizer"]["weight_decay"] == 5e-4
+    assert group_choice(["experiment=layer_lr_wd", "model=vgg11_bn"], "model") == "vgg11_bn"
