@@ -3,11 +3,15 @@ names, the engine against a plain loop on them, and bad sizes refused in one lin
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from benchmarks.reference import reference_curve, trained_copy
-from landscape import discover_units, evaluate_paths, moving_keys
+from landscape import diagnose_paths, discover_units, evaluate_paths, moving_keys
+from landscape.evaluate import interpolate_state
 from landscape.paths import MODEL_GROUPS
 from lightning_modules.config_checks import ConfigError, check_config
 from lightning_modules.models.gpt2 import gpt2
@@ -125,6 +129,41 @@ def test_engine_equals_a_plain_loop_on_gpt2(gpt):
         moving = moving_keys(gpt, theta_b, path, units)
         losses, _ = reference_curve(gpt, theta_a, theta_b, moving, (inputs, targets), [0, 0.5, 1])
         assert curves[path]["loss"] == pytest.approx(losses, abs=1e-5), path
+
+
+def float64(state):
+    return {k: v.double() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def float64_loss(model, state, inputs, targets) -> float:
+    work = copy.deepcopy(model).double().eval()
+    work.load_state_dict(state)
+    with torch.no_grad():
+        return float(F.cross_entropy(work(inputs.double() if inputs.is_floating_point() else
+                                          inputs), targets))  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["vit", "gpt"])
+def test_curvature_goes_through_fused_attention(name, request, vit_ends):
+    """d2L/dalpha2 needs a forward derivative, which the fused attention kernels lack: the
+    diagnostics take the math kernel, and equal the second difference of the float64 loss."""
+    model = request.getfixturevalue(name)
+    if name == "vit":
+        theta_a, theta_b, batches = vit_ends
+        inputs, targets = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    else:
+        inputs, targets = torch.randint(0, 99, (20, 4)), torch.randint(0, 97, (20,))
+        theta_a = {k: v.clone() for k, v in model.state_dict().items()}
+        theta_b = trained_copy(model, inputs, scale=0.2)
+    found = diagnose_paths(model, theta_a, theta_b, (inputs, targets), [0.5], ["full"],
+                           diagnostics=["curvature"], hessian={"alphas": []})  # fmt: skip
+    keys, h = moving_keys(model, theta_b, "full"), 1e-3
+    ends = float64(theta_a), float64(theta_b)
+    losses = [float64_loss(model, interpolate_state(*ends, 0.5 + s * h, keys), inputs, targets)
+              for s in (-1, 0, 1)]  # fmt: skip
+    second = (losses[0] - 2 * losses[1] + losses[2]) / h**2
+    assert found["full"]["curvature"]["along_path"][0] == pytest.approx(second, rel=1e-4)
+    assert abs(second) > 1e-2
 
 
 def test_sizes_that_do_not_fit_are_refused_in_one_line():
