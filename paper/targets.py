@@ -219,11 +219,18 @@ FIG3_SWEEPS = (
 )
 NO_BN = (Sweep("no_bn"),)
 # Beyond the paper (its Sec. 8): the interventions on attention models (paper.attention).
-ATTENTION_EXPERIMENTS = (
-    "vit_digits", "vit_optimizer", "vit_lr", "vit_weight_decay", "vit_warmup",
-    "vit_data_fraction", "vit_pretrained", "modadd", "modadd_optimizer", "modadd_lr",
-    "modadd_weight_decay", "modadd_warmup", "modadd_data_fraction",
-)  # fmt: skip
+# Each sweep titled by its network, data and what it varies (the figure's panels).
+ATTENTION = {
+    "vit_digits": "ViT on digits, AdamW (the control)",
+    "vit_optimizer": "ViT on digits, SGD with momentum",
+    "vit_lr": "ViT on digits, learning rates", "vit_weight_decay": "ViT on digits, weight decay",
+    "vit_warmup": "ViT on digits, no warmup", "vit_data_fraction": "ViT on digits, less data",
+    "vit_pretrained": "ViT-Tiny on CIFAR-10, scratch and ImageNet pre-training",
+    "modadd": "GPT-2 on a + b mod 97, AdamW (the control)",
+    "modadd_optimizer": "GPT-2 on a + b mod 97, SGD with momentum",
+    "modadd_lr": "GPT-2, learning rates", "modadd_weight_decay": "GPT-2, weight decay",
+    "modadd_warmup": "GPT-2, no warmup", "modadd_data_fraction": "GPT-2, training fractions",
+}  # fmt: skip
 # Beyond the paper: the full path's rise split among its units, beside every unit path.
 DIAGNOSED = (
     "interpolation.paths=[full,unit/*]",
@@ -395,7 +402,7 @@ TARGETS = {
         Target(
             "attention",
             "Attention models: the paper's interventions on a ViT and a GPT-2",
-            tuple(Sweep(e) for e in ATTENTION_EXPERIMENTS),
+            tuple(Sweep(e, title=title) for e, title in ATTENTION.items()),
             ("full", "unit/*"),
         ),
         Target(

@@ -34,7 +34,9 @@ LEGEND_ROWS = 12  # a legend column beside a panel holds this many lines
 METRIC_WORDS = {"loss": "loss", "acc": "accuracy"}
 # Data sets that stand in for another where the real one is not on disk
 STAND_INS = {"digits": "scikit-learn's 8x8 digits standing in for MNIST"}
-NOT_A_SETTING = ("seed", "scale", "reuse", "experiment", "data.root", "data.check_integrity")
+NOT_A_SETTING = (
+    "seed", "scale", "reuse", "experiment", "data.root", "data.check_integrity", "progress",
+)  # fmt: skip
 THETA = {"i": r"$\theta_i$", "f": r"$\theta_f$", "new": r"$\theta_i'$"}
 LEGEND_TITLE = "path [shape]\n(broad stroke: a barrier's rise)"
 ALPHA_LABEL = r"$\alpha$ (0: a line's first state, 1: its second)"
@@ -208,8 +210,12 @@ def plot_run(results: dict, out: Path, below: Callable | None = None) -> None:
     and BN policy) when the run has more than one. `below(subfigure)` draws more panels
     under them (`runs.diagnostic_figures`)."""
     views = [None, *results.get("views", {})]
+    lines = max(len(entries) for entries in [results["paths"], *results.get("views", {}).values()])
+    under = lines > LEGEND_ROWS  # a transformer's many units: the legend in two columns below
+    legend_height = 0.2 * -(-lines // 2) if under else 0.0
     sns.set_theme(style="whitegrid", context="notebook")
-    fig = plt.figure(figsize=(12, 4.2 * len(views) + (8 if below else 0)), layout="constrained")
+    height = 4.2 * len(views) + legend_height + (8 if below else 0)
+    fig = plt.figure(figsize=(12, height), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[len(views), 2]) if below else (fig, None)
     grid = top.subplots(len(views), 2, squeeze=False)
     for axes, view in zip(grid, views):
@@ -227,17 +233,12 @@ def plot_run(results: dict, out: Path, below: Callable | None = None) -> None:
             ax.set_ylabel(y_label(metric, entry))
         mark_barriers(axes[0], results, entries, colours(list(entries)))
     fig.suptitle(describe(results), fontsize="medium")
-    for axes, view in zip(grid, views):
-        lines = len(results["paths"] if view is None else results["views"][view])
-        columns = 1 + (lines - 1) // LEGEND_ROWS  # a transformer's many units
-        axes[-1].legend(
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1.0),
-            ncol=columns,
-            fontsize="small" if columns == 1 else "x-small",
-            title=LEGEND_TITLE,
-            title_fontsize="small",
-        )
+    legend = dict(title=LEGEND_TITLE, title_fontsize="small")
+    if under:  # one legend under every panel: the views show the same paths
+        handles = grid[0][-1].get_legend_handles_labels()
+        top.legend(*handles, loc="outside lower center", ncol=2, fontsize="x-small", **legend)
+    for axes in grid if not under else ():
+        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", **legend)
     if below is not None:
         below(bottom)
     fig.savefig(out, dpi=120, bbox_inches="tight")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import matplotlib.pyplot as plt
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from benchmarks.reference import reference_curve
 from landscape import evaluate_paths, moving_keys
 from lightning_modules.build import data_and_net_factory
 from run import compose_config
+from runs.figures import plot_run
 from runs.identity import run_config
 from runs.reevaluate import reevaluate
 from runs.reuse import find_reusable
@@ -42,6 +44,23 @@ def test_vit_run_has_transformer_units_and_its_grid_diagonal_is_the_full_path(vi
     assert [grid["loss"][j][j] for j in on_grid] == pytest.approx(full, abs=1e-6)
     assert max(full) - min(full) > 1e-4  # two smoke epochs move it a little, not float noise
     assert list((vit_run / "wandb").glob("offline-run-*"))
+
+
+def test_a_run_figure_lists_every_unit_once_under_panels_of_full_width(vit_run, monkeypatch):
+    """A transformer's 20-odd paths: one legend in two columns below both panels, which keep
+    their width (a legend beside them took most of it)."""
+    kept = []
+    monkeypatch.setattr(plt, "close", kept.append)
+    results = read_results(vit_run)
+    plot_run(results, vit_run / "again.png")
+    (fig,) = kept
+    assert [ax.get_legend() for ax in fig.axes] == [None, None]
+    (legend,) = fig.legends
+    shown = [text.get_text().split("  [")[0] for text in legend.get_texts()]
+    assert len(shown) == len(set(shown)) == len(results["paths"]) > 12
+    assert legend._ncols == 2
+    assert all(ax.get_position().width > 0.35 for ax in fig.axes)
+    plt.close(fig)
 
 
 def test_reevaluated_groups_are_the_plain_loop_on_the_run_files(vit_run):
