@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from landscape.shape import SHAPES, path_metrics
+from landscape.shape import SHAPES, curve_metrics
 from paper.settings import expected_settings, select
 from paper.table1 import (
     Table1Row,
@@ -97,24 +97,9 @@ def read_again(run: Run) -> Run:
     thresholds, so runs written before end rises were told apart count as new ones do.
     Nothing on disk changes."""
     results = run.results
-    paths = {path: {**entry, **current_metrics(entry, results)}
+    paths = {path: {**entry, **curve_metrics(results, entry)}
              for path, entry in results["paths"].items()}  # fmt: skip
     return dataclasses.replace(run, results={**results, "paths": paths})
-
-
-def current_metrics(entry: dict, results: dict) -> dict:
-    """Every shape definition of one path's curves (an entry of results.json or
-    milestones.json), by the run's thresholds and options."""
-    metrics = path_metrics(
-        results["alphas"],
-        entry["loss"],
-        entry.get("acc", [None] * len(entry["loss"])),
-        results.get("thresholds"),
-        read_from_end=entry.get("read_from_end", False),
-        end_rise_as_barrier=results.get("end_rise_as_barrier", False),
-    )
-    metrics.pop("note", None)
-    return metrics
 
 
 def counts_text(shapes: Sequence[str]) -> str:
@@ -245,7 +230,7 @@ def milestone_frame(runs_by_setting: Sequence[tuple[str, Sequence[Run]]]) -> pd.
             report = json.loads(path.read_text())
             options = {**run.results, "alphas": report["alphas"]}  # the run's thresholds
             for name, milestone in report["milestones"].items():
-                paths = {p: {**e, **current_metrics(e, options)}
+                paths = {p: {**e, **curve_metrics(options, e)}
                          for p, e in milestone.get("paths", {}).items()}  # fmt: skip
                 full = paths.get("full", {})
                 rows.append(
