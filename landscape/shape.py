@@ -189,6 +189,12 @@ def stored_path_metrics(results: Mapping, path: str) -> dict:
     return stored_metrics(results, results["paths"][path])
 
 
+def drawn_alpha(entry: Mapping, alpha: float) -> float:
+    """Alpha as figures and tables show it, from a path's untrained end: a path stored from
+    theta_f (`read_from_end` in results.json: theta_f -> theta_i') is shown from theta_i'."""
+    return 1.0 - alpha if entry.get("read_from_end") else alpha
+
+
 def stored_metrics(results: Mapping, entry: Mapping) -> dict:
     """`stored_path_metrics` for a path's entry of any view of the run."""
     if all(name in entry for name in DEFINITIONS):

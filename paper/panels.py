@@ -13,6 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from paper.settings import TargetSetting  # noqa: E402
 from paper.targets import Target  # noqa: E402
@@ -86,7 +87,7 @@ def plot_training_speed(settings: Sequence[TargetSetting], out: Path) -> bool:
     """Fig. 3 middle: test accuracy per epoch (the validation split, CIFAR's test set),
     mean over seeds with a +-1 std band, per setting. False when no run has the history."""
     rows = [
-        {"setting": s.label, "seed": r.seed, "epoch": epoch, "acc": acc}
+        {"start": start_label(s), "seed": r.seed, "epoch": epoch, "acc": acc}
         for s in settings
         for r in s.runs
         for epoch, acc in enumerate(r.results.get("history", {}).get("val/acc", []), start=1)
@@ -95,11 +96,23 @@ def plot_training_speed(settings: Sequence[TargetSetting], out: Path) -> bool:
     if not rows:
         return False
     fig, ax = plt.subplots(figsize=(7, 4))
-    sns.lineplot(data=pd.DataFrame(rows), x="epoch", y="acc", hue="setting", errorbar="sd", ax=ax)
+    sns.lineplot(data=pd.DataFrame(rows), x="epoch", y="acc", hue="start", style="start",
+                 markers=True, dashes=False, errorbar="sd", ax=ax)  # fmt: skip
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("test accuracy")
-    ax.set_title("Training speed: init at the barrier against scratch")
+    ax.set_title("Training speed: init at the barrier against scratch (band +-1 std)")
+    ax.legend(title="training started", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+              fontsize="small")  # fmt: skip
     save(fig, out)
     return True
+
+
+def start_label(setting: TargetSetting) -> str:
+    """Where a Fig. 3 setting's training started, in words: its staged runs start at an earlier
+    run's barrier (`init.offset` grid steps from its peak), the others from scratch."""
+    if not setting.sweep.from_sweep:
+        return f"from scratch ({setting.label})"
+    return f"at the barrier ({setting.label})"
 
 
 def plot_unit_paths(setting: TargetSetting, out: Path) -> bool:
@@ -117,6 +130,12 @@ def plot_unit_paths(setting: TargetSetting, out: Path) -> bool:
     return True
 
 
+REST_WORDS = {  # init.source of Fig. 4's runs: where every unit but k comes from
+    "trained": "trained (theta_f of the base run), unit k random",
+    "pretrained": "pre-trained, unit k random",
+}
+
+
 def plot_accuracy_per_unit(settings: Sequence[TargetSetting], out: Path) -> bool:
     """Fig. 4 left: final test accuracy per reset unit and source, scratch as a line."""
     rows = [
@@ -131,13 +150,17 @@ def plot_accuracy_per_unit(settings: Sequence[TargetSetting], out: Path) -> bool
     ]
     if not rows:
         return False
-    fig, ax = plt.subplots(figsize=(7, 4))
-    sns.pointplot(data=pd.DataFrame(rows), x="unit", y="acc", hue="source", errorbar="sd", ax=ax)
+    frame = pd.DataFrame(rows).assign(rest=lambda f: f["source"].map(REST_WORDS))
+    fig, ax = plt.subplots(figsize=(11, 4))  # the legend beside takes a third
+    sns.pointplot(data=frame, x="unit", y="acc", hue="rest", errorbar="sd", dodge=0.2, ax=ax)
     if scratch:
-        ax.axhline(sum(scratch) / len(scratch), color="black", linestyle="--", label="scratch")
-        ax.legend()
-    ax.set_xlabel("unit reset to its initial state (RI-k)")
-    ax.set_ylabel("test accuracy")
+        ax.axhline(sum(scratch) / len(scratch), color="black", linestyle="--",
+                   label="trained from scratch (mean)")  # fmt: skip
+    ax.legend(title="network before training", loc="upper left", bbox_to_anchor=(1.02, 1.0),
+              fontsize="small")  # fmt: skip
+    ax.set_title("Fig. 4: test accuracy after training with unit k reset (RI-k), +-1 std")
+    ax.set_xlabel("unit reset to a random init (RI-k)")
+    ax.set_ylabel("final test accuracy")
     save(fig, out)
     return True
 

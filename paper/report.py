@@ -50,8 +50,10 @@ from paper.tables import markdown_summary, paths_of, summary_frame, write_table 
 from paper.targets import TARGETS, Target, stand_in_used  # noqa: E402
 from runs.figures import (  # noqa: E402
     OTHER_STYLES,
+    add_notes,
     curves_frame,
     draw_curves,
+    legend_beside,
     path_style,
     y_label,
 )
@@ -61,6 +63,7 @@ TABLE1 = "table1"
 ATTENTION = "attention"
 SCALES = ("full", "smoke")
 DEFAULT_DIRS = [Path("multirun"), Path("outputs")]
+MOST_BANDS = 3  # std bands on a panel of at most this many lines; beyond, they hide the lines
 
 
 def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFrame:
@@ -83,7 +86,8 @@ def plot_target(
     status: str = "",
     scale: str = "full",
 ) -> None:
-    """Mean over seeds with a +-1 std band; a row per sweep, loss left, accuracy right.
+    """Mean over seeds with a +-1 std band (on panels of at most MOST_BANDS lines); a row per
+    sweep, loss left, accuracy right; one legend per row with every line's notes.
 
     One setting: a colour per path. Several: a colour per setting and a line style per
     whole-model path (full, towards a new init); unit and group paths of many settings are
@@ -91,6 +95,7 @@ def plot_target(
     """
     frame = seed_curves(settings, target)
     panels = list(dict.fromkeys(frame["panel"]))
+    notes: dict[str, dict[str, list[str]]] = {}
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4.3 * len(panels)), squeeze=False)
     for row, panel in zip(axes, panels):
@@ -106,15 +111,19 @@ def plot_target(
             style_of = path_style
         first = next(s for s in settings if s.panel == panel).runs[0].results
         entry = next(iter(first["paths"].values()))
+        hue = "setting" if several else "path"
+        lines = data.groupby([hue, "path"]).ngroups
+        band = lines <= MOST_BANDS  # more bands than this bury the lines under one blur
+        notes[panel] = {}
         for ax, metric in zip(row, ("loss", "acc")):
-            hue = "setting" if several else "path"
-            draw_curves(ax, data, metric, hue, style_of, band=True)
+            add_notes(notes[panel], draw_curves(ax, data, metric, hue, style_of, band=band))
             ax.set_ylabel(y_label(metric, entry))
-            ax.set_title(f"{panel}: {data['seed'].nunique()} seeds", fontsize="medium")
+            bands = "" if band else f", {lines} lines: no std bands"
+            ax.set_title(f"{panel}: {data['seed'].nunique()} seeds{bands}", fontsize="medium")
     fig.suptitle(figure_title(title, status, scale))
     fig.tight_layout()  # before the legends, which then widen the canvas, not squeeze the axes
-    for row in axes:
-        row[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+    for row, panel in zip(axes, panels):
+        legend_beside(row[-1], notes[panel])
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from landscape.shape import NONFINITE, SHAPES, stored_path_metrics
+from landscape.shape import NONFINITE, SHAPES, drawn_alpha, stored_path_metrics
 from paper.targets import PaperRow, Target
 from runs.store import Run, Setting
 
@@ -148,9 +148,9 @@ def summary_frame(settings: Sequence[Setting], target: Target) -> pd.DataFrame:
                 values = [e.get(metric) for e in entries]
                 row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_std(values)
                 row[f"{metric}_ci_low"], row[f"{metric}_ci_high"] = bootstrap_interval(values)
-            for metric in LOCATION:
+            for metric in LOCATION:  # from the untrained end, as the figures draw it
                 row[f"{metric}_mean"], row[f"{metric}_std"], _ = mean_std(
-                    [e.get(metric) for e in entries]
+                    [None if e.get(metric) is None else drawn_alpha(e, e[metric]) for e in entries]
                 )
             for column in paper_columns:
                 row[f"paper_{column}"] = paper.values.get(column, math.nan) if paper else math.nan
@@ -190,8 +190,9 @@ DEFINITION_NOTE = (
     "comes down again (a barrier); ER: a rise that never does (an end rise, e.g. test loss "
     "climbing to an overfitted theta_f); P: a flat stretch at L0 (a rise within its band is "
     "no barrier); NB: monotonic decay. Barrier at alpha: where the tolerant barrier starts "
-    "and peaks, mean over the seeds with one. Largest bump: max over alpha < alpha' of "
-    "L(alpha') - L(alpha) (Lucas et al. 2021). Chord barrier: max over alpha of L(alpha) - "
+    "and peaks (alpha from the untrained end, as drawn), mean over the seeds with one. "
+    "Largest bump: max over alpha < alpha' of L(alpha') - L(alpha) (Lucas et al. 2021). "
+    "Chord barrier: max over alpha of L(alpha) - "
     "((1 - alpha) L0 + alpha L1) (Frankle et al. 2020). 'error' columns: the same on 1 - "
     "accuracy. [a, b]: 95% percentile-bootstrap interval of the mean over seeds."
 )

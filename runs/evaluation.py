@@ -22,7 +22,7 @@ from landscape.biases import EXTRAS
 from landscape.distributed import rank_and_world
 from landscape.evaluate import evaluate_state
 from landscape.paths import NEW_INIT_PATHS
-from landscape.shape import DEFAULT_THRESHOLDS, path_metrics
+from landscape.shape import DEFAULT_THRESHOLDS, drawn_alpha, path_metrics
 from landscape.sharded import evaluate_paths_sharded, shard_points
 from landscape.views import view_name
 from runs.artifacts import save_json_atomic
@@ -296,9 +296,12 @@ def _fmt(value, spec: str) -> str:
 
 
 def barrier_location(entry: Mapping) -> str | None:
-    """'0.20 -> 0.50': where the path's barrier starts and peaks; None without a barrier."""
+    """'0.20 -> 0.50': where the path's barrier starts and peaks, alpha from its untrained end
+    as the run's figure draws it; None without a barrier."""
     start, peak = entry.get("barrier_start_alpha"), entry.get("barrier_peak_alpha")
-    return None if peak is None else f"{start:.2f} -> {peak:.2f}"
+    if peak is None:
+        return None
+    return f"{drawn_alpha(entry, start):.2f} -> {drawn_alpha(entry, peak):.2f}"
 
 
 def summary_table(results: dict) -> str:

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from landscape.shape import stored_metrics  # noqa: E402
+from landscape.shape import drawn_alpha, stored_metrics  # noqa: E402
 
 PATH_STYLES = {"full": "-", "final_to_new_init": "--", "init_to_new_init": ":"}
 OTHER_STYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (1, 1, 3, 1)))  # lines of many settings
@@ -62,12 +62,6 @@ def path_label(path: str) -> str:
     return path
 
 
-def drawn_alpha(entry: Mapping, alpha: float) -> float:
-    """Where a point is drawn: a path stored from theta_f (`read_from_end` in results.json)
-    is drawn from its other end."""
-    return 1.0 - alpha if entry.get("read_from_end") else alpha
-
-
 def curves_frame(results: dict, view: str | None = None) -> pd.DataFrame:
     """One row per (path, alpha) of one run: path, alpha (as drawn), loss, acc (NaN where
     null); `view` picks one of the run's extra views (results["views"]) instead."""
@@ -95,32 +89,38 @@ def draw_curves(
     band: bool,
     empty_reason: str = "",
     label_of: Callable[[str], str] = path_label,
-) -> None:
+) -> dict[str, list[str]]:
     """One line per (hue, path) of `frame`: the mean over its rows at each alpha, with a
     +-1 std band (kept within the metric's bounds) when `band`. Each line has its own
-    colour, style and marker; a line that coincides with an earlier one says so in its
-    label, one with no finite point too, and a panel with none at all says why. The loss
-    axis goes log when one curve's values would flatten the others'."""
+    colour, style and marker; a line that covers an earlier one says so in its label (which
+    line, on which metric), one with no finite point too, and a panel with none at all says
+    why. The loss axis goes log when one curve's values would flatten the others'. Returns
+    each line's notes by its plain label, for a legend that several panels share."""
     names = list(dict.fromkeys(frame[hue]))
     palette = colours(names)
     several_paths = hue != "path" and frame["path"].nunique() > 1
     low, high = BOUNDS.get(metric, (None, None))
     drawn: list[tuple[str, pd.Series]] = []
+    notes: dict[str, list[str]] = {}
     span = np.nanmax(frame[metric]) - np.nanmin(frame[metric]) if frame[metric].notna().any() else 0
     for index, ((name, path), part) in enumerate(frame.groupby([hue, "path"], sort=False)):
         stats = part.groupby("alpha", sort=True)[metric].agg(["mean", "std"])
         label = label_of(path) if hue == "path" else name
+        plain = path_label(path) if hue == "path" else name  # no shape tag: names a line
         if several_paths:
             label = f"{name}: {label_of(path)}"
+            plain = f"{name}: {path_label(path)}"
+        notes[label] = []
         if stats["mean"].isna().all():
-            label += " (no finite point)"
+            notes[label].append("no finite point")
         same = next((other for other, mean in drawn if _coincide(mean, stats["mean"], span)), None)
         if same is not None:
-            label += f" (on top of {same})"
+            notes[label].append(f"on top of {same} in {METRIC_WORDS.get(metric, metric)}")
         ax.plot(stats.index, stats["mean"], color=palette[name], linestyle=style_of(path),
                 marker=MARKERS[index % len(MARKERS)], markersize=4,
-                markevery=_mark_every(len(stats), index), label=label)  # fmt: skip
-        drawn.append((label, stats["mean"]))
+                markevery=_mark_every(len(stats), index),
+                label=with_notes(label, notes[label]))  # fmt: skip
+        drawn.append((plain, stats["mean"]))
         if band and same is None:  # a line on top of another has its band too
             spread = stats["std"].fillna(0.0)
             lower = (stats["mean"] - spread).clip(lower=low, upper=high)
@@ -132,6 +132,29 @@ def draw_curves(
     elif metric == "loss" and needs_log_axis(frame[metric]):
         ax.set_yscale("log")
     ax.set_xlabel(ALPHA_LABEL, fontsize="small")
+    return notes
+
+
+def with_notes(label: str, notes: list[str]) -> str:
+    return f"{label} ({'; '.join(dict.fromkeys(notes))})" if notes else label
+
+
+def add_notes(notes: dict[str, list[str]], more: Mapping[str, list[str]]) -> None:
+    for label, said in more.items():
+        notes.setdefault(label, []).extend(said)
+
+
+def legend_beside(ax, notes: Mapping[str, list[str]], under=None, **options) -> None:
+    """One legend for a row of panels, beside its last: every line with the notes that any
+    panel of the row gave it (which line it covers, and on which metric). With `under` (a
+    figure), in two columns below all its panels instead: a transformer's many paths."""
+    place = (
+        dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+        if under is None
+        else dict(loc="outside lower center", ncol=2, fontsize="x-small")
+    )
+    labels = [with_notes(label, said) for label, said in notes.items()]
+    (ax if under is None else under).legend(ax.get_lines(), labels, **place, **options)
 
 
 def _coincide(a: pd.Series, b: pd.Series, span: float) -> bool:
@@ -227,18 +250,17 @@ def plot_run(results: dict, out: Path, below: Callable | None = None) -> None:
         def with_shape(path: str, shapes=shapes) -> str:
             return f"{path_label(path)}  [{shapes[path]}]" if shapes.get(path) else path_label(path)
 
+        notes: dict[str, list[str]] = {}
         for ax, metric in zip(axes, ("loss", "acc")):
-            draw_curves(ax, frame, metric, "path", path_style, False, empty_reason(results),
-                        label_of=with_shape)  # fmt: skip
+            drawn = draw_curves(ax, frame, metric, "path", path_style, False,
+                                empty_reason(results), label_of=with_shape)  # fmt: skip
+            add_notes(notes, drawn)
             ax.set_ylabel(y_label(metric, entry))
         mark_barriers(axes[0], results, entries, colours(list(entries)))
+        if not under or view is None:  # under the panels: once, the views show the same paths
+            legend_beside(axes[-1], notes, top if under else None, title=LEGEND_TITLE,
+                          title_fontsize="small")  # fmt: skip
     fig.suptitle(describe(results), fontsize="medium")
-    legend = dict(title=LEGEND_TITLE, title_fontsize="small")
-    if under:  # one legend under every panel: the views show the same paths
-        handles = grid[0][-1].get_legend_handles_labels()
-        top.legend(*handles, loc="outside lower center", ncol=2, fontsize="x-small", **legend)
-    for axes in grid if not under else ():
-        axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", **legend)
     if below is not None:
         below(bottom)
     fig.savefig(out, dpi=120, bbox_inches="tight")

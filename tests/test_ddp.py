@@ -42,6 +42,23 @@ def test_simulated_ranks_give_one_process_curves_exactly(bn_setup):
         assert merge_shares(shares, PATHS, len(ALPHAS)) == expected  # bit for bit
 
 
+def test_rank_zero_of_two_passes_every_option_to_its_own_share(bn_setup, monkeypatch):
+    """The multi-rank branch of evaluate_paths_sharded, as rank 0 of 2 (rank 1's share made
+    here): with BN statistics re-estimated, its curves are one process's, bit for bit."""
+    model, theta_a, theta_b, data = bn_setup
+    inputs, targets = data
+    options = dict(loss="cross_entropy", bn_data=[(inputs[:20], targets[:20])])
+    other = evaluate_share(model, theta_a, theta_b, data, ALPHAS, PATHS, 1, 2, **options)
+
+    def gather(share, gathered, dst):
+        gathered[:] = [share, other]
+
+    monkeypatch.setattr("landscape.sharded.rank_and_world", lambda: (0, 2))
+    monkeypatch.setattr(torch.distributed, "gather_object", gather)
+    curves = evaluate_paths_sharded(model, theta_a, theta_b, data, ALPHAS, PATHS, **options)
+    assert curves == evaluate_paths(model, theta_a, theta_b, data, ALPHAS, PATHS, **options)
+
+
 def test_merge_refuses_gaps_and_repeats():
     share = {("full", 0): (1.0, 0.5)}
     with pytest.raises(ValueError, match="nobody evaluated"):

@@ -20,6 +20,7 @@ from lightning_modules.data import SpiralDataModule
 from lightning_modules.models import MLP
 from run import check_config_choices
 from runs.artifacts import save_json_atomic
+from runs.evaluation import barrier_location
 from runs.figures import plot_run
 from tests.conftest import run_linpath
 
@@ -241,3 +242,11 @@ def test_written_files_follow_the_umask_like_every_other_file(tmp_path):
         os.umask(old)
     mode = (tmp_path / "results.json").stat().st_mode & 0o777
     assert mode == (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o664
+
+
+def test_a_path_read_from_theta_f_gives_its_barrier_from_the_untrained_end_as_drawn():
+    """final_to_new_init is stored theta_f -> theta_i' and drawn theta_i' -> theta_f: the
+    table says where its barrier is on the figure, not on the stored grid."""
+    entry = {"read_from_end": True, "barrier_start_alpha": 0.6, "barrier_peak_alpha": 0.2}
+    assert barrier_location(entry) == "0.40 -> 0.80"
+    assert barrier_location({**entry, "read_from_end": False}) == "0.60 -> 0.20"

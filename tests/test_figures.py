@@ -9,13 +9,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
+from landscape.shape import drawn_alpha
 from paper.beyond_report import plot_biased_view
-from paper.panels import plot_unit_paths
+from paper.panels import plot_accuracy_per_unit, plot_training_speed, plot_unit_paths
 from paper.report import plot_target
 from paper.settings import TargetSetting
 from paper.targets import TARGETS, Sweep
 from runs.beyond_figures import plot_plane, plot_trajectory
-from runs.figures import barrier_location, drawn_alpha, plot_run
+from runs.figures import path_label, plot_run
 from runs.store import Run
 
 ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -106,17 +107,24 @@ def test_coinciding_lines_say_so_and_a_re_evaluation_names_itself(figures, tmp_p
     assert "re-evaluation 'bn=recompute'" in shown["suptitle"]
     accuracy = figures[-1].axes[1]
     labels = [line.get_label() for line in accuracy.get_lines()]
-    assert labels[1].endswith(f"(on top of {labels[0]})") and labels[2].endswith(
-        f"(on top of {labels[0]})"
-    )
+    first = path_label("full")
+    assert labels[1].endswith(f"(on top of {first} in accuracy)")
+    assert labels[2].endswith(f"(on top of {first} in accuracy)")
     markers = {line.get_marker() for line in accuracy.get_lines()}
     assert len(markers) == 3  # each line visible under the others
 
 
-def test_the_barrier_location_is_the_running_minimum_before_the_largest_rise():
-    assert barrier_location(ALPHAS, [2.0, 1.0, 1.5, 0.8, 0.1]) == (0.25, 0.5)
-    assert barrier_location(ALPHAS, [1.0, 0.9, 0.8, 0.7, 0.6]) is None
-    assert barrier_location([-0.5, 0.0, 0.5, 1.0], [9.0, 1.0, 2.0, 0.1]) == (0.0, 0.5)
+def test_the_shared_legend_says_which_panel_a_line_is_hidden_in(figures, tmp_path):
+    same = [1.0, 0.8, 0.6, 0.4, 0.2]
+    looked = results(full=entry(same, [0.1, 0.2, 0.3, 0.4, 0.5]),
+                     weights=entry(same, [0.5, 0.4, 0.3, 0.2, 0.1]))  # fmt: skip
+    plot_run(looked, tmp_path / "look.png")
+    legend = [t.get_text() for t in figures[-1].axes[1].get_legend().get_texts()]
+    assert legend[1].endswith(f"(on top of {path_label('full')} in loss)")
+    assert "(" not in legend[0].split("]")[-1]  # the first line covers nothing
+
+
+def test_a_path_stored_from_theta_f_is_drawn_from_its_other_end():
     assert drawn_alpha({"read_from_end": True}, 0.25) == 0.75 and drawn_alpha({}, 0.25) == 0.25
 
 
@@ -138,6 +146,20 @@ def test_a_report_figure_says_target_stand_in_scale_and_seeds(figures, tmp_path)
     assert lines[1].startswith("smoke scale")
     assert shown["titles"] == ["mnist_mlp data=digits: 2 seeds"] * 2
     assert r"$\theta_i$ $\to$ $\theta_f$ (all parameters)" in shown["legend"]
+
+
+def test_a_report_panel_of_many_lines_drops_its_bands_and_says_so(figures, tmp_path):
+    rising = [2.3, 2.0, 1.0, 0.3, 0.1]
+    many = {f"unit/layer{i}": entry([v + i / 10 for v in rising], [0.5] * 5) for i in range(5)}
+    runs = [run_of(seed, tmp_path, full=entry(rising, [0.5] * 5), **many) for seed in (0, 1)]
+    sweep = Sweep("blockwise", ())
+    setting = TargetSetting("blockwise", (), runs, "blockwise", sweep)
+    plot_target([setting], TARGETS["fig1b"], "Fig. 1B", tmp_path / "many.png", "", "smoke")
+    loss_panel = figures[-1].axes[0]
+    assert len(loss_panel.get_lines()) == 6 and not loss_panel.collections  # no band
+    assert loss_panel.get_title() == "blockwise: 2 seeds, 6 lines: no std bands"
+    plot_target([setting], TARGETS["fig1a"], "Fig. 1A", tmp_path / "few.png", "", "smoke")
+    assert len(figures[-1].axes[0].collections) == len(figures[-1].axes[0].get_lines()) == 1
 
 
 def trajectory() -> dict:
@@ -210,3 +232,55 @@ def test_layer_wise_paths_are_named_in_words(figures, tmp_path):
     shown = texts(figures[-1])
     assert shown["legend"] == [r"unit fc1 only, $\theta_i$ $\to$ $\theta_f$"]
     assert shown["titles"] == ["Layer-wise paths: 50 all (2 seeds, band +-1 std)"]
+
+
+@pytest.mark.parametrize("stored", [True, False], ids=["stored", "older_run"])
+def test_a_barrier_is_marked_from_where_its_rise_starts_to_its_peak(figures, tmp_path, stored):
+    location = {"barrier_start_alpha": 0.25, "barrier_peak_alpha": 0.5} if stored else {}
+    looked = results(full=entry([2.0, 1.0, 1.5, 0.8, 0.1], [0.1, 0.5, 0.4, 0.8, 0.9], **location),
+                     flat=entry([1.0, 0.9, 0.8, 0.7, 0.6], [0.1] * 5, shape="NB"))  # fmt: skip
+    plot_run(looked, tmp_path / "marked.png")
+    loss_axis = figures[-1].axes[0]
+    strokes = [line for line in loss_axis.get_lines() if line.get_linewidth() == 7]
+    assert [list(line.get_xdata()) for line in strokes] == [[0.25, 0.5]]
+    assert list(strokes[0].get_ydata()) == [1.0, 1.5]
+
+
+def test_fig3_training_speed_says_where_each_training_started(figures, tmp_path):
+    history = {"val/acc": [0.2, 0.5, 0.8]}
+    scratch = [Run(tmp_path, {**results(s), "history": history}) for s in (0, 1)]
+    staged = [Run(tmp_path, {**results(s), "history": history}) for s in (0, 1)]
+    settings = [
+        TargetSetting("blockwise", (), scratch, "weight_decay=0", Sweep("blockwise", ())),
+        TargetSetting("blockwise", ("init.offset=0",), staged, "init.offset=0",
+                      Sweep("blockwise", ("init.offset=0",), from_sweep="scratch")),
+    ]  # fmt: skip
+    assert plot_training_speed(settings, tmp_path / "speed.png")
+    ax = figures[-1].axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["from scratch (weight_decay=0)", "at the barrier (init.offset=0)"]
+    assert [tick for tick in ax.get_xticks() if 1 <= tick <= 3] == [1, 2, 3]  # whole epochs
+
+
+def test_fig4_accuracy_per_unit_names_what_each_network_started_from(figures, tmp_path):
+    def partial(seed: int, unit: str, source: str, acc: float) -> Run:
+        done = {**results(seed), "init": {"name": "partial", "unit": unit, "source": source}}
+        return Run(tmp_path, {**done, "final": {"test_acc": acc}})
+
+    scratch = [Run(tmp_path, {**results(s), "final": {"test_acc": 0.5}}) for s in (0, 1)]
+    reset = [partial(s, u, src, 0.4) for s in (0, 1) for u in ("conv1", "fc")
+             for src in ("trained", "pretrained")]  # fmt: skip
+    settings = [
+        TargetSetting("blockwise", (), scratch, "scratch", Sweep("blockwise", ())),
+        TargetSetting("partial_pretraining", (), reset, "RI-k",
+                      Sweep("partial_pretraining", (), from_sweep="scratch")),
+    ]  # fmt: skip
+    assert plot_accuracy_per_unit(settings, tmp_path / "units.png")
+    ax = figures[-1].axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "trained (theta_f of the base run), unit k random",
+        "pre-trained, unit k random",
+        "trained from scratch (mean)",
+    ]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["conv1", "fc"]
+    assert ax.get_title().startswith("Fig. 4")

@@ -585,3 +585,24 @@ def test_one_setting_under_reordered_overrides_is_one_row_with_its_seeds(tmp_pat
     assert [r["setting"] for r in rows] == ["optimizer.weight_decay=0.0"]
     assert rows[0]["seeds"] == "3"
     assert float(rows[0]["test_acc_mean"]) == pytest.approx(82.0)
+
+
+def test_a_barrier_on_a_path_stored_from_theta_f_is_placed_as_the_figure_draws_it(
+    tmp_path: Path,
+):
+    """final_to_new_init is stored theta_f -> theta_i' and drawn from theta_i': its barrier
+    at stored alphas 0.75 -> 0.25 is at 0.25 -> 0.75 in the table, as in the figure."""
+    run = write_run(tmp_path / "multirun" / "spiral_mlp" / "0", "spiral_mlp", 0, [], 0.9,
+                    paths={"full": ("NB", 0.0), "final_to_new_init": ("B", 0.2)})  # fmt: skip
+    results = json.loads((run / "results.json").read_text())
+    results["paths"]["final_to_new_init"].update(
+        read_from_end=True, barrier_start_alpha=0.75, barrier_peak_alpha=0.25
+    )
+    (run / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "reports"
+    assert report_main(["fig1a", str(tmp_path / "multirun"), "--out", str(out)]) == 0
+    (csv_file,) = (out / "fig1a").glob("*.csv")
+    row = next(r for r in read_csv(csv_file) if r["path"] == "final_to_new_init")
+    assert float(row["barrier_start_alpha_mean"]) == pytest.approx(0.25)
+    assert float(row["barrier_peak_alpha_mean"]) == pytest.approx(0.75)
+    assert "| 0.25 -> 0.75 |" in csv_file.with_suffix(".md").read_text()
