@@ -101,6 +101,8 @@ def plot_target(
     for row, panel in zip(axes, panels):
         data = frame[frame["panel"] == panel]
         several = data["setting"].nunique() > 1
+        shared, short = shared_overrides(list(dict.fromkeys(data["setting"])))
+        data = data.assign(setting=data["setting"].map(short))
         whole_model = ~data["path"].str.startswith(("unit/", "group/"))
         if several and whole_model.any():
             data = data[whole_model]
@@ -119,7 +121,8 @@ def plot_target(
             add_notes(notes[panel], draw_curves(ax, data, metric, hue, style_of, band=band))
             ax.set_ylabel(y_label(metric, entry))
             bands = "" if band else f", {lines} lines: no std bands"
-            ax.set_title(f"{panel}: {data['seed'].nunique()} seeds{bands}", fontsize="medium")
+            name = f"{panel} ({shared})" if shared else panel
+            ax.set_title(f"{name}: {data['seed'].nunique()} seeds{bands}", fontsize="medium")
     fig.suptitle(figure_title(title, status, scale))
     fig.tight_layout()  # before the legends, which then widen the canvas, not squeeze the axes
     for row, panel in zip(axes, panels):
@@ -127,6 +130,17 @@ def plot_target(
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)
+
+
+def shared_overrides(labels: Sequence[str]) -> tuple[str, dict[str, str]]:
+    """The overrides every one of several settings' labels shares, and each label without
+    them: a legend then says only what differs, the panel's title what is common."""
+    words = [label.split() for label in labels]
+    common = [w for w in words[0] if all(w in other for other in words[1:])]
+    if len(labels) < 2 or not common:
+        return "", {label: label for label in labels}
+    short = {label: " ".join(w for w in ws if w not in common) for label, ws in zip(labels, words)}
+    return " ".join(common), short
 
 
 def figure_title(title: str, status: str, scale: str) -> str:

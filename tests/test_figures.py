@@ -12,7 +12,7 @@ import pytest
 from landscape.shape import drawn_alpha
 from paper.beyond_report import plot_biased_view
 from paper.panels import plot_accuracy_per_unit, plot_training_speed, plot_unit_paths
-from paper.report import plot_target
+from paper.report import plot_target, shared_overrides
 from paper.settings import TargetSetting
 from paper.targets import TARGETS, Sweep
 from runs.beyond_figures import plot_plane, plot_trajectory
@@ -284,3 +284,12 @@ def test_fig4_accuracy_per_unit_names_what_each_network_started_from(figures, tm
     ]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["conv1", "fc"]
     assert ax.get_title().startswith("Fig. 4")
+
+
+def test_a_legend_says_what_differs_and_the_panel_title_what_all_share():
+    shared, short = shared_overrides(["model=vgg optim.lr=0.1", "model=vgg optim.lr=0.01"])
+    assert shared == "model=vgg"
+    assert short == {"model=vgg optim.lr=0.1": "optim.lr=0.1",
+                     "model=vgg optim.lr=0.01": "optim.lr=0.01"}  # fmt: skip
+    assert shared_overrides(["a=1", "b=2"]) == ("", {"a=1": "a=1", "b=2": "b=2"})
+    assert shared_overrides(["a=1 b=2"]) == ("", {"a=1 b=2": "a=1 b=2"})  # one: nothing to cut
