@@ -253,7 +253,8 @@ def plot(summary: pd.DataFrame, rows: pd.DataFrame, out: Path) -> None:
 
 def report(target: Target, by_key: dict[str, list[Run]], scale: str, digits: bool, out: Path):
     """Writes the target's figure, its table per unit and seed (CSV and Markdown) and a
-    CSV per seed under `out`; returns the files written."""
+    CSV per seed under `out`; returns the files written, the settings read and the settings
+    looked for (for `paper.report_inputs`)."""
     by_key = {key: [r for r in runs if diagnosed(r)] for key, runs in by_key.items()}
     expected = expected_settings(target.sweeps, scale, digits)
     settings = select(by_key, expected, target.shows)
@@ -270,7 +271,7 @@ def report(target: Target, by_key: dict[str, list[Run]], scale: str, digits: boo
     plot(summary, rows, stem.with_suffix(".png"))
     seeds.to_csv(seeds_csv, index=False)
     written = write_table(rows, markdown(target, summary, seeds, dict.fromkeys(missing)), stem)
-    return [stem.with_suffix(".png"), seeds_csv, *written]
+    return [stem.with_suffix(".png"), seeds_csv, *written], settings, expected
 
 
 def _ci(row, column: str) -> str:

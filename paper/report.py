@@ -214,17 +214,17 @@ def report(
                           written)  # fmt: skip
         return written
     if target == attribution_report.NAME:
-        return attribution_report.report(spec, by_key, scale, digits, out)
-    expected = expected_settings(spec.sweeps, scale, digits)
-    settings = collect(spec, by_key, expected, scale)
-    if target == ATTENTION:
-        written = report_attention(spec, settings, by_key, scale, out / ATTENTION)
+        written, settings, expected = attribution_report.report(spec, by_key, scale, digits, out)
     else:
-        written = report_settings(spec, settings, by_key, scale, digits, out / spec.stem)
+        expected = expected_settings(spec.sweeps, scale, digits)
+        settings = collect(spec, by_key, expected, scale)
+        if target == ATTENTION:
+            written = report_attention(spec, settings, by_key, scale, out / ATTENTION)
+        else:
+            written = report_settings(spec, settings, by_key, scale, digits, out / spec.stem)
     if evaluation is None:
-        inputs = keyed(by_key, [r for s in settings for r in s.runs])
-        record_inputs(out, report_args(scale, digits, run_dirs), [e.key for e in expected],
-                      inputs, spec.shows, written)  # fmt: skip
+        read = keyed(by_key, [run for s in settings for run in s.runs])
+        record_read(out, (scale, digits, run_dirs), expected, read, spec, written)
     return written
 
 
@@ -243,6 +243,12 @@ def report_settings(spec: Target, settings, by_key, scale: str, digits: bool, st
     markdown += extra_panels(spec, settings, stem, written)
     markdown += runs_used([(s.label, s.runs) for s in settings])
     return written + write_table(frame, markdown, stem)
+
+
+def record_read(out: Path, asked: tuple, expected, read, spec: Target, written) -> None:
+    """`inputs.json` beside a report of the `expected` settings: the (key, run) pairs it
+    `read`, so that `sweeps.run_target` skips it while they are unchanged."""
+    record_inputs(out, report_args(*asked), [e.key for e in expected], read, spec.shows, written)
 
 
 def keyed(by_key: dict[str, list[Run]], runs: Sequence[Run]) -> list[tuple[str, Run]]:

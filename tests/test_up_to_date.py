@@ -86,3 +86,29 @@ def test_a_report_is_current_until_a_newer_run_would_enter_it(in_tmp):
     assert report_is_up_to_date("fig7", "full")
     (in_tmp / "reports" / "fig7" / "fig7_weight_decay.png").unlink()
     assert not report_is_up_to_date("fig7", "full")  # a file it wrote is gone
+
+
+def test_the_attribution_report_is_current_until_a_run_it_read_changes(in_tmp):
+    """Like every report, `make attribution` records the runs it read (it did not: a second
+    `make smoke-all` wrote it again each time)."""
+    from paper.targets import DIAGNOSED
+    from tests.test_attribution_report import run as diagnosed_run
+
+    written = []
+    for seed in range(2):
+        directory = write_run(in_tmp / "multirun" / str(seed), "spiral_mlp", seed,
+                              list(DIAGNOSED), 0.9)  # fmt: skip
+        results = json.loads((directory / "results.json").read_text())
+        diagnosed = diagnosed_run(seed, "B", {"fc1": 0.2, "fc2": 0.8}, {"fc1": 0.0, "fc2": 0.1})
+        results.update(alphas=diagnosed.results["alphas"], paths=diagnosed.results["paths"])
+        (directory / "results.json").write_text(json.dumps(results))
+        written.append(directory / "results.json")
+    assert report_main(["attribution", "--scale", "full"]) == 0
+    manifest = json.loads((in_tmp / "reports" / "attribution" / MANIFEST).read_text())
+    assert sorted(Path(i["results"]) for i in manifest["inputs"]) == sorted(
+        p.resolve() for p in written
+    )
+    assert report_is_up_to_date("attribution", "full")
+    later = time.time() + 10
+    os.utime(written[1], (later, later))
+    assert not report_is_up_to_date("attribution", "full")
