@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: install  ## spiral MLP, 1000 epochs, its paths and figure (about a minute on a CPU)
-	$(PY) run.py experiment=spiral_mlp hydra.run.dir=outputs/demo
+	$(PY) run.py experiment=spiral_mlp hydra.run.dir=outputs/demo overwrite=true
 
 test: install  ## the default tests (CPU, a few minutes)
 	$(PY) -m pytest -q

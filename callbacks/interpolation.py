@@ -14,20 +14,20 @@ from landscape import expand_paths
 from landscape.inputs import alpha_grid
 from landscape.paths import NEW_INIT_PATHS, PathError, check_units, moving_keys
 from landscape.shape import LOCATION, NUMBERS
-from landscape.state_files import StateFileError, check_state_fits, load_state_file
 from lightning_modules.config_checks import check_relations, check_section
-from runs.artifacts import save_torch_atomic
+from runs.artifacts import save_json_atomic, save_torch_atomic
 from runs.evaluation import (
+    DIVERGED_LOSS_RATIO,
     PathEvaluation,
     clone_state,
     describe_device,
+    evaluate_trained,
     finite_or_none,
     write_results,
 )
+from runs.resume import TRAINED_FILE
 
 HISTORY_METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
-# What a finished run leaves beside theta_i.pt; a new run into its folder removes them first.
-STALE_OUTPUTS = ("results.json", "theta_f.pt", "interpolation.png")
 
 
 class InterpolationCallback(pl.Callback):
@@ -57,13 +57,14 @@ class InterpolationCallback(pl.Callback):
         cache_mb: float = 1024,
         extras: Sequence[str] = (),
         init: Mapping | None = None,
-        identity: Mapping[str, str] | None = None,
+        identity: Mapping | None = None,
         views: Sequence[str] = (),
         progress: bool = True,
         diagnostics: Sequence[str] = (),
         diagnosed_paths: Sequence[str] | None = None,
         partition: str = "units",
         hessian: Mapping | None = None,
+        diverged_loss_ratio: float = DIVERGED_LOSS_RATIO,
     ):
         super().__init__()
         options = dict(  # what PathEvaluation takes as the config gives it
@@ -82,6 +83,7 @@ class InterpolationCallback(pl.Callback):
             diagnosed_paths=None if diagnosed_paths is None else list(diagnosed_paths),
             partition=partition,
             hessian=dict(hessian or {}),
+            diverged_loss_ratio=diverged_loss_ratio,
         )
         # the same rules as run.py's check of the composed config
         check_section("interpolation", {**options, "alphas": alphas, "cache_mb": cache_mb})
@@ -90,8 +92,14 @@ class InterpolationCallback(pl.Callback):
         self.seed, self.experiment, self.overrides = seed, experiment, list(overrides)
         self.figure = figure
         self.init = dict(init or {"name": "random"})  # what the init intervention did
-        self.identity = dict(identity or {})  # training_id and setting_id (runs.identity)
+        # training_id, setting_id, data_fingerprint, resumed_from (runs.identity, run.py)
+        self.identity = dict(identity or {})
+        # which training this is ({training_id, setting_id, config}, set by run.py): kept
+        # in checkpoints, so a resume can tell whether it continues this training (runs.resume)
+        self.training: dict = {}
         self.theta_init: dict[str, torch.Tensor] | None = None
+        self.theta_final: dict[str, torch.Tensor] | None = None
+        self.trained_record: dict | None = None  # trained.json
         # per epoch: train/acc is the running mean over the epoch's (augmented) batches,
         # val/acc the validation split (CIFAR's is the test set: Fig. 3's middle panel)
         self.history: dict[str, list[float | None]] = {k: [] for k in HISTORY_METRICS}
@@ -102,11 +110,12 @@ class InterpolationCallback(pl.Callback):
 
     # ---- state that survives a resume -------------------------------------------------
     def state_dict(self) -> dict:
-        return {"theta_init": self.theta_init, "history": self.history}
+        """What a resumed run keeps: theta_i, the history, and which training this is."""
+        return {"theta_init": self.theta_init, "history": self.history, "training": self.training}
 
     def load_state_dict(self, state_dict: dict) -> None:
         self.theta_init = state_dict["theta_init"]
-        self.history = state_dict.get("history", self.history)
+        self.history = state_dict.get("history", self.history)  # `training` stays this run's
 
     # ---- hooks ------------------------------------------------------------------------
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
@@ -123,8 +132,6 @@ class InterpolationCallback(pl.Callback):
         if self.theta_init is None:
             self.theta_init = clone_state(pl_module.net)
         if trainer.is_global_zero:
-            for name in STALE_OUTPUTS:  # an earlier run's, in this folder: never mix two runs
-                (self.output_dir / name).unlink(missing_ok=True)
             save_torch_atomic(self.theta_init, self.output_dir / "theta_i.pt")
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -133,34 +140,50 @@ class InterpolationCallback(pl.Callback):
             value = metrics.get(name)
             self.history[name].append(None if value is None else finite_or_none(float(value)))
 
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """theta_f and what the run's results say of its training (trained.json), before
+        the evaluation: a stopped evaluation is finished from them without training again
+        (`ckpt_path=auto`)."""
+        if not (trainer.sanity_checking or trainer.fast_dev_run):
+            self.keep_trained(trainer, pl_module)
+
+    def keep_trained(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.theta_final = clone_state(pl_module.net)
+        self.trained_record = {
+            "header": self.header(),
+            "fit_s": time.perf_counter() - self._fit_started,
+            "device": describe_device(pl_module.device, trainer.world_size),
+        }
+        if trainer.is_global_zero:
+            save_torch_atomic(self.theta_final, self.output_dir / "theta_f.pt")
+            save_json_atomic(self.trained_record, self.output_dir / TRAINED_FILE)
+
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Every rank evaluates its share of the paths; global rank zero writes the run."""
-        if trainer.sanity_checking or trainer.fast_dev_run:
-            return
-        if trainer.interrupted:
+        if trainer.sanity_checking or trainer.fast_dev_run or trainer.interrupted:
             return  # an interrupted fit has no theta_f; leave no results that look complete
-        fit_s = time.perf_counter() - self._fit_started
-        started = time.perf_counter()
-        theta_f = clone_state(pl_module.net)
-        if trainer.is_global_zero:  # first: an interrupted evaluation keeps the trained weights
-            save_torch_atomic(theta_f, self.output_dir / "theta_f.pt")
+        if self.theta_final is None:  # resumed from a checkpoint whose training was done:
+            self.keep_trained(trainer, pl_module)  # Lightning skips the loop and its hooks
         net, datamodule = pl_module.net, trainer.datamodule
-        views = self.evaluation.all_curves(
-            net, pl_module.fresh_net, pl_module.loss_name, datamodule, self.theta_init, theta_f
+        results = evaluate_trained(
+            self.evaluation,
+            net,
+            pl_module.fresh_net,
+            pl_module.loss_name,
+            datamodule,
+            self.theta_init,
+            self.theta_final,
+            self.trained_record,
         )
-        if not trainer.is_global_zero:
+        if results is None:  # not global rank zero: its share is evaluated
             return
-        results = self.evaluation.results(
-            net, pl_module.loss_name, datamodule, self.theta_init, theta_f, views, self.header()
-        )
-        results["timing"] = {"fit_s": fit_s, "interpolation_s": time.perf_counter() - started}
-        results["device"] = describe_device(pl_module.device, trainer.world_size)
         for logger in trainer.loggers:  # where a re-evaluation finds the run again
             if isinstance(logger, WandbLogger):
                 from runs.wandb_log import run_record
 
                 results["wandb"] = run_record(logger.experiment)
         figure = write_results(results, self.output_dir, self.figure)
+        (self.output_dir / TRAINED_FILE).unlink(missing_ok=True)  # results.json says it all
         self.log_results(trainer, results, figure)
 
     # ---- the work (runs.evaluation) -------------------------------------------------
@@ -206,18 +229,3 @@ class InterpolationCallback(pl.Callback):
                 )
             logger.log_metrics(summary, step=len(results["alphas"]))
             logger.save()
-
-
-def check_checkpoint(path: str, net: torch.nn.Module) -> None:
-    """A checkpoint to resume from must be readable and hold this network (and its theta_i)."""
-    checkpoint = load_state_file(path, weights_only=False)  # Lightning unpickles it next anyway
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise StateFileError(f"{path} is not a Lightning checkpoint (no 'state_dict')")
-    prefix = "net."
-    net_state = {
-        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
-    }
-    check_state_fits(net_state, net, f"checkpoint {path}")
-    for state in checkpoint.get("callbacks", {}).values():
-        if isinstance(state, dict) and state.get("theta_init") is not None:
-            check_state_fits(state["theta_init"], net, f"theta_i in checkpoint {path}")

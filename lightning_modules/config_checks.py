@@ -101,12 +101,27 @@ def widths(count: int | None = None, empty: bool = False) -> Rule:
     return Rule(words, ok)
 
 
+ALPHA_LIMIT = 10  # |alpha| beyond this leaves the line's neighbourhood (and overflows float32)
+
+
 def _alphas_ok(value: Any) -> bool:
     if _is_int(value):
         return value >= 2
     if not isinstance(value, list) or len(value) < 2 or not all(_is_number(a) for a in value):
         return False
-    return all(a < b for a, b in zip(value, value[1:]))
+    in_range = all(abs(a) <= ALPHA_LIMIT for a in value)
+    return in_range and all(a < b for a, b in zip(value, value[1:]))
+
+
+def _limit_ok(value: Any) -> bool:
+    """Lightning's limit_*_batches: a share of the batches in (0, 1], or a count >= 1."""
+    if _is_int(value):
+        return value >= 1
+    return _is_number(value) and 0 < value <= 1
+
+
+def _increasing(value: Any) -> bool:
+    return widths().ok(value) and all(a < b for a, b in zip(value, value[1:]))
 
 
 def _path_key_ok(path: Any) -> bool:
@@ -181,8 +196,9 @@ HESSIAN_KEYS = ("alphas", "iters", "probes")
 def _devices_ok(value: Any) -> bool:
     if value == "auto" or (isinstance(value, str) and value.isdigit() and int(value) >= 1):
         return True
-    if isinstance(value, list):
-        return bool(value) and all(_is_int(d) and d >= 0 for d in value)
+    if isinstance(value, list):  # device ids, each once
+        ids = all(_is_int(d) and d >= 0 for d in value)
+        return bool(value) and ids and len(set(value)) == len(value)
     return _is_int(value) and (value >= 1 or value == -1)
 
 
@@ -198,6 +214,8 @@ RULES: dict[str, Rule] = {
     "pretrained_weights": text(optional=True),
     "random_label_max_epochs": integer(1),
     "ckpt_path": text(optional=True),
+    "overwrite": boolean(),
+    "reuse": boolean(),
     # data (each key only where the chosen data set has it)
     "data.batch_size": integer(1),
     "data.eval_batch_size": integer(1),
@@ -215,10 +233,10 @@ RULES: dict[str, Rule] = {
     # optimisation
     "optimizer.lr": number(0, above=True),
     "optimizer.weight_decay": number(0),
-    "optimizer.momentum": number(0),
+    "optimizer.momentum": Rule("a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1),
     "optimizer.nesterov": boolean(),
     "optimizer.fused": boolean(),
-    "scheduler.milestones": widths(),
+    "scheduler.milestones": Rule("an increasing list of epochs >= 1", _increasing),
     "scheduler.gamma": number(0, above=True),
     "optim.groups_from": text(optional=True),
     # init interventions
@@ -230,7 +248,9 @@ RULES: dict[str, Rule] = {
     "init.weights_path": text(optional=True),
     # trainer
     "trainer.max_epochs": Rule("an integer >= 1, or -1 with trainer.max_steps", _is_int),
-    "trainer.max_steps": Rule("-1 (no limit) or an integer >= 1", lambda v: _is_int(v) and v != 0),
+    "trainer.max_steps": Rule(
+        "-1 (no limit) or an integer >= 1", lambda v: _is_int(v) and (v >= 1 or v == -1)
+    ),
     "trainer.devices": Rule("an integer >= 1, -1, 'auto' or a list of device ids", _devices_ok),
     "trainer.num_nodes": integer(1),
     "trainer.accelerator": choice(*ACCELERATORS),
@@ -240,9 +260,27 @@ RULES: dict[str, Rule] = {
     "trainer.deterministic": Rule("true, false or 'warn'", lambda v: v in (True, False, "warn")),
     "trainer.compile": boolean(),
     "trainer.channels_last": boolean(),
+    "trainer.check_val_every_n_epoch": integer(1, optional=True),
+    "trainer.val_check_interval": Rule(
+        "a number > 0 (a share of an epoch, or steps) or null",
+        lambda v: v is None or (_is_number(v) and v > 0),
+    ),
+    "trainer.log_every_n_steps": integer(1),
+    "trainer.num_sanity_val_steps": Rule("an integer >= -1", lambda v: _is_int(v) and v >= -1),
+    "trainer.limit_train_batches": Rule("a number in (0, 1] or an integer >= 1", _limit_ok),
+    "trainer.accumulate_grad_batches": integer(1),
+    # Lightning takes 0 or less as no clipping: a value that changes nothing is refused
+    "trainer.gradient_clip_val": Rule(
+        "a number > 0 or null", lambda v: v is None or (_is_number(v) and v > 0)
+    ),
+    "trainer.fast_dev_run": Rule(
+        "false (fast_dev_run trains a few batches and writes no results)",
+        lambda v: v is False or v == 0,
+    ),
     # interpolation (InterpolationCallback's arguments)
     "interpolation.alphas": Rule(
-        "an integer >= 2 (equal steps on [0, 1]) or an increasing list of >= 2 numbers",
+        "an integer >= 2 (equal steps on [0, 1]) or an increasing list of >= 2 numbers in "
+        f"[-{ALPHA_LIMIT}, {ALPHA_LIMIT}]",
         _alphas_ok,
     ),
     "interpolation.paths": Rule(
@@ -270,6 +308,7 @@ RULES: dict[str, Rule] = {
     "interpolation.extras": Rule(lambda: f"a list of names from {list(EXTRAS)}", _extras_ok),
     "interpolation.views": Rule(lambda: f"a list without repeats of {VIEWS}", _views_ok),
     "interpolation.progress": choice(*PROGRESS_MODES, True, False),
+    "interpolation.diverged_loss_ratio": number(1),
     "interpolation.diagnostics": Rule(
         f"a list without repeats of {list(DIAGNOSTICS)}",
         lambda v: _unique_names(v, DIAGNOSTICS),
@@ -368,8 +407,12 @@ def check_config(cfg: DictConfig) -> None:
         if OmegaConf.is_missing(cfg, section):
             missing = [section]
         else:
-            node = cfg[section]
-            missing = sorted(OmegaConf.missing_keys(node)) if OmegaConf.is_config(node) else []
+            try:
+                node = cfg[section]
+                missing = sorted(OmegaConf.missing_keys(node)) if OmegaConf.is_config(node) else []
+            except OmegaConfBaseException as error:  # an interpolation to nothing: ${oops}
+                key = getattr(error, "full_key", None) or section
+                raise ConfigError(f"{key} cannot be read: {str(error).splitlines()[0]}") from error
         if missing:
             raise ConfigError(f"{missing[0]} has no value (???): give it, e.g. {missing[0]}=...")
     model_rules = MODEL_RULES.get(OmegaConf.select(cfg, "model._target_"), {})
@@ -428,6 +471,20 @@ def check_relations(values: Mapping[str, Any]) -> None:
                 f"model.patch_size={patch} does not divide the data's {height}x{width} "
                 f"images: expected one of {divisors}"
             )
+    manual = values.get("steps_per_call", 1) > 1  # the Classifier optimizes by hand then
+    for key, unused in (("gradient_clip_val", None), ("accumulate_grad_batches", 1)):
+        value = values.get(f"trainer.{key}", unused)
+        if manual and value != unused:
+            raise ConfigError(
+                f"trainer.{key}={value}: steps_per_call={values['steps_per_call']} makes "
+                f"several optimizer steps per Lightning step (manual optimization), where "
+                f"Lightning's {key} does not apply; set steps_per_call=1 to use it"
+            )
+    if values.get("overwrite") and values.get("ckpt_path") == "auto":
+        raise ConfigError(
+            "overwrite=true with ckpt_path=auto: overwrite moves the folder's run aside and "
+            "starts again, ckpt_path=auto continues it; give one of them"
+        )
     diagnostics, bn = values.get("interpolation.diagnostics"), values.get("interpolation.bn")
     if diagnostics and bn == "recompute":
         raise ConfigError(

@@ -116,21 +116,23 @@ def accuracy(runs: Sequence[Run]) -> tuple[float, float, float]:
 
 
 def attention_rows(by_key: dict[str, list[Run]], scale: str):
-    """Per row: the intervention settings found and the control's runs (pooled)."""
+    """Per row: the intervention settings found, the control's runs (pooled) and how many
+    of the control's seeds diverged."""
     found = []
     for row in ATTENTION_ROWS:
         settings = select(by_key, expected_settings(row.settings, scale), shows)
         controls = select(by_key, expected_settings(row.control, scale), shows)
         control = [run for setting in controls for run in setting.runs]
         if settings and control:
-            found.append((row, settings, control))
+            found.append((row, settings, control, sum(len(s.diverged) for s in controls)))
     return found
 
 
 def attention_frame(rows) -> pd.DataFrame:
-    """One line per intervention setting against its row's control."""
+    """One line per intervention setting against its row's control; diverged seeds are
+    counted, not averaged."""
     frame = []
-    for row, settings, control in rows:
+    for row, settings, control, control_diverged in rows:
         control_acc = accuracy(control)
         for setting in settings:
             acc = accuracy(setting.runs)
@@ -143,6 +145,8 @@ def attention_frame(rows) -> pd.DataFrame:
                     "control": row.control_label,
                     "seeds": len(setting.runs),
                     "control_seeds": len(control),
+                    "diverged": len(setting.diverged),
+                    "control_diverged": control_diverged,
                     "full_tolerant": counts_text(full_shapes(setting.runs, "shape")),
                     "full_strict": counts_text(full_shapes(setting.runs, "strict_shape")),
                     "control_full_tolerant": counts_text(full_shapes(control, "shape")),
@@ -182,8 +186,13 @@ def _delta_text(delta: float, low: float, high: float) -> str:
     return f"{delta:+.2f}" + ("" if math.isnan(low) else f" [{low:+.2f}, {high:+.2f}]")
 
 
+def _diverged_text(r: dict) -> str:
+    control = r["control_seeds"] + r["control_diverged"]
+    return f"{r['diverged']} of {r['seeds'] + r['diverged']} ({r['control_diverged']} of {control})"
+
+
 def markdown_attention(frame: pd.DataFrame) -> str:
-    header = ["model", "intervention", "setting", "control", "seeds (control)",
+    header = ["model", "intervention", "setting", "control", "seeds (control)", "diverged",
               "full path tolerant NB/B/P/ER", "strict NB/B/P/ER", "control tolerant",
               "control strict", "unit barriers vs control", "test acc % [95% CI]",
               "control test acc %", "Δ (pp) [95% CI]", "vs control", "ResNet-18 (Table 1): row",
@@ -196,6 +205,8 @@ def markdown_attention(frame: pd.DataFrame) -> str:
         "never comes down), read from each run's curves by the current definitions. "
         "Tolerant: the run's thresholds; strict: any rise counts (App. E). Unit barriers: "
         "mean largest bump over unit paths against the control's (H-LB / L-LB beyond 10%). "
+        "diverged: n of m seeds (the control's in brackets) whose training diverged; no "
+        "number here includes them. "
         "[a, b]: 95% percentile-bootstrap interval of the mean (of the difference for Δ: "
         "Better / Worse when it excludes 0). "
         "The last columns are the paper's ResNet-18 entry for the same intervention.",
@@ -205,7 +216,8 @@ def markdown_attention(frame: pd.DataFrame) -> str:
     ]
     for r in frame.to_dict("records"):
         cells = [r["model"], r["intervention"], r["setting"], r["control"],
-                 f"{r['seeds']} ({r['control_seeds']})", r["full_tolerant"], r["full_strict"],
+                 f"{r['seeds']} ({r['control_seeds']})", _diverged_text(r),
+                 r["full_tolerant"], r["full_strict"],
                  r["control_full_tolerant"], r["control_full_strict"], r["unit_barriers"],
                  _acc_text(r["test_acc"], r["test_acc_ci_low"], r["test_acc_ci_high"]),
                  _acc_text(r["control_test_acc"], r["control_test_acc_ci_low"],

@@ -36,15 +36,16 @@ CONFIDENCE = 0.95
 
 
 def runs_for(
-    report: str, run_dirs: Sequence[str], scale: str | None, needs: str | None
-) -> list[Run]:
-    """The report's runs with the file `needs` beside them; of runs that trained the same
-    network (one `training_id`, e.g. with and without `beyond=`) the newest counts."""
+    report: str, run_dirs: Sequence[str], scale: str | None, needs: str | None, on_bad=None
+) -> tuple[list[Run], list[Run]]:
+    """The report's runs with the file `needs` beside them, and apart from them the ones
+    whose training diverged (counted in the report, never read); of runs that trained the
+    same network (one `training_id`, e.g. with and without `beyond=`) the newest counts."""
     experiments = REPORTS[report]
     dirs = [Path(d) for d in run_dirs] or [
         Path(root) / e for e in experiments for root in ("multirun", "outputs")
     ]
-    runs = [r for r in load_runs(dirs) if r.experiment in experiments]
+    runs = [r for r in load_runs(dirs, None, on_bad) if r.experiment in experiments]
     runs = [r for r in runs if scale is None or r.scale == scale]
     runs = [r for r in runs if needs is None or (r.directory / needs).is_file()]
     newest: dict[tuple, Run] = {}
@@ -57,7 +58,16 @@ def runs_for(
             f"no runs of {list(experiments)}{what} under {[str(d) for d in dirs]}; "
             f"run `make {report}` first"
         )
-    return sorted(newest.values(), key=lambda r: (r.experiment, r.setting, r.seed))
+    ordered = sorted(newest.values(), key=lambda r: (r.experiment, r.setting, r.seed))
+    return [r for r in ordered if not r.diverged], [r for r in ordered if r.diverged]
+
+
+def diverged_note(runs: Sequence[Run], diverged: Sequence[Run], listed: bool = True) -> str:
+    """'n of m seeds diverged', with the runs left out where `listed`."""
+    note = f"{len(diverged)} of {len(runs) + len(diverged)} seeds diverged"
+    if not diverged or not listed:
+        return note
+    return note + " (left out: " + ", ".join(f"`{r.directory}`" for r in diverged) + ")"
 
 
 # ---- the trajectory against the path ------------------------------------------------------
@@ -118,7 +128,7 @@ def trajectory_markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_trajectories(runs: Sequence[Run], out: Path) -> None:
+def plot_trajectories(runs: Sequence[Run], out: Path, note: str = "") -> None:
     """Every seed: the full path's loss (line) and the trajectory's (dots) against alpha."""
     sns.set_theme(style="whitegrid", context="notebook")
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), layout="constrained")
@@ -142,7 +152,7 @@ def plot_trajectories(runs: Sequence[Run], out: Path) -> None:
     right.set_title("how far training strays from the line", fontsize="medium")
     right.set_xlabel(r"$\alpha_t$")
     right.set_ylabel("distance off the line / line length")
-    fig.suptitle("training trajectory against the straight path (full model)")
+    fig.suptitle(f"training trajectory against the straight path (full model); {note}")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -242,7 +252,7 @@ def markdown_rows(frame: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
 
 
-def plot_biased_view(frame: pd.DataFrame, runs: Sequence[Run], out: Path) -> None:
+def plot_biased_view(frame: pd.DataFrame, runs: Sequence[Run], out: Path, note: str = "") -> None:
     """Plateau length against class-bias spread (left; a colour per experiment, a marker
     per shape), and each run's (alpha_w, alpha_b) loss grid where the run has one (right,
     one small heat map per run on one colour scale, with its colour bar)."""
@@ -283,7 +293,7 @@ def plot_biased_view(frame: pd.DataFrame, runs: Sequence[Run], out: Path) -> Non
             grid_ax.set_visible(False)
         panels[1].colorbar(image, ax=axes, label="log10 test loss", shrink=0.8)
         panels[1].suptitle("loss over (alpha_w, alpha_b); dashed: the full path", fontsize="small")
-    fig.suptitle("Biased view (ICLR 2023): plateau length against class-bias spread")
+    fig.suptitle(f"Biased view (ICLR 2023): plateau length against class-bias spread\n{note}")
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -295,23 +305,27 @@ def plane_loss(run: Run) -> np.ndarray:
 
 
 def report(name: str, run_dirs: Sequence[str] = (), out_root: Path = Path("reports"),
-           scale: str | None = None) -> list[Path]:  # fmt: skip
+           scale: str | None = None, on_bad=None) -> list[Path]:  # fmt: skip
     """Writes the report's figure, CSV and Markdown under reports/<name>/; returns them."""
     out = out_root / name
     if name == "trajectory":
-        runs = runs_for(name, run_dirs, scale, needs="trajectory.json")
+        runs, diverged = runs_for(name, run_dirs, scale, "trajectory.json", on_bad)
         frame = trajectory_frame(runs)
-        plot_trajectories(runs, out / "trajectory.png")
-        return [out / "trajectory.png", *write_table(frame, trajectory_markdown(frame), out / name)]
-    runs = runs_for(name, run_dirs, scale, needs=None)
+        plot_trajectories(runs, out / "trajectory.png", diverged_note(runs, diverged, listed=False))
+        markdown = trajectory_markdown(frame) + f"\n{diverged_note(runs, diverged)}.\n"
+        return [out / "trajectory.png", *write_table(frame, markdown, out / name)]
+    runs, diverged = runs_for(name, run_dirs, scale, None, on_bad)
     frame = biased_view_frame(runs)
     found = {
         experiment: correlation(group["bias_std_theta_f"], group["plateau_length"])
         for experiment, group in frame.groupby("experiment", sort=False)
     }
-    plot_biased_view(frame, runs, out / "weights_biases.png")
+    plot_biased_view(
+        frame, runs, out / "weights_biases.png", diverged_note(runs, diverged, listed=False)
+    )
     (out / "correlation.json").write_text(json.dumps(found, indent=1))
-    written = write_table(frame, biased_view_markdown(frame, found), out / name)
+    markdown = biased_view_markdown(frame, found) + f"\n{diverged_note(runs, diverged)}.\n"
+    written = write_table(frame, markdown, out / name)
     return [out / "weights_biases.png", out / "correlation.json", *written]
 
 

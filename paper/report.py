@@ -9,11 +9,10 @@ directories used. `table1` writes reports/table1/table1.{csv,md}.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import itertools
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from landscape.errors import LinpathError  # noqa: E402
+from landscape.errors import LinpathError, OneLineParser  # noqa: E402
 from paper import attribution_report  # noqa: E402
 from paper.attention import (  # noqa: E402
     attention_frame,
@@ -37,6 +36,7 @@ from paper.barrier_runs import barrier_runs  # noqa: E402
 from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from paper.beyond_report import report as report_beyond  # noqa: E402
 from paper.panels import extra_panels, prestage_notes  # noqa: E402
+from paper.report_inputs import MANIFEST as INPUTS_FILE  # noqa: E402
 from paper.report_inputs import record_inputs, report_is_current  # noqa: E402
 from paper.settings import (  # noqa: E402
     Expected,
@@ -59,6 +59,8 @@ from runs.figures import (  # noqa: E402
 )
 from runs.store import ReportError, Run, load_runs  # noqa: E402
 
+OnBad = Callable[[Path, LinpathError], None]
+
 TABLE1 = "table1"
 ATTENTION = "attention"
 SCALES = ("full", "smoke")
@@ -67,15 +69,17 @@ MOST_BANDS = 3  # std bands on a panel of at most this many lines; beyond, they 
 
 
 def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFrame:
-    """Every shown path of every run, one row per alpha, tagged with panel and setting."""
+    """Every shown path of every run that trained (diverged seeds are counted, not drawn),
+    one row per alpha, tagged with panel and setting."""
     frames = []
     for setting in settings:
         shown = set(paths_of(setting, target))
         for run in setting.runs:
             frame = curves_frame(run.results)
             frame = frame[frame["path"].isin(shown)]
-            frames.append(frame.assign(panel=setting.panel, setting=setting.label, seed=run.seed))
-    return pd.concat(frames, ignore_index=True)
+            label = setting.label + (f" ({setting.diverged_note})" if setting.diverged else "")
+            frames.append(frame.assign(panel=setting.panel, setting=label, seed=run.seed))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def plot_target(
@@ -94,12 +98,20 @@ def plot_target(
     in the table (and the `unit_paths` panel). `status` goes under the title.
     """
     frame = seed_curves(settings, target)
-    panels = list(dict.fromkeys(frame["panel"]))
+    panels = list(dict.fromkeys(s.panel for s in settings))  # a panel of diverged seeds too
     notes: dict[str, dict[str, list[str]]] = {}
     sns.set_theme(style="whitegrid", context="notebook")
     fig, axes = plt.subplots(len(panels), 2, figsize=(12, 4.3 * len(panels)), squeeze=False)
     for row, panel in zip(axes, panels):
-        data = frame[frame["panel"] == panel]
+        data = frame[frame["panel"] == panel] if not frame.empty else frame
+        ours = [s for s in settings if s.panel == panel]
+        diverged = sum(len(s.diverged) for s in ours)
+        counted = f"{diverged} of {diverged + sum(len(s.runs) for s in ours)} seeds diverged"
+        if data.empty:
+            for ax in row:
+                ax.text(0.5, 0.5, f"no curves: {counted}", ha="center", transform=ax.transAxes)
+                ax.set_title(panel, fontsize="medium")
+            continue
         several = data["setting"].nunique() > 1
         shared, short = shared_overrides(list(dict.fromkeys(data["setting"])))
         data = data.assign(setting=data["setting"].map(short))
@@ -111,7 +123,7 @@ def plot_target(
             style_of = styles.__getitem__
         else:
             style_of = path_style
-        first = next(s for s in settings if s.panel == panel).runs[0].results
+        first = next(s for s in ours if s.runs).runs[0].results  # not a diverged seed's
         entry = next(iter(first["paths"].values()))
         hue = "setting" if several else "path"
         lines = data.groupby([hue, "path"]).ngroups
@@ -122,11 +134,14 @@ def plot_target(
             ax.set_ylabel(y_label(metric, entry))
             bands = "" if band else f", {lines} lines: no std bands"
             name = f"{panel} ({shared})" if shared else panel
-            ax.set_title(f"{name}: {data['seed'].nunique()} seeds{bands}", fontsize="medium")
+            ax.set_title(
+                f"{name}: {data['seed'].nunique()} seeds{bands}\n{counted}", fontsize="medium"
+            )
     fig.suptitle(figure_title(title, status, scale))
     fig.tight_layout()  # before the legends, which then widen the canvas, not squeeze the axes
     for row, panel in zip(axes, panels):
-        legend_beside(row[-1], notes[panel])
+        if panel in notes:  # a panel of diverged seeds only has no lines
+            legend_beside(row[-1], notes[panel])
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)
@@ -163,16 +178,32 @@ def collect(target: Target, by_key: dict[str, list[Run]], expected: Sequence[Exp
     return settings
 
 
-def load(run_dirs: Sequence[str], evaluation: str | None = None) -> dict[str, list[Run]]:
+def load(
+    run_dirs: Sequence[str], evaluation: str | None = None, skipped: list[str] | None = None
+) -> dict[str, list[Run]]:
     """Runs by key; `evaluation` takes each run's re-evaluation of that name
-    (runs.reevaluate) instead of its own results."""
+    (runs.reevaluate) instead of its own results; with `skipped`, an unreadable
+    results.json is left out and its error kept there (else it is the error)."""
     dirs = [Path(d) for d in run_dirs] or DEFAULT_DIRS
-    runs = load_runs(dirs, evaluation)
+    runs = load_runs(dirs, evaluation, keep_in(skipped))
+    if not runs and skipped:
+        raise ReportError(f"no readable results.json under {[str(d) for d in dirs]}: {skipped[0]}")
+    if not runs and evaluation is not None and load_runs(dirs, None, lambda *_: None):
+        raise ReportError(
+            f"no run under {[str(d) for d in dirs]} has an evaluation named {evaluation!r} "
+            f"(RUN/evaluations/{evaluation}/); python -m runs.reevaluate run_dir=RUN "
+            f"name={evaluation} makes one"
+        )
     if not runs:
         raise ReportError(
             f"no results.json under {[str(d) for d in dirs]}; run an experiment first"
         )
     return run_keys(runs)
+
+
+def keep_in(skipped: list[str] | None) -> OnBad | None:
+    """An unreadable run's error, kept in `skipped` (None: raised)."""
+    return None if skipped is None else lambda path, error: skipped.append(str(error))
 
 
 def report(
@@ -182,17 +213,20 @@ def report(
     scale: str | None = None,
     digits: bool = False,
     evaluation: str | None = None,
+    skipped: list[str] | None = None,
 ) -> list[Path]:
-    """Writes the target's figure and tables; returns the files written."""
+    """Writes the target's figure and tables; returns the files written. With `skipped`,
+    a run whose results.json cannot be read is left out and its error added there;
+    without, it is the error."""
     if target in BEYOND_REPORTS:  # off the straight line: trajectory, weights_biases
-        return report_beyond(target, run_dirs, out_root, scale)
+        return report_beyond(target, run_dirs, out_root, scale, keep_in(skipped))
     if target not in TARGETS:
         raise ReportError(
             f"unknown report target {target!r}; expected one of {[*TARGETS, *BEYOND_REPORTS]}"
         )
     spec = TARGETS[target]
     scale = scale or "full"
-    by_key = load(run_dirs, evaluation)
+    by_key = load(run_dirs, evaluation, skipped)
     out = out_root / (target if evaluation is None else f"{target}_{evaluation}")
     if target == TABLE1:
         rows = table1_rows(by_key, scale, digits)
@@ -200,18 +234,18 @@ def report(
         if frame.empty:
             raise ReportError("none of the runs found is an intervention of Table 1")
         used = [
-            (f"{row.intervention}: {s.label}", s.runs)
-            for row, settings, _ in rows
+            (f"{row.intervention}: {s.label}", [*s.runs, *s.diverged])
+            for row, settings, *_ in rows
             for s in settings
         ]
-        used += [(f"control of {row.intervention}", control) for row, _, control in rows]
-        intervened = [s for _, settings, _ in rows for s in settings]
+        used += [(f"control of {row.intervention}", control) for row, _, control, _ in rows]
+        intervened = [s for _, settings, *_ in rows for s in settings]
         markdown = markdown_table1(frame) + prestage_notes(intervened) + runs_used(used)
         written = write_table(frame, markdown, out / TABLE1)
         if evaluation is None:  # any run may enter Table 1: no settings to name
             inputs = keyed(by_key, [r for _, runs in used for r in runs])
-            record_inputs(out, report_args(scale, digits, run_dirs), None, inputs, spec.shows,
-                          written)  # fmt: skip
+            record_report_inputs(out, report_args(scale, digits, run_dirs), None, inputs,
+                                 spec.shows, written, skipped)  # fmt: skip
         return written
     if target == attribution_report.NAME:
         written, settings, expected = attribution_report.report(spec, by_key, scale, digits, out)
@@ -223,8 +257,8 @@ def report(
         else:
             written = report_settings(spec, settings, by_key, scale, digits, out / spec.stem)
     if evaluation is None:
-        read = keyed(by_key, [run for s in settings for run in s.runs])
-        record_read(out, (scale, digits, run_dirs), expected, read, spec, written)
+        record_settings_read(out, (scale, digits, run_dirs), expected, settings, by_key, spec,
+                             written, skipped)  # fmt: skip
     return written
 
 
@@ -241,14 +275,26 @@ def report_settings(spec: Target, settings, by_key, scale: str, digits: bool, st
     markdown = markdown_summary(frame, title) + (found.markdown() if found else "")
     markdown += prestage_notes(settings)
     markdown += extra_panels(spec, settings, stem, written)
-    markdown += runs_used([(s.label, s.runs) for s in settings])
+    markdown += runs_used([(s.label, [*s.runs, *s.diverged]) for s in settings])
     return written + write_table(frame, markdown, stem)
 
 
-def record_read(out: Path, asked: tuple, expected, read, spec: Target, written) -> None:
-    """`inputs.json` beside a report of the `expected` settings: the (key, run) pairs it
-    `read`, so that `sweeps.run_target` skips it while they are unchanged."""
-    record_inputs(out, report_args(*asked), [e.key for e in expected], read, spec.shows, written)
+def record_settings_read(out: Path, asked: tuple, expected, settings, by_key, spec: Target,
+                         written, skipped) -> None:  # fmt: skip
+    """record_report_inputs for a report of the `expected` settings: every run of `settings`
+    it read, diverged ones included."""
+    inputs = keyed(by_key, [r for s in settings for r in [*s.runs, *s.diverged]])
+    record_report_inputs(out, report_args(*asked), [e.key for e in expected], inputs, spec.shows,
+                         written, skipped)  # fmt: skip
+
+
+def record_report_inputs(out: Path, args: dict, settings, inputs, shows, written, skipped) -> None:
+    """What the report read (paper.report_inputs), for run_target's up-to-date check; a
+    report that left an unreadable run out is never current, so it records nothing."""
+    if skipped:
+        (out / INPUTS_FILE).unlink(missing_ok=True)
+        return
+    record_inputs(out, args, settings, inputs, shows, written)
 
 
 def keyed(by_key: dict[str, list[Run]], runs: Sequence[Run]) -> list[tuple[str, Run]]:
@@ -288,7 +334,7 @@ def report_attention(spec: Target, settings, by_key, scale: str, stem: Path) -> 
     markdown = markdown_attention(frame)
     markdown += markdown_milestones(milestone_frame([(s.label, s.runs) for s in settings]))
     markdown += f"\n![mean full path of every setting]({stem.name}.png)\n"
-    markdown += runs_used([(s.label, s.runs) for s in settings])
+    markdown += runs_used([(s.label, [*s.runs, *s.diverged]) for s in settings])
     paths = summary_frame(settings, spec)
     per_path = write_table(paths, markdown_summary(paths, spec.title), stem.with_name(
         f"{stem.name}_paths"))  # fmt: skip
@@ -304,9 +350,7 @@ def runs_used(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m paper.report", description=__doc__.split("\n")[0]
-    )
+    parser = OneLineParser(prog="python -m paper.report", description=__doc__.split("\n")[0])
     parser.add_argument("target", help=f"one of {', '.join([*TARGETS, *BEYOND_REPORTS])}")
     parser.add_argument("run_dirs", nargs="*", help="directories searched for results.json")
     parser.add_argument("--out", default="reports", help="reports root (default: reports)")
@@ -326,9 +370,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "`wandb sync` uploads)",
     )
     args = parser.parse_args(argv)
+    skipped: list[str] = []
     try:
         written = report(
-            args.target, args.run_dirs, Path(args.out), args.scale, args.digits, args.evaluation
+            args.target,
+            args.run_dirs,
+            Path(args.out),
+            args.scale,
+            args.digits,
+            args.evaluation,
+            skipped,
         )
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)
@@ -340,6 +391,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_id = log_report(args.target, written, written[0].parent)
         print(f"linpath: logged to wandb run {run_id} (report-{args.target})")
+    for error in skipped:  # written without them: each named, and no success
+        print(f"linpath: warning: left out of the report: {error}", file=sys.stderr)
+    if skipped:
+        print(f"linpath: error: {len(skipped)} run(s) could not be read", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from paper.targets import Sweep, stand_in_used
-from runs.identity import run_config, setting_id
+from runs.identity import RESUMED_FROM, run_config, setting_id
 from runs.store import Run, Setting
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -141,9 +141,12 @@ def unswept(overrides: Sequence[str]) -> list[str]:
 
 
 def run_setting_key(run: Run) -> str | None:
-    """The run's setting key from its `.hydra/config.yaml`; None for a run without one."""
+    """The run's setting key from its `.hydra/config.yaml` (and the run a resumed run
+    continued with a longer schedule: another setting); None for a run without one."""
     path = Path(run.directory) / ".hydra" / "config.yaml"
-    return setting_id(run_config(run.directory)) if path.is_file() else None
+    if not path.is_file():
+        return None
+    return setting_id(run_config(run.directory), run.results.get(RESUMED_FROM))
 
 
 def as_run(sweep: Sweep, scale: str, digits: bool = False) -> Sweep:
@@ -235,7 +238,14 @@ def select(
         if runs:
             label = " ".join(wanted.overrides) or wanted.sweep.experiment
             settings.append(
-                TargetSetting(wanted.sweep.experiment, wanted.overrides, runs, label, wanted.sweep)
+                TargetSetting(
+                    wanted.sweep.experiment,
+                    wanted.overrides,
+                    runs=[r for r in runs if not r.diverged],
+                    label=label,
+                    diverged=[r for r in runs if r.diverged],
+                    sweep=wanted.sweep,
+                )
             )
     return settings
 

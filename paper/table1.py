@@ -147,8 +147,9 @@ def table1_rows(by_key: dict[str, list[Run]], scale: str, digits: bool = False):
         settings = select(by_key, expected_settings(row.settings, scale, digits), shows)
         controls = select(by_key, expected_settings(row.control, scale, digits), shows)
         control = [run for setting in controls for run in setting.runs]
+        control_diverged = sum(len(setting.diverged) for setting in controls)
         if settings and control:
-            rows.append((row, settings, control))
+            rows.append((row, settings, control, control_diverged))
     return rows
 
 
@@ -205,13 +206,14 @@ def test_acc_pp(runs: Sequence[Run]) -> float:
 
 
 def table1_frame(
-    rows: Sequence[tuple[Table1Row, Sequence[Setting], Sequence[Run]]],
+    rows: Sequence[tuple[Table1Row, Sequence[Setting], Sequence[Run], int]],
 ) -> pd.DataFrame:
     """Table 1: each intervention setting against its row's matched control (pooled runs):
     full-path shape (tolerant and strict), unit barriers higher / lower (H-LB / L-LB) and
-    test accuracy with the 95% bootstrap interval of its difference."""
+    test accuracy with the 95% bootstrap interval of its difference; diverged seeds are
+    counted, not averaged."""
     frame = []
-    for row, settings, control in rows:
+    for row, settings, control, control_diverged in rows:
         control_rise, control_acc = unit_max_rise(control), test_acc_pp(control)
         for setting in settings:
             acc = test_acc_pp(setting.runs)
@@ -227,7 +229,9 @@ def table1_frame(
                     "setting": setting.label,
                     "control": row.control_label,
                     "seeds": len(setting.runs),
+                    "diverged": len(setting.diverged),
                     "control_seeds": len(control),
+                    "control_diverged": control_diverged,
                     "full_shape": majority_shape(shapes),
                     "full_NB_B_P_ER": "/".join(str(counts[s]) for s in SHAPES),
                     "control_full_shape": majority_shape(full_shapes(control)),
@@ -252,7 +256,7 @@ def table1_frame(
 
 
 def markdown_table1(frame: pd.DataFrame) -> str:
-    header = ["intervention", "figure", "setting", "control", "seeds (control)"]
+    header = ["intervention", "figure", "setting", "control", "seeds (control)", "diverged"]
     header += ["full path (NB/B/P/ER)", "strict", "control full path (strict)"]
     header += ["unit barriers vs control", "test acc (%)", "control test acc (%)"]
     header += ["Δ (pp) [95% CI]", "test acc vs control", "paper: shape", "paper: test acc"]
@@ -263,7 +267,8 @@ def markdown_table1(frame: pd.DataFrame) -> str:
         "paper's entries only read right so (Table A3's barrier init, 91.12%, is better than",
         "its no-weight-decay scratch, 90.01%, not than the 92.2% base). Full path: the most",
         "common shape over seeds, tolerant (`interpolation.thresholds`, with the counts) and",
-        "strict (any rise counts).",
+        "strict (any rise counts). diverged: n of m seeds (the control's in brackets) whose",
+        "training diverged; no number here includes them.",
         "",
         "The paper gives no rule for its entries; ours: test accuracy is Better / Worse when",
         "the 95% percentile-bootstrap interval of the difference of means (each side's seeds",
@@ -282,6 +287,9 @@ def markdown_table1(frame: pd.DataFrame) -> str:
             delta += f" [{row['delta_test_acc_ci_low']:+.2f}, {row['delta_test_acc_ci_high']:+.2f}]"
         cells = [row["intervention"], row["figure"], row["setting"], row["control"]]
         cells += [f"{row['seeds']} ({row['control_seeds']})"]
+        total, control_total = row["seeds"] + row["diverged"], row["control_seeds"]
+        control_total += row["control_diverged"]
+        cells += [f"{row['diverged']} of {total} ({row['control_diverged']} of {control_total})"]
         cells += [f"{row['full_shape']} ({row['full_NB_B_P_ER']})", row["full_strict_shape"]]
         cells += [f"{row['control_full_shape']} ({row['control_full_strict_shape']})"]
         cells += [row["unit_barriers"], number(row["test_acc"], ".2f")]

@@ -131,12 +131,20 @@ def summary_frame(settings: Sequence[Setting], target: Target) -> pd.DataFrame:
         for name, (read, factor) in RUN_METRICS.items():
             values = [read(run.results) for run in setting.runs]
             per_run[name] = [None if v is None else v * factor for v in values]
+        if not setting.runs:  # every seed diverged: a row that says so, and nothing else
+            row = {"experiment": setting.experiment, "setting": setting.label, "path": "-"}
+            row |= {"seeds": 0, "diverged": len(setting.diverged)}
+            for prefix in SHAPE_READINGS:  # counts stay integers beside the other rows'
+                row |= {f"{prefix}{shape}": n for shape, n in shape_counts([]).items()}
+            rows.append(row)
+            continue
         for path in paths_of(setting, target):
             entries = [
                 path_entry(run, path) for run in setting.runs if path in run.results["paths"]
             ]
             row = {"experiment": setting.experiment, "setting": setting.label, "path": path}
-            row["seeds"] = len(entries)
+            row["seeds"] = len(entries)  # the seeds that trained; diverged ones beside
+            row["diverged"] = len(setting.diverged)
             for name, values in per_run.items():
                 row[f"{name}_mean"], row[f"{name}_std"], _ = mean_std(values)
                 row[f"{name}_ci_low"], row[f"{name}_ci_high"] = bootstrap_interval(values)
@@ -198,6 +206,13 @@ DEFINITION_NOTE = (
 )
 
 
+DIVERGED_NOTE = (
+    "seeds: the runs that trained. diverged: seeds whose theta_f holds NaN or inf, or whose "
+    "final test loss blew up at chance accuracy (results.json's `divergence`); they are left "
+    "out of every mean, interval and shape count."
+)
+
+
 def _location(row: dict) -> str:
     start, peak = row["barrier_start_alpha_mean"], row["barrier_peak_alpha_mean"]
     return "-" if math.isnan(peak) else f"{start:.2f} -> {peak:.2f}"
@@ -206,17 +221,24 @@ def _location(row: dict) -> str:
 def markdown_summary(frame: pd.DataFrame, title: str) -> str:
     """The summary as a Markdown table: 'mean ± std' for accuracy, loss and distance, shape
     counts as 'NB/B/P/ER' (tolerant and strict), each barrier number as 'mean [95% interval]'."""
-    header = ["experiment", "setting", "path", "seeds", "test acc (%)", "test acc 95% CI"]
+    header = ["experiment", "setting", "path", "seeds", "diverged", "test acc (%)"]
+    header += ["test acc 95% CI"]
     header += ["train acc, eval (%)", "train acc, last epoch running (%)"]
     header += ["test loss", "distance", "tolerant NB/B/P/ER", "strict NB/B/P/ER"]
     header += ["barrier at alpha", "largest bump", "chord barrier", "error bump"]
     header += ["error chord barrier"]
     paper_columns = [c for c in frame.columns if c.startswith("paper_") and c != "paper_row"]
     header += [f"paper {c.removeprefix('paper_').replace('_', ' ')}" for c in paper_columns]
-    lines = [f"# {title}", "", DEFINITION_NOTE, ""]
+    lines = [f"# {title}", "", DEFINITION_NOTE, "", DIVERGED_NOTE, ""]
     lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for row in frame.to_dict("records"):
+        diverged = int(row.get("diverged") or 0)
+        total = int(row["seeds"]) + diverged
         cells = [row["experiment"], row["setting"], row["path"], str(row["seeds"])]
+        cells += [f"{diverged} of {total}"]
+        if row["path"] == "-":  # nothing trained: no numbers to show
+            lines.append("| " + " | ".join(cells + ["-"] * (len(header) - len(cells))) + " |")
+            continue
         cells += [
             _pm(row["test_acc_mean"], row["test_acc_std"], 2),
             _ci(row, "test_acc", 2).partition(" ")[2] or "-",

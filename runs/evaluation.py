@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import os
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from landscape.shape import DEFAULT_THRESHOLDS, drawn_alpha, path_metrics
 from landscape.sharded import evaluate_paths_sharded, shard_points
 from landscape.views import view_name
 from runs.artifacts import save_json_atomic
+from runs.manifest import manifest_of
 from runs.progress import StageProgress, progress_mode
 
 # theta_i' (the new-init paths' and plane's end) is drawn under the run's seed plus this
@@ -33,6 +36,13 @@ NEW_INIT_SEED_OFFSET = 1_000_003
 # Paths that start trained and end untrained: their shape is read from the untrained end.
 READ_FROM_END = ("final_to_new_init",)
 RESULTS_SCHEMA = 1
+NONFINITE_THETA = "theta_f holds NaN or inf"
+# A finite run counts as diverged when its final test loss is this many times its test
+# loss at theta_i and its test accuracy is no better than always answering the most
+# common class (plus CHANCE_SLACK): training blew up without producing NaN. The paper
+# names no such rule (its runs converge); ours, so that no report averages such a seed.
+DIVERGED_LOSS_RATIO = 10.0
+CHANCE_SLACK = 0.01
 
 State = dict[str, torch.Tensor]
 Curves = dict[str, dict[str, list[float]]]
@@ -91,6 +101,7 @@ class PathEvaluation:
     diagnosed_paths: list[str] | None = None  # None: every path
     partition: str = "units"
     hessian: dict = field(default_factory=dict)
+    diverged_loss_ratio: float = DIVERGED_LOSS_RATIO
 
     def units_of(self, net: torch.nn.Module) -> dict[str, list[str]]:
         if isinstance(self.units, str):
@@ -173,7 +184,7 @@ class PathEvaluation:
         }
         return None if any(curves is None for curves in views.values()) else views
 
-    def path_entries(self, curves: Curves, split: str, bn: str, diverged: bool) -> dict:
+    def path_entries(self, curves: Curves, split: str, bn: str, nonfinite: bool) -> dict:
         """results.json's `paths`: curves (NaN and inf as null) and every barrier definition;
         a path without one finite point, or too few points to judge, says why (`note`)."""
         entries = {}
@@ -188,7 +199,7 @@ class PathEvaluation:
                 read_from_end=path in READ_FROM_END,
                 end_rise_as_barrier=self.end_rise_as_barrier,
             )
-            notes = [no_finite_point_note(loss, diverged), metrics.pop("note", None)]
+            notes = [no_finite_point_note(loss, nonfinite), metrics.pop("note", None)]
             notes = [n for n in notes if n]
             entries[path] = {
                 "label": path,
@@ -221,25 +232,95 @@ class PathEvaluation:
         parameter_names = [name for name, _ in net.named_parameters()]
         final = final_metrics(net, datamodule, loss)
         main, *extra = views
-        diverged = not all(v.isfinite().all() for v in theta_f.values() if v.is_floating_point())
+        divergence = self.divergence(net, loss, datamodule, theta_i, theta_f, final)
+        diverged, nonfinite = divergence is not None, divergence == NONFINITE_THETA
         return {
             "schema": RESULTS_SCHEMA,
             **header,
             "data_name": getattr(datamodule, "display_name", ""),  # "digits stand-in", "MNIST"
             "final": {k: finite_or_none(v) for k, v in final.items()},
-            "diverged": diverged,  # theta_f holds NaN or inf: the paths through it say so
+            # NaN or inf in theta_f, or a blow-up at chance accuracy: reports leave it out
+            "diverged": diverged,
+            "divergence": divergence,
             "distance": finite_or_none(distance(theta_i, theta_f, parameter_names)),
             "alphas": self.alphas,
             "units": self.units_of(net),
             "thresholds": {**DEFAULT_THRESHOLDS, **self.thresholds},
             "end_rise_as_barrier": self.end_rise_as_barrier,
-            "paths": self.path_entries(views[main], self.eval_split, self.bn, diverged),
+            "paths": self.path_entries(views[main], self.eval_split, self.bn, nonfinite),
             "views": {
-                name: self.path_entries(views[name], *name.split("/", 1), diverged)
+                name: self.path_entries(views[name], *name.split("/", 1), nonfinite)
                 for name in extra
             },
             "extras": {name: EXTRAS[name](net, theta_i, theta_f) for name in self.extras},
         }
+
+    def divergence(self, net, loss: str, datamodule, theta_i, theta_f, final) -> str | None:
+        """Why the run counts as diverged (results.json's `divergence`), or None."""
+        floats = [v for v in theta_f.values() if v.is_floating_point()]
+        if not all(v.isfinite().all() for v in floats):
+            return NONFINITE_THETA
+        test_loss, test_acc = final["test_loss"], final["test_acc"]
+        if finite_or_none(test_loss) is None:
+            return "the final test loss is not finite"
+        _, targets = datamodule.split("test")
+        chance = majority_rate(targets)
+        if test_acc > chance + CHANCE_SLACK:
+            return None
+        device = next(net.parameters()).device
+        batches = [(x.to(device), y.to(device)) for x, y in eval_batches(datamodule, "test", None)]
+        with swapped_state(net, theta_i):
+            initial, _ = evaluate_state(net, batches, loss)
+        if test_loss <= self.diverged_loss_ratio * initial:
+            return None
+        return (
+            f"test loss {test_loss:.4g} is {test_loss / initial:.3g} times the loss at theta_i "
+            f"({initial:.4g}; over {self.diverged_loss_ratio:g}) at chance accuracy "
+            f"({test_acc:.4f}, the most common class is {chance:.4f})"
+        )
+
+
+def evaluate_trained(
+    evaluation: PathEvaluation,
+    net: torch.nn.Module,
+    fresh_net: Callable[[int], torch.nn.Module],
+    loss: str,
+    datamodule,
+    theta_i: State,
+    theta_f: State,
+    trained: Mapping,
+) -> dict | None:
+    """results.json of a trained run (`net` holding theta_f) from its two states and its
+    trained.json (`header`, `fit_s`, `device`): at fit end, or finishing a stopped
+    evaluation. Ranks other than zero evaluate their share and get None."""
+    started = time.perf_counter()
+    views = evaluation.all_curves(net, fresh_net, loss, datamodule, theta_i, theta_f)
+    if views is None:
+        return None
+    results = evaluation.results(net, loss, datamodule, theta_i, theta_f, views, trained["header"])
+    results["timing"] = {
+        "fit_s": trained.get("fit_s"),
+        "interpolation_s": time.perf_counter() - started,
+    }
+    results["device"] = trained.get("device")
+    return results
+
+
+def majority_rate(targets: torch.Tensor) -> float:
+    """The accuracy of always answering the most common class (one logit: 0 or 1)."""
+    labels = targets.reshape(-1).round().long()
+    return float(labels.bincount().max()) / max(len(labels), 1)
+
+
+@contextmanager
+def swapped_state(net: torch.nn.Module, state: State):
+    """The block sees `net` holding `state`; its own state is put back after."""
+    own = clone_state(net)
+    net.load_state_dict(state)
+    try:
+        yield net
+    finally:
+        net.load_state_dict(own)
 
 
 def eval_batches(datamodule, split: str, limit: int | None) -> list:
@@ -263,28 +344,36 @@ def final_metrics(net: torch.nn.Module, datamodule, loss: str) -> dict[str, floa
     return final
 
 
-def write_results(results: dict, directory: Path, figure: bool) -> Path | None:
-    """results.json (atomically) and, if asked and there are paths, its figure; returns the
-    figure's path."""
+def write_results(
+    results: dict, directory: Path, figure: bool, weights_dir: Path | None = None
+) -> Path | None:
+    """The figure (if asked and there are paths), then results.json with the manifest of
+    the weights it was computed from (`weights_dir`, default `directory`): results.json
+    last, atomically, so a folder that has one is complete. Returns the figure's path."""
+    drawn = None
+    directory.mkdir(parents=True, exist_ok=True)
+    if figure and results["paths"]:
+        from runs.diagnostic_figures import diagnosed_path, draw_diagnostics
+        from runs.figures import plot_run
+
+        path = diagnosed_path(results)
+        below = (
+            None
+            if path is None
+            else functools.partial(draw_diagnostics, results=results, path=path)
+        )
+        drawn = directory / "interpolation.png"
+        plot_run(results, drawn, below)
+    results["manifest"] = manifest_of(weights_dir or directory)
     save_json_atomic(results, directory / "results.json")
-    if not figure or not results["paths"]:
-        return None
-    from runs.diagnostic_figures import diagnosed_path, draw_diagnostics
-    from runs.figures import plot_run
-
-    path = diagnosed_path(results)
-    below = (
-        None if path is None else functools.partial(draw_diagnostics, results=results, path=path)
-    )
-    plot_run(results, directory / "interpolation.png", below)
-    return directory / "interpolation.png"
+    return drawn
 
 
-def no_finite_point_note(losses: Sequence[float | None], diverged: bool) -> str | None:
+def no_finite_point_note(losses: Sequence[float | None], nonfinite: bool) -> str | None:
     """Why a path has no finite loss, instead of leaving a curve of nulls unexplained."""
     if any(finite_or_none(v) is not None for v in losses if v is not None):
         return None
-    cause = "theta_f holds NaN or inf (training diverged)" if diverged else "the loss overflows"
+    cause = f"{NONFINITE_THETA} (training diverged)" if nonfinite else "the loss overflows"
     return f"no finite loss on this path: {cause}"
 
 
@@ -319,7 +408,7 @@ def summary_table(results: dict) -> str:
             f" {_fmt(barrier_location(entry), '>16')}"
         )
     if results.get("diverged"):
-        lines.append("training diverged: theta_f holds NaN or inf")
+        lines.append(f"training diverged: {results.get('divergence') or NONFINITE_THETA}")
     final = results["final"]
     lines.append(
         f"test acc {_fmt(final['test_acc'], '.4f')}  test loss {_fmt(final['test_loss'], '.4f')}"

@@ -1,11 +1,14 @@
 """A run's training identity: one function of the composed config, however it was spelled.
 
 Two runs with the same `training_id` trained the same network the same way: same data,
-model, optimiser, schedule, init, seed and the trainer settings that change the numbers.
-Evaluation (`interpolation`), logging, checkpointing, output folders, progress and settings
-that give the same updates (`steps_per_call`, `threads`, `compile`, `channels_last`) are
-left out. Runs that differ only by seed share a `setting_id`. Reports group seeds into
-settings by it, targets find their runs by it, and reuse skips training by it.
+model, optimiser, schedule, init, seed, the trainer settings that change the numbers, any
+extra callback not known to only observe, and the run a resumed run continued where its
+training differs from that run's (a longer schedule). Evaluation (`interpolation`),
+logging, checkpointing, output folders, progress and settings that give the same updates
+(`steps_per_call`, `threads`, `compile`, `channels_last`) are left out. Runs that differ
+only by seed share a `setting_id`. Reports group seeds into settings by it, targets find
+their runs by it, and reuse skips training by it (with the data's content, results.json's
+`data_fingerprint`, which no config holds).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-# Top-level keys that never change training (`reuse` only decides whether to train).
+# Top-level keys that never change training (`reuse` only decides whether to train,
+# `overwrite` whether an old run is moved aside; what `ckpt_path` continues enters as
+# `resumed_from`; `callbacks` are kept apart from the ones that only observe).
 NON_TRAINING_KEYS = (
     "interpolation",
     "logger",
     "callbacks",
     "ckpt_path",
+    "overwrite",
     "threads",
     "progress",
     "experiment_name",
@@ -55,22 +61,38 @@ NON_TRAINING_TRAINER_KEYS = (
     "benchmark",
 )
 NON_TRAINING_DATA_KEYS = ("root", "download", "check_integrity", "eval_batch_size", "num_workers")
+# Extra callbacks (`callbacks.NAME._target_`) known to only observe training: the rest change
+# the trained weights as far as the identity knows (EarlyStopping stops it).
+OBSERVING_CALLBACKS = (
+    "lightning.pytorch.callbacks.ModelCheckpoint",
+    "callbacks.TrajectoryCallback",
+)
 # results.json key of a run that reused another's training (runs.reuse)
 REUSED_FROM = "reused_from"
+# results.json key of a resumed run: the checkpoint, its epoch and the run it continued
+RESUMED_FROM = "resumed_from"
 # Config values that name files or run folders: compared as absolute paths.
 PATH_KEYS = (("init", "from_run"), ("init", "weights_path"), ("optim", "groups_from"))
 # The earlier run a staged run starts from: each seed's own, so no part of its setting.
 STAGE_INPUTS = (("init", "from_run"), ("optim", "groups_from"))
 
 
-def training_config(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> dict:
+def training_config(
+    cfg: DictConfig | Mapping, *, with_seed: bool = True, resumed_from: Mapping | None = None
+) -> dict:
     """The training-relevant part of a composed config, resolved and normalised.
 
     `with_seed=False` drops the seed (and every value interpolated from it, such as
     `data.seed`) and the earlier run a staged run starts from, which leaves what runs of
-    one setting share.
+    one setting share. `resumed_from` (results.json's) adds the run a resumed run
+    continued, where its training differed from that run's.
     """
     raw = OmegaConf.to_container(OmegaConf.create(cfg), resolve=False)
+    changing = [
+        callback
+        for callback in (raw.get("callbacks") or {}).values()
+        if not (isinstance(callback, dict) and callback.get("_target_") in OBSERVING_CALLBACKS)
+    ]
     for key in NON_TRAINING_KEYS:
         raw.pop(key, None)
     for key in NON_TRAINING_TRAINER_KEYS:
@@ -91,18 +113,36 @@ def training_config(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> dic
             config[section][key] = None
     _normalise_devices(config.get("trainer", {}))
     _drop_default_groups(config)
+    if changing:  # as spelled (they may name run folders), in an order their names do not set
+        config["callbacks"] = sorted(changing, key=lambda c: json.dumps(c, sort_keys=True))
+    if resumed_from and resumed_from.get("changed"):
+        continued = "training_id" if with_seed else "setting_id"
+        config["continues"] = {
+            "run": resumed_from.get(continued),
+            "epoch": resumed_from.get("epoch"),
+        }
     return _normalise(config)
 
 
-def training_id(cfg: DictConfig | Mapping, *, with_seed: bool = True) -> str:
+def training_id(
+    cfg: DictConfig | Mapping, *, with_seed: bool = True, resumed_from: Mapping | None = None
+) -> str:
     """A short stable hash of `training_config`: equal configs, equal ids."""
-    text = json.dumps(training_config(cfg, with_seed=with_seed), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    config = training_config(cfg, with_seed=with_seed, resumed_from=resumed_from)
+    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def setting_id(cfg: DictConfig | Mapping) -> str:
+def setting_id(cfg: DictConfig | Mapping, resumed_from: Mapping | None = None) -> str:
     """What runs differing only by seed share."""
-    return training_id(cfg, with_seed=False)
+    return training_id(cfg, with_seed=False, resumed_from=resumed_from)
+
+
+def identity(cfg: DictConfig | Mapping, resumed_from: Mapping | None = None) -> dict:
+    """results.json's identity keys of a run made by `cfg`."""
+    return {
+        "training_id": training_id(cfg, resumed_from=resumed_from),
+        "setting_id": setting_id(cfg, resumed_from),
+    }
 
 
 def run_config(run_dir: Path | str) -> DictConfig:

@@ -24,7 +24,9 @@ class RunDirError(LinpathError):
 def check_complete(run_dir: Path, option: str = "run_dir") -> dict:
     """The run's results.json, once every file a re-evaluation reads is there."""
     if not run_dir.is_dir():
-        raise RunDirError(f"{option}={run_dir} is not a directory; expected a finished run's")
+        raise RunDirError(
+            f"{option}={run_dir} is not a directory; expected a finished run's folder"
+        )
     missing = [name for name in RUN_FILES if not (run_dir / name).is_file()]
     if missing:
         raise RunDirError(
@@ -76,10 +78,13 @@ class LoadedRun:
 
 def rebuild_run(run_dir: Path, cfg: DictConfig, results: dict) -> LoadedRun:
     """The run in `run_dir` (`check_complete` gave its `results`) with the data and network
-    `cfg` describes: the run's own config, or one with other interpolation settings."""
+    `cfg` describes: the run's own config, or one with other interpolation settings. Its
+    theta files must be the ones its manifest recorded (runs.manifest)."""
     from landscape.state_files import load_state_for
     from lightning_modules.build import data_and_net_factory, device_of
+    from runs.manifest import verify_files
 
+    verify_files(run_dir, results)
     datamodule, net_factory = data_and_net_factory(cfg)
     model = net_factory()
     theta_i = load_state_for(run_dir / "theta_i.pt", model)

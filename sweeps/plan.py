@@ -17,7 +17,6 @@ Sweep points are composed once per choice of config groups (`paper.settings.trai
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import sys
@@ -28,9 +27,10 @@ from pathlib import Path
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from landscape.errors import OneLineParser
 from paper.settings import group_choice, sweep_overrides, sweep_points, training_point
 from paper.targets import TARGETS, Sweep, Target
-from runs.identity import run_config, setting_id, training_id
+from runs.identity import RESUMED_FROM, run_config, setting_id, training_id
 from runs.load import RUN_FILES
 from runs.progress import clock_time
 from runs.reuse import ROOTS
@@ -217,8 +217,9 @@ def existing_runs(roots: Sequence[str | Path] = ROOTS) -> Existing:
             tid, sid = results.get("training_id"), results.get("setting_id")
             if not (tid and sid):
                 config = run_config(run_dir)
-                tid, sid = training_id(config), setting_id(config)
-        except (OmegaConfBaseException, json.JSONDecodeError, OSError):
+                tid = training_id(config, resumed_from=results.get(RESUMED_FROM))
+                sid = setting_id(config)
+        except (OmegaConfBaseException, json.JSONDecodeError, OSError, AttributeError):
             continue  # a config this suite no longer composes: not reusable
         found.by_training.setdefault(tid, []).append(run_dir)
         found.by_setting_seed.setdefault((sid, results.get("seed")), []).append(run_dir)
@@ -286,9 +287,7 @@ def row(name: str, numbers: dict) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sweeps.plan", description=__doc__.split("\n")[0]
-    )
+    parser = OneLineParser(prog="python -m sweeps.plan", description=__doc__.split("\n")[0])
     parser.add_argument("targets", nargs="*", help=f"default: all of {', '.join(TARGETS)}")
     parser.add_argument("--scale", choices=SCALES, default="full")
     parser.add_argument("--digits", action="store_true", help="the digits stand-in, not MNIST")

@@ -17,7 +17,6 @@ report is current (`paper.report_inputs`) says so in one line and is skipped.
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from landscape.errors import LinpathError
+from landscape.errors import LinpathError, OneLineParser
 from lightning_modules.data.mnist import missing_idx_files
 from lightning_modules.init import InitError, barrier_peak, offset_fits
 from paper.settings import compose_point, sweep_overrides, sweep_points, training_point, unswept
@@ -250,9 +249,7 @@ def up_to_date_runs(jobs: Sequence[Job], existing: Existing) -> list[Path] | Non
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m sweeps.run_target", description=__doc__.split("\n")[0]
-    )
+    parser = OneLineParser(prog="python -m sweeps.run_target", description=__doc__.split("\n")[0])
     parser.add_argument("targets", nargs="+", metavar="target", help=f"of {', '.join(TARGETS)}")
     parser.add_argument("--scale", choices=SCALES, default="full")
     parser.add_argument("--data-root", help="data.root of experiments that read data files")
@@ -269,6 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for name in args.targets:
                 check_mnist_on_disk(TARGETS[name], args.scale, args.data_root, args.digits)
         existing = None if args.dry_run else existing_runs()
+        skipped: list[str] = []
         for name in args.targets:
             target = TARGETS[name]
             commands = launch(target, args.scale, args.data_root, args.digits, args.dry_run,
@@ -279,15 +277,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             if commands:
                 existing = existing_runs()  # what these multiruns added, for the next target
-            make(target, args.scale, args.digits, trained=bool(commands))
+            make(target, args.scale, args.digits, trained=bool(commands), skipped=skipped)
     except LinpathError as error:
         print(f"linpath: error: {error}", file=sys.stderr)
+        return 2
+    for error in skipped:  # the reports were written without them
+        print(f"linpath: warning: left out of the report: {error}", file=sys.stderr)
+    if skipped:
+        print(f"linpath: error: {len(skipped)} run(s) could not be read", file=sys.stderr)
         return 2
     return 0
 
 
-def make(target: Target, scale: str, digits: bool, trained: bool) -> None:
-    """The target's reports, unless nothing was trained and each is current (make's rule)."""
+def make(
+    target: Target, scale: str, digits: bool, trained: bool, skipped: list[str] | None = None
+) -> None:
+    """The target's reports, unless nothing was trained and each is current (make's rule);
+    with `skipped`, a run whose results.json cannot be read is left out and its error kept
+    there (else it is the error)."""
     from paper.report import report, report_is_up_to_date
 
     names = (target.name, *target.also_reports)
@@ -299,7 +306,7 @@ def make(target: Target, scale: str, digits: bool, trained: bool) -> None:
         )
         return
     for name in names:
-        for path in report(name, scale=scale, digits=digits):
+        for path in report(name, scale=scale, digits=digits, skipped=skipped):
             print(path, flush=True)
 
 

@@ -16,18 +16,10 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-ERROR_FILE = "error.txt"
+from runs.folder import ERROR_FILE, clear_job_failure, record_job_failure
+
+__all__ = ["ERROR_FILE", "SweepFailures", "clear_job_failure", "record_job_failure"]
 MTIME_SLACK_S = 2  # file systems that store modification times in whole (FAT: two) seconds
-
-
-def record_job_failure(job_dir: Path, message: str) -> None:
-    job_dir.mkdir(parents=True, exist_ok=True)
-    (job_dir / ERROR_FILE).write_text(message + "\n")
-
-
-def clear_job_failure(job_dir: Path) -> None:
-    """A job run again into its folder starts without the last attempt's error."""
-    (job_dir / ERROR_FILE).unlink(missing_ok=True)
 
 
 class SweepFailures(Callback):

@@ -104,15 +104,18 @@ def run_linpath(*overrides: str, run_dir: Path, check: bool = True) -> subproces
     return result
 
 
-def run_in_process(arguments: list[str], capsys) -> tuple[int, str]:
-    """`python run.py ARGUMENTS` through run.py's own entry point, in this process (no
-    interpreter start): (exit code, stdout + stderr). Cheap enough for many bad inputs."""
-    import run
+def run_in_process(arguments: list[str], capsys, entry=None) -> tuple[int, str]:
+    """`python run.py ARGUMENTS` through run.py's own entry point (or another command
+    line's `entry`, e.g. runs.reevaluate.cli), in this process (no interpreter start):
+    (exit code, stdout + stderr). Cheap enough for many bad inputs."""
+    if entry is None:
+        import run
 
+        entry = run.cli
     argv = sys.argv
     code = 0
     try:
-        run.cli(list(arguments))
+        entry(list(arguments))
     except SystemExit as exit_:
         code = exit_.code
     finally:
@@ -137,6 +140,20 @@ def cifar_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("cifar")
     write_cifar10(root, n_train=300, n_test=100)
     return root
+
+
+def changed_value(value):
+    """Another value of the same kind: a flipped bool, a number + 1, a longer list, another
+    string; an empty section gets one real entry."""
+    if isinstance(value, dict):  # an empty section, such as optim.groups
+        return {"changed": {"lr": 0.123, "units": ["fc1"]}}
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, (int, float)):
+        return value + 1
+    if isinstance(value, list):
+        return [*value, value[-1] if value else 1]
+    return f"{value}x" if value is not None else 1
 
 
 def read_results(run_dir: Path) -> dict:

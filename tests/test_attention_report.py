@@ -58,6 +58,9 @@ def test_interventions_against_their_controls_with_milestones(tmp_path: Path):
         run = write_run(root / "sgd" / str(seed), "vit_optimizer", seed, [], acc,
                         paths={"full": ("B", 0.1), "unit/blocks.0.attn": ("B", 0.5)})  # fmt: skip
         with_full_curve(run, [RISE_AT_END, RISE_INSIDE][seed])
+    diverged = write_run(root / "sgd" / "2", "vit_optimizer", 2, [], 0.1)  # counted, not averaged
+    results = json.loads((diverged / "results.json").read_text())
+    (diverged / "results.json").write_text(json.dumps({**results, "diverged": True}))
     for seed in range(2):  # modular addition: memorised at 40, generalised at 300 or never
         run = write_run(root / "modadd" / str(seed), "modadd", seed, [], 0.99 - 0.5 * seed)
         memorised = {"metric": "train/acc", "at_least": 1.0, "epoch": 40, "train_acc": 1.0,
@@ -77,12 +80,14 @@ def test_interventions_against_their_controls_with_milestones(tmp_path: Path):
         "AdamW (vit_digits)",
     )
     assert (row["full_tolerant"], row["control_full_tolerant"]) == ("0/1/0/1", "2/0/0/0")
+    assert (row["seeds"], row["diverged"], row["control_diverged"]) == ("2", "1", "0")
     assert float(row["test_acc"]) == pytest.approx(65.0)
     assert float(row["control_test_acc"]) == pytest.approx(96.0)
     assert float(row["test_acc_ci_low"]) == pytest.approx(60.0)  # two seeds: the range
     assert float(row["test_acc_ci_high"]) == pytest.approx(70.0)
     assert (row["unit_barriers"], row["test_acc_vs_control"]) == ("H-LB", "Worse")
     markdown = (out / "attention" / "attention.md").read_text()
+    assert "| 2 (2) | 1 of 3 (0 of 2) | 0/1/0/1 |" in markdown
     assert "| modadd | 0 | memorised | 40 (500) | 100.00 | 5.00 | B | B | 0.5000 |" in (markdown)
     assert "0/0/0/1 |" in markdown  # the unit path to the memorised state: an end rise
     assert "| modadd | 1 | generalised | - (500) |" in markdown

@@ -17,12 +17,18 @@ from run import compose_config
 from runs.figures import plot_run
 from runs.identity import run_config
 from runs.reevaluate import reevaluate
-from runs.reuse import find_reusable
+from runs.reuse import find_reusable, reuse_run
 from tests.conftest import read_results, run_linpath
 from tests.test_reevaluate import compose_reevaluate
 from tests.test_trajectory import nearest
 
 VIT = ("experiment=vit_digits", "scale=smoke", "seed=1")
+MODADD = (
+    "experiment=modadd", "scale=smoke", "trainer.max_epochs=1",
+    "callbacks.milestones.milestones.memorised.metric=train/loss",
+    "callbacks.milestones.milestones.memorised.at_least=0.0",
+    "callbacks.milestones.milestones.generalised.at_least=2.0",
+)  # fmt: skip
 GROUP_PATHS = "interpolation.paths=[attention,mlp,layernorm,embeddings,unit/pos_embed]"
 
 
@@ -105,13 +111,7 @@ def test_bf16_mixed_vit_writes_fp32_curves(tmp_path):
 def test_modular_addition_keeps_its_milestone_states(tmp_path):
     """One epoch: the memorised milestone (here: any training loss) is theta_f, so the
     path to it is the run's own full path; a milestone never reached says so."""
-    run_linpath(
-        "experiment=modadd", "scale=smoke", "trainer.max_epochs=1",
-        "callbacks.milestones.milestones.memorised.metric=train/loss",
-        "callbacks.milestones.milestones.memorised.at_least=0.0",
-        "callbacks.milestones.milestones.generalised.at_least=2.0",
-        run_dir=tmp_path,
-    )  # fmt: skip
+    run_linpath(*MODADD, run_dir=tmp_path)
     results = read_results(tmp_path)
     report = json.loads((tmp_path / "milestones.json").read_text())
     memorised, generalised = (report["milestones"][n] for n in ("memorised", "generalised"))
@@ -124,6 +124,10 @@ def test_modular_addition_keeps_its_milestone_states(tmp_path):
         assert memorised["paths"][path]["shape"] == results["paths"][path]["shape"]
     assert memorised["test_acc"] == pytest.approx(results["final"]["test_acc"])
     assert (tmp_path / "milestones.png").is_file()
+    # a reused run carries them: no evaluation could make them again from theta_i, theta_f
+    reused = tmp_path.parent / f"{tmp_path.name}_reused"
+    reuse_run(compose_config(*MODADD, output_dir=reused), tmp_path.resolve(), reused)
+    assert json.loads((reused / "milestones.json").read_text()) == report
 
 
 @pytest.mark.slow

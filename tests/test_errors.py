@@ -244,6 +244,26 @@ def test_written_files_follow_the_umask_like_every_other_file(tmp_path):
     assert mode == (tmp_path / "plain.txt").stat().st_mode & 0o777 == 0o664
 
 
+def test_a_finite_blow_up_is_diverged_too(tmp_path, capsys):
+    """lr=1e4: the loss explodes to ~1e14 with chance accuracy, every weight still finite."""
+    from tests.conftest import read_results, run_in_process
+
+    run = ["experiment=spiral_mlp", "scale=smoke", "logger=none", "optimizer.lr=1e4"]
+    code, output = run_in_process([*run, f"hydra.run.dir={tmp_path}"], capsys)
+    assert code == 0, output
+    results = read_results(tmp_path)
+    assert results["final"]["test_loss"] > 1e6 and results["final"]["test_acc"] <= 0.51
+    assert results["diverged"] is True
+    assert (
+        "times the loss at theta_i" in results["divergence"] and "chance" in results["divergence"]
+    )
+    assert "training diverged: test loss" in output  # the summary the run ends with
+    assert "training diverged: test loss" in (tmp_path / "run.log").read_text()
+    sane = tmp_path / "sane"
+    code, output = run_in_process([*run[:-1], f"hydra.run.dir={sane}"], capsys)
+    assert read_results(sane)["diverged"] is False and read_results(sane)["divergence"] is None
+
+
 def test_a_path_read_from_theta_f_gives_its_barrier_from_the_untrained_end_as_drawn():
     """final_to_new_init is stored theta_f -> theta_i' and drawn theta_i' -> theta_f: the
     table says where its barrier is on the figure, not on the stored grid."""

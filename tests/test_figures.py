@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 
-from landscape.shape import drawn_alpha
+from landscape.shape import drawn_alpha, stored_metrics
 from paper.beyond_report import plot_biased_view
 from paper.panels import plot_accuracy_per_unit, plot_training_speed, plot_unit_paths
 from paper.report import plot_target, shared_overrides
@@ -114,6 +114,19 @@ def test_coinciding_lines_say_so_and_a_re_evaluation_names_itself(figures, tmp_p
     assert len(markers) == 3  # each line visible under the others
 
 
+def barrier_location(alphas, losses) -> tuple | None:
+    """The marked rise of a curve whose results.json records no location (landscape.shape)."""
+    found = stored_metrics({"alphas": alphas}, {"loss": losses})
+    start, peak = found["barrier_start_alpha"], found["barrier_peak_alpha"]
+    return None if start is None else (start, peak)
+
+
+def test_the_barrier_location_is_the_running_minimum_before_the_largest_rise():
+    assert barrier_location(ALPHAS, [2.0, 1.0, 1.5, 0.8, 0.1]) == (0.25, 0.5)
+    assert barrier_location(ALPHAS, [1.0, 0.9, 0.8, 0.7, 0.6]) is None
+    assert barrier_location([-0.5, 0.0, 0.5, 1.0], [9.0, 1.0, 2.0, 0.1]) == (0.0, 0.5)
+
+
 def test_the_shared_legend_says_which_panel_a_line_is_hidden_in(figures, tmp_path):
     same = [1.0, 0.8, 0.6, 0.4, 0.2]
     looked = results(full=entry(same, [0.1, 0.2, 0.3, 0.4, 0.5]),
@@ -136,7 +149,7 @@ def test_a_report_figure_says_target_stand_in_scale_and_seeds(figures, tmp_path)
     target = TARGETS["fig1a"]
     sweep = Sweep("mnist_mlp", ("data=digits",))
     setting = TargetSetting("mnist_mlp", ("data=digits",), [run_of(s, tmp_path) for s in (0, 1)],
-                            "mnist_mlp data=digits", sweep)  # fmt: skip
+                            "mnist_mlp data=digits", sweep=sweep)  # fmt: skip
     plot_target([setting], target, target.titled(True), tmp_path / "report.png", "", "smoke")
     shown = texts(figures[-1])
     lines = shown["suptitle"].splitlines()
@@ -144,7 +157,7 @@ def test_a_report_figure_says_target_stand_in_scale_and_seeds(figures, tmp_path)
         "Fig. 1A: MLP on digits stand-in and on the spiral (mean over seeds, band +-1 std)"
     )
     assert lines[1].startswith("smoke scale")
-    assert shown["titles"] == ["mnist_mlp data=digits: 2 seeds"] * 2
+    assert shown["titles"] == ["mnist_mlp data=digits: 2 seeds\n0 of 2 seeds diverged"] * 2
     assert r"$\theta_i$ $\to$ $\theta_f$ (all parameters)" in shown["legend"]
 
 
@@ -157,7 +170,9 @@ def test_a_report_panel_of_many_lines_drops_its_bands_and_says_so(figures, tmp_p
     plot_target([setting], TARGETS["fig1b"], "Fig. 1B", tmp_path / "many.png", "", "smoke")
     loss_panel = figures[-1].axes[0]
     assert len(loss_panel.get_lines()) == 6 and not loss_panel.collections  # no band
-    assert loss_panel.get_title() == "blockwise: 2 seeds, 6 lines: no std bands"
+    assert (
+        loss_panel.get_title() == "blockwise: 2 seeds, 6 lines: no std bands\n0 of 2 seeds diverged"
+    )
     plot_target([setting], TARGETS["fig1a"], "Fig. 1A", tmp_path / "few.png", "", "smoke")
     assert len(figures[-1].axes[0].collections) == len(figures[-1].axes[0].get_lines()) == 1
 
@@ -293,3 +308,17 @@ def test_a_legend_says_what_differs_and_the_panel_title_what_all_share():
                      "model=vgg optim.lr=0.01": "optim.lr=0.01"}  # fmt: skip
     assert shared_overrides(["a=1", "b=2"]) == ("", {"a=1": "a=1", "b=2": "b=2"})
     assert shared_overrides(["a=1 b=2"]) == ("", {"a=1 b=2": "a=1 b=2"})  # one: nothing to cut
+
+
+def test_a_legend_of_long_notes_goes_under_the_panels_not_beside_them(figures, tmp_path):
+    """Lines that coincide on both metrics carry notes longer than a panel is wide: beside
+    the panels they squeezed them to nothing."""
+    same, flat = [1.0, 0.8, 0.6, 0.4, 0.2], [0.5] * 5
+    looked = results(full=entry(same, flat), **{f"unit/block{i}.attention": entry(same, flat)
+                                                for i in range(3)})  # fmt: skip
+    plot_run(looked, tmp_path / "long.png")
+    fig = figures[-1]
+    assert [ax.get_legend() for ax in fig.axes] == [None, None]
+    (legend,) = fig.legends
+    assert len(legend.get_texts()) == 4 and legend._ncols == 1
+    assert all(ax.get_position().width > 0.35 for ax in fig.axes)

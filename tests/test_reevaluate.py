@@ -19,7 +19,14 @@ from runs.load import RunDirError
 from runs.reevaluate import evaluation_name, reevaluate
 from runs.reuse import find_reusable, reuse_run
 from runs.store import load_runs
-from tests.conftest import REPO, compose_reevaluate, read_results, run_linpath
+from tests.conftest import (
+    REPO,
+    changed_value,
+    compose_reevaluate,
+    read_results,
+    run_in_process,
+    run_linpath,
+)
 
 RUN = ("experiment=spiral_mlp", "scale=smoke", "seed=3")
 # another look: new paths, points beyond both ends, the training split
@@ -179,18 +186,6 @@ def test_reuse_finds_the_run_whatever_is_evaluated_or_logged(finished):
         assert find_reusable(cfg, roots=[finished]) == first, extra
 
 
-def _changed(value):
-    if isinstance(value, dict):  # an empty section, such as optim.groups: one real entry
-        return {"changed": {"lr": 0.123, "units": ["fc1"]}}
-    if isinstance(value, bool):
-        return not value
-    if isinstance(value, (int, float)):
-        return value + 1
-    if isinstance(value, list):
-        return [*value, value[-1] if value else 1]
-    return f"{value}x" if value is not None else 1
-
-
 def _leaves(tree: dict, prefix: str = ""):
     for key, value in tree.items():
         if isinstance(value, dict) and value:
@@ -206,7 +201,7 @@ def test_reuse_refuses_a_run_that_differs_in_any_training_key(finished):
     assert len(leaves) > 20 and any(k == "optimizer.lr" for k, _ in leaves)
     for key, value in leaves:
         changed = cfg.copy()
-        OmegaConf.update(changed, key, _changed(value), force_add=True)
+        OmegaConf.update(changed, key, changed_value(value), force_add=True)
         assert training_config(changed) != training_config(cfg), key
         assert find_reusable(changed, roots=[finished]) is None, key
 
@@ -229,3 +224,79 @@ def test_a_reused_run_is_evaluated_not_trained(finished, tmp_path):
     staged = training_config(compose_config(*RUN, f"+init.from_run={tmp_path / 'other'}"))
     assert staged["init"]["from_run"] == str(source)
     assert training_config(run_config(source)) == training_config(cfg)
+
+
+def reevaluate_in_process(arguments: list[str], capsys) -> tuple[int, str]:
+    """`python -m runs.reevaluate ARGUMENTS` in this process: (exit code, output)."""
+    from runs import reevaluate as module
+
+    return run_in_process(arguments, capsys, entry=module.cli)
+
+
+@pytest.fixture
+def copy_of_run(finished, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished / "first", run, ignore=shutil.ignore_patterns("evaluations"))
+    return run
+
+
+@pytest.mark.parametrize(
+    "arguments, named",
+    [
+        ([], "run_dir has no value: give a finished run's folder, run_dir=DIR"),
+        (["run_dir={run}", "model.hidden=[8]"], "model.hidden=[8]: a re-evaluation changes"),
+        (["run_dir={run}", "+data.noise=0.5"], "+data.noise=0.5: a re-evaluation changes"),
+        (["run_dir={run}", "interpolation.alphas=1"], "interpolation.alphas=1: expected"),
+        (["run_dir={run}", "interpolation.bn=both"], "interpolation.bn='both': expected"),
+        (["run_dir={run}", "name=/tmp/abs"], "name=/tmp/abs: expected a folder name"),
+        (["run_dir={run}", "name=.."], "name=..: expected a folder name"),
+        (["run_dir={run}", "name=../sibling"], "name=../sibling: expected a folder name"),
+        (["run_dir={run}/results.json"], "is not a directory"),
+        (["run_dir={garbage}"], ".hydra/config.yaml cannot be read"),
+    ],
+)
+def test_a_bad_reevaluation_is_one_line_and_writes_nothing(
+    arguments, named, copy_of_run, tmp_path, capsys, monkeypatch
+):
+    """Nothing written: not in the run, nor a Hydra folder where the command ran."""
+    monkeypatch.chdir(tmp_path)
+    garbage = tmp_path / "garbage"
+    shutil.copytree(copy_of_run, garbage)
+    (garbage / ".hydra" / "config.yaml").write_text("model: [unclosed\n  - {")
+    before = sorted(tmp_path.rglob("*"))
+    arguments = [a.format(run=copy_of_run, garbage=garbage) for a in arguments]
+    code, output = reevaluate_in_process(arguments, capsys)
+    assert code == 2 and "Traceback" not in output, output
+    lines = [line for line in output.splitlines() if line.startswith("linpath: error:")]
+    assert len(lines) == 1 and named in lines[0], output
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_the_same_name_twice_is_refused_unless_overwrite(copy_of_run, capsys):
+    arguments = [f"run_dir={copy_of_run}", "interpolation.alphas=5", "name=look"]
+    assert reevaluate_in_process(arguments, capsys)[0] == 0
+    first = read_results(copy_of_run / "evaluations" / "look")
+    code, output = reevaluate_in_process(
+        [*arguments[:1], "interpolation.alphas=3", "name=look"], capsys
+    )
+    assert code == 2 and "evaluations/look exists: name=OTHER keeps both" in output, output
+    assert read_results(copy_of_run / "evaluations" / "look") == first
+    again = [*arguments[:1], "interpolation.alphas=3", "name=look", "overwrite=true"]
+    assert reevaluate_in_process(again, capsys)[0] == 0
+    assert len(read_results(copy_of_run / "evaluations" / "look")["alphas"]) == 3
+    (aside,) = (copy_of_run / "evaluations").glob("look.replaced-*")
+    assert read_results(aside) == first
+    assert read_results(copy_of_run)["alphas"] != first["alphas"]  # the run's own untouched
+
+
+def test_a_multirun_carries_on_past_a_bad_run(copy_of_run, tmp_path, capsys):
+    bad = tmp_path / "missing"
+    code, output = reevaluate_in_process(
+        ["-m", f"run_dir={bad},{copy_of_run}", "interpolation.alphas=5", "name=five",
+         f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2, output
+    assert f"linpath: error: job 0: run_dir={bad} is not a directory" in output
+    assert "1 job(s) of the sweep failed: ['0']" in output
+    assert len(read_results(copy_of_run / "evaluations" / "five")["alphas"]) == 5

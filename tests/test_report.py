@@ -587,6 +587,123 @@ def test_one_setting_under_reordered_overrides_is_one_row_with_its_seeds(tmp_pat
     assert float(rows[0]["test_acc_mean"]) == pytest.approx(82.0)
 
 
+def test_diverged_seeds_are_counted_never_averaged(tmp_path: Path):
+    """Two seeds, one diverged (NaN theta_f: null test accuracy; or a finite blow-up): the
+    table says '1 of 2', the numbers are the other seed's alone, labelled so, the figure's
+    title says it too; a setting whose every seed diverged still has its row."""
+    root = tmp_path / "multirun"
+    for wd, diverged_seed in (("0.0005", 1), ("0.0", None)):
+        for seed in (0, 1):
+            run = write_run(
+                root / f"wd{wd}" / str(seed),
+                "weight_decay",
+                seed,
+                [f"optimizer.weight_decay={wd}"],
+                test_acc=0.4844 if seed == 0 else 0.1,
+                test_loss=0.7 if seed == 0 else 1.2e14,
+            )
+            if seed == diverged_seed or wd == "0.0":
+                results = json.loads((run / "results.json").read_text())
+                results["diverged"] = True
+                results["divergence"] = "test loss 1.2e+14 is 1.7e+14 times the loss at theta_i"
+                (run / "results.json").write_text(json.dumps(results))
+    out = tmp_path / "reports"
+    assert report_main(["fig7", str(root), "--out", str(out)]) == 0
+    stem = out / "fig7" / "fig7_weight_decay"
+    rows = {r["setting"]: r for r in read_csv(stem.with_suffix(".csv"))}
+    half = rows["optimizer.weight_decay=0.0005"]
+    assert (half["seeds"], half["diverged"]) == ("1", "1")
+    assert float(half["test_acc_mean"]) == pytest.approx(48.44)  # seed 0 alone ...
+    assert float(half["test_loss_mean"]) == pytest.approx(0.7)  # ... never 6e13
+    assert (half["B"], half["NB"], half["P"]) == ("1", "0", "0")
+    gone = rows["optimizer.weight_decay=0.0"]
+    assert (gone["seeds"], gone["diverged"], gone["path"]) == ("0", "2", "-")
+    markdown = stem.with_suffix(".md").read_text()
+    assert "| weight_decay | optimizer.weight_decay=0.0005 | full | 1 | 1 of 2 |" in markdown
+    assert "| weight_decay | optimizer.weight_decay=0.0 | - | 0 | 2 of 2 |" in markdown
+    assert str(root / "wd0.0005" / "1") in markdown  # the diverged run is listed as used
+
+
+def test_the_figure_title_counts_diverged_seeds(tmp_path: Path, monkeypatch):
+    from paper import report as report_module
+
+    titles = []
+    original = report_module.plt.Axes.set_title
+    monkeypatch.setattr(
+        report_module.plt.Axes,
+        "set_title",
+        lambda self, text, *a, **k: titles.append(text) or original(self, text, *a, **k),
+    )
+    root = tmp_path / "multirun"
+    for seed in (0, 1, 2):
+        run = write_run(root / str(seed), "weight_decay", seed, [], test_acc=0.9)
+        if seed == 2:
+            results = json.loads((run / "results.json").read_text())
+            results["diverged"] = True
+            (run / "results.json").write_text(json.dumps(results))
+    assert report_main(["fig7", str(root), "--out", str(tmp_path / "reports")]) == 0
+    assert any(": 2 seeds\n1 of 3 seeds diverged" in title for title in titles), titles
+
+
+def test_a_report_carries_on_past_an_unreadable_run(weight_decay_runs: Path, tmp_path, capsys):
+    corrupt = weight_decay_runs / "multirun" / "weight_decay" / "2026-01-01" / "9"
+    corrupt.mkdir()
+    (corrupt / "results.json").write_text('{"paths": {"full": ')  # truncated
+    out = tmp_path / "reports"
+    assert report_main(["fig7", str(weight_decay_runs / "multirun"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"linpath: warning: left out of the report: {corrupt / 'results.json'} is not valid "
+        f"JSON {err[0].split('is not valid JSON ')[1]}",
+        "linpath: error: 1 run(s) could not be read",
+    ]
+    rows = read_csv(out / "fig7" / "fig7_weight_decay.csv")
+    assert sorted(r["seeds"] for r in rows) == ["3", "3"]  # the readable runs, all of them
+    # a report that left a run out is never current: run_target makes it again next time
+    assert not (out / "fig7" / "inputs.json").exists()
+    argv = ["fig7", str(weight_decay_runs / "multirun"), "--out", str(out)]
+    (corrupt / "results.json").rename(tmp_path / "corrupt.json")
+    assert report_main(argv) == 0 and (out / "fig7" / "inputs.json").is_file()
+    (tmp_path / "corrupt.json").rename(corrupt / "results.json")
+    assert report_main(argv) == 2 and not (out / "fig7" / "inputs.json").exists()  # stale: gone
+
+
+def test_a_missing_evaluation_is_named(tmp_path: Path, capsys):
+    write_run(tmp_path / "runs" / "0", "weight_decay", 0, [], 0.9)
+    argv = ["fig7", str(tmp_path / "runs"), "--evaluation", "nosuch"]
+    assert report_main([*argv, "--out", str(tmp_path / "reports")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "has an evaluation named 'nosuch' (RUN/evaluations/nosuch/)" in err and "\n" not in err
+    assert not (tmp_path / "reports").exists()
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["fig7", "--scale", "huge"], "argument --scale: invalid choice: 'huge'"),
+        (["fig7", "--nosuch"], "unrecognized arguments: --nosuch"),
+    ],
+)
+def test_report_command_lines_are_one_line(tmp_path: Path, capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        report_main([*argv, "--out", str(tmp_path / "reports")])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and err.startswith("linpath: error: ") and message in err
+    assert "\n" not in err and not (tmp_path / "reports").exists()
+
+
+def test_plan_command_lines_are_one_line(capsys):
+    from sweeps.plan import main as plan_main
+
+    with pytest.raises(SystemExit) as stop:
+        plan_main(["--scale", "huge"])
+    err = capsys.readouterr().err.strip()
+    assert stop.value.code == 2 and err.startswith("linpath: error: argument --scale")
+    assert "\n" not in err
+    assert plan_main(["nosuch"]) == 2
+    assert capsys.readouterr().err.startswith("linpath: error: unknown target 'nosuch'")
+
+
 def test_a_barrier_on_a_path_stored_from_theta_f_is_placed_as_the_figure_draws_it(
     tmp_path: Path,
 ):

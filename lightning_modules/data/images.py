@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from landscape.errors import LinpathError
-from lightning_modules.data.tensor_data import TensorDataModule, Transform
+from lightning_modules.data.tensor_data import TensorDataModule, Transform, fingerprint
 
 AUGMENTATIONS = ("none", "standard", "extra")
 CROP_PADDING = 4
@@ -111,6 +111,7 @@ class ImageDataModule(TensorDataModule):
 
     def load_splits(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         splits = self.read_splits()
+        self.fingerprint = fingerprint(splits)  # the files' content, before seeded choices
         images, labels = splits["train"]
         if self.train_fraction < 1:
             keep = balanced_subset(labels, self.train_fraction, self.seed)
