@@ -147,3 +147,23 @@ def test_the_checks_catch_what_does_not_exist(tmp_path):
     )
     assert missing_targets(page, makefile) == ["fig3", "nosuch"]
     assert missing_modules(page) == ["nosuch.module"]
+
+
+def test_the_catalogue_totals_the_docs_give_are_what_make_plan_counts(tmp_path):
+    """docs/paper.md quotes `make plan`'s totals on an empty store; they drift when a target
+    changes, so they are counted again here (composing every sweep's configs: ~15 s)."""
+    from paper.targets import TARGETS
+    from sweeps.plan import existing_runs, summary, target_jobs
+
+    quoted = re.search(
+        r"(\d[\d,]*) runs, (\d[\d,]*) distinct trainings .*?(\d[\d,]*) epochs",
+        " ".join((REPO / "docs" / "paper.md").read_text().split()),
+    )
+    assert quoted, "docs/paper.md no longer quotes the catalogue totals"
+    everything = {}
+    for target in TARGETS.values():
+        for job in target_jobs(target, "full"):
+            everything.setdefault((job.experiment, job.overrides), job)
+    totals = summary(list(everything.values()), existing_runs([tmp_path]))
+    expected = [int(n.replace(",", "")) for n in quoted.groups()]
+    assert [totals["runs"], totals["distinct"], totals["epochs"]] == expected
