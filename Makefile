@@ -40,8 +40,8 @@ $(BENCH_STAMP): pyproject.toml $(STAMP)
 	$(PY) -m pip install -e '.[dev,bench]'
 	touch $(BENCH_STAMP)
 
-# Rows a-e of issue 5, f-g (loss planes) and h (attribution), each a ratio measured side by
-# side; about 6-12 min on a 2-core CPU.
+# Rows a-e of issue 5, f-g (loss planes), h (attribution) and i (the digits ViT), each a
+# ratio measured side by side; about 6-12 min on a 2-core CPU.
 bench: $(BENCH_STAMP)  ## speed ratios measured side by side (6-12 min on a 2-core CPU)
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m benchmarks
 
@@ -52,15 +52,17 @@ bench: $(BENCH_STAMP)  ## speed ratios measured side by side (6-12 min on a 2-co
 # settings. `SCALE=smoke` runs the same code in seconds (two seeds, tiny data, CIFAR and
 # ImageNet-weight stand-ins in data/smoke); `make smoke-all` runs every target so.
 PAPER_TARGETS := fig1a fig1b fig2a fig2b fig3 tableA3 fig4 fig5 fig6 figA15 fig7 fig8 fig9 \
-	table2 fig10 figA17 figA18 figA19 table1 tableA4 appF bias_view attribution
+	table2 fig10 figA17 figA18 figA19 table1 tableA4 appF bias_view attribution attention
 .PHONY: $(PAPER_TARGETS) paper smoke-all plan
 
 SMOKE_DATA := data/smoke
 DATA_ARGS_smoke := --data-root $(SMOKE_DATA)
 DATA_DEPS_smoke := $(SMOKE_DATA)/.written
-# ImageNet stand-ins for init=pretrained at smoke width, where torchvision's cache would be
+# ImageNet stand-ins for init=pretrained at smoke width, where torchvision's cache (ResNets)
+# and the Hugging Face cache (timm's ViT) would be
 ifeq ($(SCALE),smoke)
 export TORCH_HOME := $(abspath $(SMOKE_DATA)/torch)
+export HF_HUB_CACHE := $(abspath $(SMOKE_DATA)/huggingface)
 endif
 # Fig. 1A and bias_view train on MNIST (data/MNIST/raw) at full scale; `make fig1a DIGITS=1`
 # trains on scikit-learn's digits instead, the stand-in SCALE=smoke always uses, and its
@@ -69,13 +71,17 @@ DIGITS ?=
 RUN_TARGET = $(PY) -m sweeps.run_target --scale $(SCALE) $(DATA_ARGS_$(SCALE)) \
 	$(if $(DIGITS),--digits)
 
-$(SMOKE_DATA)/.written: | install
+$(SMOKE_DATA)/.written: sweeps/smoke_data.py | install
 	$(PY) -m sweeps.smoke_data $(SMOKE_DATA)
 	touch $@
 
 $(PAPER_TARGETS): install $(DATA_DEPS_$(SCALE))
 	$(RUN_TARGET) $@
 
+# Beyond the paper (its Sec. 8): `make attention` runs the interventions on the digits ViT,
+# ViT-Tiny on CIFAR-10 (a GPU's work) and the modular-addition GPT-2, and writes
+# reports/attention/ (paper.attention): Table 1's columns per intervention, the ResNet-18
+# row beside it, and modular addition's memorisation and generalisation milestones.
 # Table A3 is Fig. 3's runs; Table 1 reads every run the other targets made.
 tableA3: fig3
 

@@ -1,4 +1,4 @@
-"""`python -m benchmarks` (`make bench`): rows a-h, each a ratio of two ways measured side by
+"""`python -m benchmarks` (`make bench`): rows a-i, each a ratio of two ways measured side by
 side in this one run, printed as one table and merged into bench_results/bench.json (the
 rows run now replace their earlier entries; the others stay, each with when and at what
 load it was measured)."""
@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 
 from benchmarks.attribution import row_h
-from benchmarks.engine import row_a, row_b, row_c
+from benchmarks.engine import row_a, row_b, row_c, row_i
 from benchmarks.planes import row_f, row_g
 from benchmarks.timing import AGREEMENT
 from benchmarks.training import row_d
 from landscape.errors import LinpathError
 from runs.artifacts import save_json_atomic
 
-ROWS = "abcdefgh"
+ROWS = "abcdefghi"
 OUTPUT = Path(__file__).resolve().parents[1] / "bench_results" / "bench.json"
 # Printed under a row's ratio when it has them (bench.json keeps everything).
 BESIDE_THE_RATIO = (
@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         "f": lambda: row_f(examples=64, points=21, repeats=args.repeats),
         "g": lambda: row_g(examples=64, points=21, repeats=args.repeats),
         "h": lambda: row_h(examples=256, alphas=11, repeats=args.repeats),
+        "i": lambda: row_i(examples=360, alphas=11, repeats=args.repeats),
     }
     measured = []
     for name in dict.fromkeys(args.rows):

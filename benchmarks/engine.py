@@ -1,4 +1,5 @@
-"""Rows a-c: the engine against the fair per-alpha loop, `loss-landscapes`, a bare forward."""
+"""Rows a-c and h: the engine against the fair per-alpha loop (ResNet-18; h: the digits ViT),
+`loss-landscapes`, a bare forward."""
 
 from __future__ import annotations
 
@@ -204,4 +205,48 @@ def row_c(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> di
         **check,
         "examples_per_s": {"engine": engine_rate, "forward": forward_rate},
         "setup": {"examples": examples, "alphas": alphas},
+    }
+
+
+def row_i(examples: int, alphas: int, repeats: int, batch_size: int = 1000) -> dict:
+    """Engine vs the fair per-alpha loop on the digits ViT (conf/model/vit_digits.yaml:
+    patches of 2, width 64, 4 blocks of 4 heads), full path and every unit at `blocks`
+    (embeddings, each block's attention, MLP and LayerNorms, the final norm, the head)."""
+    from landscape import discover_units
+    from lightning_modules.models.vit import ViT
+
+    torch.manual_seed(0)
+    model = ViT((1, 8, 8), 10, patch_size=2, embed_dim=64, depth=4, num_heads=4, mlp_ratio=2.0)
+    generator = torch.Generator().manual_seed(0)
+    inputs = torch.rand(examples, 1, 8, 8, generator=generator)
+    targets = torch.randint(0, 10, (examples,), generator=generator)
+    theta_i, theta_f = end_states(model, inputs)
+    units = discover_units(model, "blocks")
+    paths = ["full", *(f"unit/{u}" for u in units)]
+    grid = torch.linspace(0, 1, alphas).tolist()
+    batches = [(inputs[i : i + batch_size], targets[i : i + batch_size])
+               for i in range(0, examples, batch_size)]  # fmt: skip
+    results = {}
+
+    def engine():
+        results["engine"] = evaluate_paths(
+            model, theta_i, theta_f, batches, alphas=grid, paths=paths, units=units
+        )
+
+    def plain():
+        results["plain"] = fair_loop(model, theta_i, theta_f, paths, batches, grid)
+
+    seconds = side_by_side({"plain": plain, "engine": engine}, repeats)
+    ratio = seconds["plain"] / seconds["engine"]
+    check = curve_agreement(results["engine"], results["plain"])
+    return {
+        "row": "i",
+        "what": f"engine vs fair per-alpha loop, digits ViT, full + {len(units)} unit paths",
+        "baseline": FAIR_LOOP,
+        "ratio": ratio,
+        "target": ">= 1.7",
+        "met": ratio >= 1.7 and check["agrees"],
+        "seconds": seconds,
+        **check,
+        "setup": {"examples": examples, "alphas": alphas, "paths": paths},
     }

@@ -18,12 +18,14 @@ torch.distributed job, summing their gradients, so every rank gets the whole res
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
 from torch.func import functional_call, grad, jvp
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from landscape.attribution import PARTITIONS, attribution, barrier_points, partition_keys
 from landscape.curvature import hutchinson_trace, top_eigenvalue
@@ -345,7 +347,10 @@ def diagnose_paths(
     found = {}
     for start, end in dict.fromkeys(ends.values()):  # each pair of end states once, in order
         state_a, state_b = as_fp32(states[start], device), as_fp32(states[end], device)
-        with without_autocast(device):
+        # forward-mode differentiation (curvature) takes attention through the math kernel:
+        # the fused ones (flash, memory-efficient) have no forward derivative
+        math_attention = contextlib.nullcontext() if first_order else sdpa_kernel(SDPBackend.MATH)
+        with without_autocast(device), math_attention:
             # first order (attribution) through the fused BN kernel, unless curvature needs more
             work = differentiable_copy(model, state_b, to_any_order=not first_order)
             fused = first_order and StatisticsChain.usable(work)

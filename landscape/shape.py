@@ -199,6 +199,12 @@ def stored_metrics(results: Mapping, entry: Mapping) -> dict:
     """`stored_path_metrics` for a path's entry of any view of the run."""
     if all(name in entry for name in DEFINITIONS):
         return dict(entry)
+    return {**curve_metrics(results, entry), **entry}
+
+
+def curve_metrics(results: Mapping, entry: Mapping) -> dict:
+    """Every definition computed afresh from a path's curves (an entry of results.json or of
+    any file with its `alphas`) with the run's own thresholds and options."""
     computed = path_metrics(
         results["alphas"],
         entry["loss"],
@@ -208,7 +214,7 @@ def stored_metrics(results: Mapping, entry: Mapping) -> dict:
         end_rise_as_barrier=results.get("end_rise_as_barrier", False),
     )
     computed.pop("note", None)
-    return {**computed, **entry}
+    return computed
 
 
 def distance(

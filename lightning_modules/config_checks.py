@@ -229,6 +229,7 @@ RULES: dict[str, Rule] = {
     "data.augment": choice(*AUGMENTATIONS),
     "data.train_fraction": number(0, 1, above=True),
     "data.random_labels": number(0, 1),
+    "data.modulus": integer(2),
     # optimisation
     "optimizer.lr": number(0, above=True),
     "optimizer.weight_decay": number(0),
@@ -332,6 +333,16 @@ RULES: dict[str, Rule] = {
 # The options of linpath's own networks, by `model._target_`; a model of your own (README:
 # "Your own model") is checked by its own constructor.
 WIDTH = number(0, above=True)
+DROPOUT = Rule("a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1)
+# timm's ViT and transformers' GPT-2 (conf/model/vit_*.yaml, gpt2.yaml): the same names
+ATTENTION = {
+    "embed_dim": integer(1),
+    "depth": integer(1),
+    "num_heads": integer(1),
+    "mlp_ratio": number(0, above=True),
+    "dropout": DROPOUT,
+    "width": WIDTH,
+}
 MODEL_RULES: dict[str, dict[str, Rule]] = {
     "lightning_modules.models.MLP": {"hidden": widths(empty=True)},
     "lightning_modules.models.resnet": {
@@ -339,12 +350,14 @@ MODEL_RULES: dict[str, dict[str, Rule]] = {
         "norm": choice(*NORMS),
         "width": WIDTH,
     },
+    "lightning_modules.models.vit.ViT": {"patch_size": integer(1), **ATTENTION},
+    "lightning_modules.models.gpt2.gpt2": ATTENTION,
     "lightning_modules.models.VGG": {
         "widths": widths(),  # how many: a relation to fc_layers (check_relations)
         "fc_layers": Rule(f"one of {list(FC_LAYERS)}", lambda v: _is_int(v) and v in FC_LAYERS),
         "width": WIDTH,
         "batch_norm": boolean(),
-        "dropout": Rule("a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1),
+        "dropout": DROPOUT,
     },
 }
 
@@ -410,7 +423,19 @@ def check_config(cfg: DictConfig) -> None:
         if value is not ABSENT:
             check_value(key, value, rules)
             values[key] = value
+    values["data.input_shape"] = _data_input_shape(cfg)
     check_relations(values)
+
+
+def _data_input_shape(cfg: DictConfig) -> tuple[int, ...] | None:
+    """One example's shape, where the data module's class states it (no data is read)."""
+    from hydra.utils import get_class
+
+    try:
+        shape = getattr(get_class(OmegaConf.select(cfg, "data._target_")), "input_shape", None)
+    except Exception:  # a data module of the user's own that does not import: built later
+        return None
+    return tuple(shape) if isinstance(shape, tuple) else None
 
 
 def check_relations(values: Mapping[str, Any]) -> None:
@@ -430,6 +455,21 @@ def check_relations(values: Mapping[str, Any]) -> None:
                 f"model.widths={vgg_widths}: expected a list of {len(CONV_WIDTHS) + hidden} "
                 f"integers >= 1 ({len(CONV_WIDTHS)} conv widths and {hidden} hidden "
                 f"classifier widths with model.fc_layers={fc_layers})"
+            )
+    embed_dim, heads = values.get("model.embed_dim"), values.get("model.num_heads")
+    if embed_dim is not None and heads is not None and embed_dim % heads:
+        raise ConfigError(
+            f"model.num_heads={heads} does not divide model.embed_dim={embed_dim}: expected "
+            "a width that is a multiple of the number of heads"
+        )
+    patch, shape = values.get("model.patch_size"), values.get("data.input_shape")
+    if patch is not None and shape is not None and len(shape) == 3:
+        height, width = shape[1:]
+        if height % patch or width % patch:
+            divisors = [d for d in range(1, min(shape[1:]) + 1) if height % d == width % d == 0]
+            raise ConfigError(
+                f"model.patch_size={patch} does not divide the data's {height}x{width} "
+                f"images: expected one of {divisors}"
             )
     manual = values.get("steps_per_call", 1) > 1  # the Classifier optimizes by hand then
     for key, unused in (("gradient_clip_val", None), ("accumulate_grad_batches", 1)):

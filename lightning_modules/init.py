@@ -57,8 +57,51 @@ def imagenet_weights_name(net: nn.Module) -> str:
     return IMAGENET_WEIGHTS[key]
 
 
+# timm's ImageNet ViT-Tiny (patches of 16 at 224): its patch embedding and positions are
+# resampled to the ViT's own (timm's checkpoint filter), so it fits a CIFAR ViT-Tiny.
+VIT_IMAGENET = "vit_tiny_patch16_224.augreg_in21k_ft_in1k"
+VIT_WEIGHTS_FILE = "model.safetensors"
+
+
+def vit_imagenet_state(net: nn.Module, weights_path: str | None) -> tuple[dict, str]:
+    """timm's ImageNet ViT weights from `weights_path` or the Hugging Face cache (never
+    downloaded), resampled to `net`'s patches and positions."""
+    from huggingface_hub import constants, try_to_load_from_cache
+    from timm.models import get_pretrained_cfg
+    from timm.models.vision_transformer import checkpoint_filter_fn
+
+    if weights_path is not None:
+        path = Path(weights_path)
+        if not path.is_file():
+            raise InitError(f"init.weights_path={path} does not exist; expected a state dict file")
+        origin = str(path)
+    else:
+        repo = get_pretrained_cfg(VIT_IMAGENET).hf_hub_id
+        cached = try_to_load_from_cache(repo, VIT_WEIGHTS_FILE)
+        if not isinstance(cached, str):
+            folder = Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}"
+            raise InitError(
+                f"ImageNet weights {VIT_IMAGENET} are not on disk: put {VIT_WEIGHTS_FILE} in "
+                f"{folder}/snapshots/REVISION/ with refs/main naming REVISION (the Hugging "
+                "Face cache; HF_HUB_CACHE moves it) or pass init.weights_path=FILE"
+            )
+        path, origin = Path(cached), VIT_IMAGENET
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        state = load_file(path)
+    else:
+        state = load_state_file(path)
+    return checkpoint_filter_fn(state, net), origin
+
+
 def imagenet_state(net: nn.Module, weights_path: str | None) -> tuple[dict, str]:
-    """ImageNet weights from `weights_path` or torchvision's cache; never downloaded."""
+    """ImageNet weights from `weights_path` or torchvision's cache (timm's ViT: the Hugging
+    Face cache); never downloaded."""
+    from lightning_modules.models.vit import ViT
+
+    if isinstance(net, ViT):
+        return vit_imagenet_state(net, weights_path)
     if weights_path is not None:
         path = Path(weights_path)
         if not path.is_file():
@@ -80,8 +123,8 @@ def imagenet_state(net: nn.Module, weights_path: str | None) -> tuple[dict, str]
 def copy_matching(net: nn.Module, source: dict[str, torch.Tensor]) -> list[str]:
     """Load every entry of `source` whose name and shape match; return their names.
 
-    The CIFAR stem (3x3 conv1) and the class-sized fc do not match ImageNet's: they keep
-    their random initialisation.
+    The CIFAR stem (3x3 conv1) and the class-sized fc (a ViT's head) do not match
+    ImageNet's: they keep their random initialisation.
     """
     state = net.state_dict()
     loaded = [k for k, v in source.items() if k in state and state[k].shape == v.shape]
@@ -95,7 +138,8 @@ def copy_matching(net: nn.Module, source: dict[str, torch.Tensor]) -> list[str]:
 def load_pretrained(
     module, datamodule, seed: int, device: str = "cpu", weights_path: str | None = None
 ) -> dict:
-    """Fig. 2A: start from ImageNet weights wherever their shapes fit."""
+    """Fig. 2A: start from ImageNet weights wherever their shapes fit (a torchvision ResNet
+    or timm's ViT)."""
     source, origin = imagenet_state(module.net, weights_path)
     loaded = copy_matching(module.net, source)
     kept = [k for k in module.net.state_dict() if k not in loaded]

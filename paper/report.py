@@ -9,6 +9,7 @@ directories used. `table1` writes reports/table1/table1.{csv,md}.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
 from collections.abc import Callable, Sequence
@@ -23,6 +24,14 @@ import seaborn as sns  # noqa: E402
 
 from landscape.errors import LinpathError, OneLineParser  # noqa: E402
 from paper import attribution_report  # noqa: E402
+from paper.attention import (  # noqa: E402
+    attention_frame,
+    attention_rows,
+    markdown_attention,
+    markdown_milestones,
+    milestone_frame,
+    read_again,
+)
 from paper.barrier_runs import barrier_runs  # noqa: E402
 from paper.beyond_report import REPORTS as BEYOND_REPORTS  # noqa: E402
 from paper.beyond_report import report as report_beyond  # noqa: E402
@@ -53,6 +62,7 @@ from runs.store import ReportError, Run, load_runs  # noqa: E402
 OnBad = Callable[[Path, LinpathError], None]
 
 TABLE1 = "table1"
+ATTENTION = "attention"
 SCALES = ("full", "smoke")
 DEFAULT_DIRS = [Path("multirun"), Path("outputs")]
 MOST_BANDS = 3  # std bands on a panel of at most this many lines; beyond, they hide the lines
@@ -239,13 +249,21 @@ def report(
         return written
     if target == attribution_report.NAME:
         written, settings, expected = attribution_report.report(spec, by_key, scale, digits, out)
-        if evaluation is None:
-            record_settings_read(out, (scale, digits, run_dirs), expected, settings, by_key, spec,
-                                 written, skipped)  # fmt: skip
-        return written
-    expected = expected_settings(spec.sweeps, scale, digits)
-    settings = collect(spec, by_key, expected, scale)
-    stem = out / spec.stem
+    else:
+        expected = expected_settings(spec.sweeps, scale, digits)
+        settings = collect(spec, by_key, expected, scale)
+        if target == ATTENTION:
+            written = report_attention(spec, settings, by_key, scale, out / ATTENTION)
+        else:
+            written = report_settings(spec, settings, by_key, scale, digits, out / spec.stem)
+    if evaluation is None:
+        record_settings_read(out, (scale, digits, run_dirs), expected, settings, by_key, spec,
+                             written, skipped)  # fmt: skip
+    return written
+
+
+def report_settings(spec: Target, settings, by_key, scale: str, digits: bool, stem: Path):
+    """A paper target's figure, its summary table and its panels; returns the files."""
     frame = summary_frame(settings, spec)
     if frame.empty:
         raise ReportError(f"the runs found have none of the paths {list(spec.paths)}")
@@ -258,11 +276,7 @@ def report(
     markdown += prestage_notes(settings)
     markdown += extra_panels(spec, settings, stem, written)
     markdown += runs_used([(s.label, [*s.runs, *s.diverged]) for s in settings])
-    written += write_table(frame, markdown, stem)
-    if evaluation is None:
-        record_settings_read(out, (scale, digits, run_dirs), expected, settings, by_key, spec,
-                             written, skipped)  # fmt: skip
-    return written
+    return written + write_table(frame, markdown, stem)
 
 
 def record_settings_read(out: Path, asked: tuple, expected, settings, by_key, spec: Target,
@@ -301,6 +315,30 @@ def report_is_up_to_date(target: str, scale: str, digits: bool = False,
     args = report_args(scale, digits)
     dirs = [Path(d) for d in args["run_dirs"]]
     return report_is_current(out_root / target, args, dirs, TARGETS[target].shows)
+
+
+def report_attention(spec: Target, settings, by_key, scale: str, stem: Path) -> list[Path]:
+    """The attention interventions against their controls (paper.attention), the modular
+    addition milestones, every setting's mean curves (one panel per sweep), and every
+    path's shape counts and numbers per setting (attention_paths: each unit's)."""
+    by_key = {key: [read_again(run) for run in runs] for key, runs in by_key.items()}
+    settings = [dataclasses.replace(s, runs=[read_again(r) for r in s.runs]) for s in settings]
+    rows = attention_rows(by_key, scale)
+    frame = attention_frame(rows)
+    if frame.empty:
+        raise ReportError("no intervention of the attention table has runs and a control")
+    # the whole-model paths only: a panel of every unit's band is unreadable (their shapes
+    # are in attention_paths)
+    whole_model = dataclasses.replace(spec, paths=("full", "final_to_new_init"))
+    plot_target(settings, whole_model, spec.title, stem.with_suffix(".png"))
+    markdown = markdown_attention(frame)
+    markdown += markdown_milestones(milestone_frame([(s.label, s.runs) for s in settings]))
+    markdown += f"\n![mean full path of every setting]({stem.name}.png)\n"
+    markdown += runs_used([(s.label, [*s.runs, *s.diverged]) for s in settings])
+    paths = summary_frame(settings, spec)
+    per_path = write_table(paths, markdown_summary(paths, spec.title), stem.with_name(
+        f"{stem.name}_paths"))  # fmt: skip
+    return [stem.with_suffix(".png"), *write_table(frame, markdown, stem), *per_path]
 
 
 def runs_used(groups: Sequence[tuple[str, Sequence[Run]]]) -> str:

@@ -115,11 +115,11 @@ def sweep_points(overrides: Sequence[str]) -> list[tuple[str, ...]]:
     experiment = next(o.value() for o in given if o.key_or_group == "experiment")
     file = OmegaConf.load(CONFIG_DIR / "experiment" / f"{experiment}.yaml")
     params = OmegaConf.select(file, "hydra.sweeper.params") or {}
-    axes_from_config = [
+    from_config = [
         parser.parse_overrides([f"{key}={value}"])[0]
         for key, value in OmegaConf.to_container(params).items()
-        if key not in set_here
-    ]
+    ]  # `+key` axes too: compared by key, not by spelling
+    axes_from_config = [o for o in from_config if o.key_or_group not in set_here]
     fixed, axes = [], []
     for override in [*given, *axes_from_config]:
         if override.key_or_group == "seed":

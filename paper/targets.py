@@ -218,6 +218,19 @@ FIG3_SWEEPS = (
     ),
 )
 NO_BN = (Sweep("no_bn"),)
+# Beyond the paper (its Sec. 8): the interventions on attention models (paper.attention).
+# Each sweep titled by its network, data and what it varies (the figure's panels).
+ATTENTION = {
+    "vit_digits": "ViT on digits, AdamW (the control)",
+    "vit_optimizer": "ViT on digits, SGD with momentum",
+    "vit_lr": "ViT on digits, learning rates", "vit_weight_decay": "ViT on digits, weight decay",
+    "vit_warmup": "ViT on digits, no warmup", "vit_data_fraction": "ViT on digits, less data",
+    "vit_pretrained": "ViT-Tiny on CIFAR-10, scratch and ImageNet pre-training",
+    "modadd": "GPT-2 on a + b mod 97, AdamW (the control)",
+    "modadd_optimizer": "GPT-2 on a + b mod 97, SGD with momentum",
+    "modadd_lr": "GPT-2, learning rates", "modadd_weight_decay": "GPT-2, weight decay",
+    "modadd_warmup": "GPT-2, no warmup", "modadd_data_fraction": "GPT-2, training fractions",
+}  # fmt: skip
 # Beyond the paper: the full path's rise split among its units, beside every unit path.
 DIAGNOSED = (
     "interpolation.paths=[full,unit/*]",
@@ -384,6 +397,12 @@ TARGETS = {
                 Sweep("mnist_mlp", DIAGNOSED, title="MLP 2x50, MNIST", stand_in=MNIST_STAND_IN),
                 Sweep("blockwise", DIAGNOSED, title="ResNet-18, CIFAR-10 (Fig. 1B)"),
             ),
+            ("full", "unit/*"),
+        ),
+        Target(
+            "attention",
+            "Attention models: the paper's interventions on a ViT and a GPT-2",
+            tuple(Sweep(e, title=title) for e, title in ATTENTION.items()),
             ("full", "unit/*"),
         ),
         Target(

@@ -109,3 +109,34 @@ def plot_plane(plane: dict, out: Path, title: str = "") -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def plot_milestones(report: dict, out: Path) -> None:
+    """Per milestone reached (a column): loss (top) and accuracy (bottom) along the straight
+    path from theta_i to the state kept there, full path and every unit."""
+    reached = {n: m for n, m in report["milestones"].items() if m["epoch"] is not None}
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(2, len(reached), figsize=(6 * len(reached), 8.5), squeeze=False,
+                             sharey="row", layout="constrained")  # fmt: skip
+    for column, (name, milestone) in zip(axes.T, reached.items()):
+        paths = list(milestone["paths"])
+        palette = dict(zip(paths[1:], sns.color_palette("husl", max(1, len(paths) - 1))))
+        for ax, metric in zip(column, ("loss", "acc")):
+            for path in paths:
+                full = path == "full"
+                ax.plot(report["alphas"], milestone["paths"][path][metric],
+                        color="black" if full else palette[path], linewidth=2.2 if full else 1,
+                        label=f"{path} ({milestone['paths'][path]['shape']})")  # fmt: skip
+            ax.set_xlabel(r"$\alpha$ ($\theta_i \to \theta_t$)")
+            ax.set_ylabel(f"{report['split']} {metric}")
+        column[0].set_title(
+            f"{name}: epoch {milestone['epoch']} ({milestone['metric']} >= "
+            f"{milestone['at_least']:g}; test acc {milestone['test_acc']:.3f})",
+            fontsize="medium",
+        )
+        column[1].legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2,
+                         fontsize="x-small", title="path (tolerant shape)")  # fmt: skip
+    fig.suptitle(r"straight paths from $\theta_i$ to the state $\theta_t$ kept at each milestone")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
+    plt.close(fig)

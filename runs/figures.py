@@ -9,6 +9,7 @@ the rest, and lines that coincide still visible.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -30,10 +31,14 @@ BAND_ALPHA = 0.12  # light enough that overlapping seed bands keep their colours
 LOG_RATIO = 30.0  # a loss axis whose largest value is this many times its median goes log
 COINCIDE = 1e-3  # two mean curves closer than this share of the axis range coincide
 TAB10 = 10  # colours of seaborn's default palette; more lines take evenly spaced hues
+LEGEND_ROWS = 12  # a legend column beside a panel holds this many lines
+LEGEND_CHARS = 90  # a label longer than this goes under the panels, not beside them
 METRIC_WORDS = {"loss": "loss", "acc": "accuracy"}
 # Data sets that stand in for another where the real one is not on disk
 STAND_INS = {"digits": "scikit-learn's 8x8 digits standing in for MNIST"}
-NOT_A_SETTING = ("seed", "scale", "reuse", "experiment", "data.root", "data.check_integrity")
+NOT_A_SETTING = (
+    "seed", "scale", "reuse", "experiment", "data.root", "data.check_integrity", "progress",
+)  # fmt: skip
 THETA = {"i": r"$\theta_i$", "f": r"$\theta_f$", "new": r"$\theta_i'$"}
 LEGEND_TITLE = "path [shape]\n(broad stroke: a barrier's rise)"
 ALPHA_LABEL = r"$\alpha$ (0: a line's first state, 1: its second)"
@@ -136,22 +141,27 @@ def with_notes(label: str, notes: list[str]) -> str:
     return f"{label} ({'; '.join(dict.fromkeys(notes))})" if notes else label
 
 
+def shown_length(label: str) -> int:
+    """About how many characters `label` shows: a $math$ piece (theta_i, an arrow) as two."""
+    return len(re.sub(r"\$[^$]*\$", "..", label))
+
+
 def add_notes(notes: dict[str, list[str]], more: Mapping[str, list[str]]) -> None:
     for label, said in more.items():
         notes.setdefault(label, []).extend(said)
 
 
-def legend_beside(ax, notes: Mapping[str, list[str]], **options) -> None:
+def legend_beside(ax, notes: Mapping[str, list[str]], under=None, **options) -> None:
     """One legend for a row of panels, beside its last: every line with the notes that any
-    panel of the row gave it (which line it covers, and on which metric)."""
-    ax.legend(
-        ax.get_lines(),
-        [with_notes(label, said) for label, said in notes.items()],
-        loc="upper left",
-        bbox_to_anchor=(1.02, 1.0),
-        fontsize="small",
-        **options,
+    panel of the row gave it (which line it covers, and on which metric). With `under` (a
+    figure), below all its panels instead: a transformer's many paths, or long notes."""
+    place = (
+        dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
+        if under is None
+        else dict(loc="outside lower center", fontsize="x-small")
     )
+    labels = [with_notes(label, said) for label, said in notes.items()]
+    (ax if under is None else under).legend(ax.get_lines(), labels, **place, **options)
 
 
 def _coincide(a: pd.Series, b: pd.Series, span: float) -> bool:
@@ -236,9 +246,11 @@ def plot_run(results: dict, out: Path, below: Callable | None = None) -> None:
     under them (`runs.diagnostic_figures`)."""
     views = [None, *results.get("views", {})]
     sns.set_theme(style="whitegrid", context="notebook")
-    fig = plt.figure(figsize=(12, 4.2 * len(views) + (8 if below else 0)), layout="constrained")
+    height = 4.2 * len(views) + (8 if below else 0)
+    fig = plt.figure(figsize=(12, height), layout="constrained")
     top, bottom = fig.subfigures(2, 1, height_ratios=[len(views), 2]) if below else (fig, None)
     grid = top.subplots(len(views), 2, squeeze=False)
+    row_notes = []
     for axes, view in zip(grid, views):
         frame = curves_frame(results, view)
         entries = results["paths"] if view is None else results["views"][view]
@@ -255,7 +267,19 @@ def plot_run(results: dict, out: Path, below: Callable | None = None) -> None:
             add_notes(notes, drawn)
             ax.set_ylabel(y_label(metric, entry))
         mark_barriers(axes[0], results, entries, colours(list(entries)))
-        legend_beside(axes[-1], notes, title=LEGEND_TITLE, title_fontsize="small")
+        row_notes.append(notes)
+    legend = dict(title=LEGEND_TITLE, title_fontsize="small")
+    lines = max(map(len, row_notes))
+    longest = max((shown_length(with_notes(*note)) for notes in row_notes
+                   for note in notes.items()), default=0)  # fmt: skip
+    if lines > LEGEND_ROWS or longest > LEGEND_CHARS:  # beside, it would squeeze the panels
+        columns = 2 if lines > LEGEND_ROWS else 1  # a transformer's many units
+        fig.set_size_inches(12, height + 0.2 * -(-lines // columns))
+        # once, under every panel: the views show the same paths
+        legend_beside(grid[0][-1], row_notes[0], top, ncol=columns, **legend)
+    else:
+        for axes, notes in zip(grid, row_notes):
+            legend_beside(axes[-1], notes, **legend)
     fig.suptitle(describe(results), fontsize="medium")
     if below is not None:
         below(bottom)

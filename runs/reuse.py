@@ -28,6 +28,9 @@ from runs.reevaluate import evaluate_run
 from runs.store import find_results
 
 ROOTS = ("outputs", "multirun", "stages")
+# What a training wrote beside its weights that a reused run carries along (the states
+# `callbacks.milestones` kept during training, and the paths to them)
+TRAINING_RECORDS = ("milestones.json", "milestones.png")
 
 
 def find_reusable(
@@ -100,6 +103,9 @@ def reuse_run(cfg: DictConfig, source: Path, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     for name in ("theta_i.pt", "theta_f.pt"):
         link_or_copy(source / name, out_dir / name)
+    for name in TRAINING_RECORDS:  # facts of the training no evaluation can make again
+        if (source / name).is_file():
+            link_or_copy(source / name, out_dir / name)
     if evaluation_config(cfg) != evaluation_config(run_config(source)):
         return evaluate_run(source, cfg, out_dir, {REUSED_FROM: str(source)})
     from runs.evaluation import write_results

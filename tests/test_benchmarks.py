@@ -15,7 +15,7 @@ from benchmarks.timing import AGREEMENT, agreement
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["--rows", "z"], "--rows 'z': unknown row(s) ['z']; expected letters of 'abcdefgh'"),
+        (["--rows", "z"], "--rows 'z': unknown row(s) ['z']; expected letters of 'abcdefghi'"),
         (["--repeats", "0"], "--repeats '0': expected a whole number >= 1"),
         (["--threads", "two"], "--threads 'two': expected a whole number >= 1"),
     ],

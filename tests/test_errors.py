@@ -44,7 +44,7 @@ def test_unknown_experiment_lists_the_valid_ones(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("model=resnet99", "unknown model 'resnet99'; expected one of ['mlp'"),
+        ("model=resnet99", "unknown model 'resnet99'; expected one of ['gpt2', 'mlp'"),
         ("data=spiral,cifar9", "unknown data 'cifar9'; expected one of ['cifar10', 'cifar100'"),
         ("logger=tensorboard", "unknown logger 'tensorboard'; expected one of ['csv'"),
     ],

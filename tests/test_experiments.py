@@ -261,6 +261,7 @@ def smoke_world(tmp_path_factory):
     """CIFAR and MNIST fixtures, ImageNet-format weights, and the earlier runs staged
     experiments start from (a base run marked with a barrier; a random-label run)."""
     from lightning_modules.data.stand_ins import write_cifar10, write_mnist
+    from sweeps.smoke_data import write_vit_stand_in
 
     root = tmp_path_factory.mktemp("smoke")
     write_cifar10(root / "data", 512, 256)
@@ -268,6 +269,7 @@ def smoke_world(tmp_path_factory):
     torch.manual_seed(0)
     weights = root / "imagenet_resnet18.pth"
     torch.save(resnet((3, 32, 32), 1000, width=0.0625).state_dict(), weights)
+    vit_weights = write_vit_stand_in(root / "huggingface", 0.0625)
     # the fixtures are smaller than the real sets: read them as they are
     files = ["scale=smoke", "seed=0", f"data.root={root / 'data'}", "data.check_integrity=false"]
     multirun(
@@ -291,6 +293,7 @@ def smoke_world(tmp_path_factory):
             ],
             "blockwise_adversarial": [f"init.from_run={root / 'random_labels'}"],
             "pretrained": [f"pretrained_weights={weights}"],
+            "vit_pretrained": [f"pretrained_weights={vit_weights}"],
         },
         "root": root,
     }
@@ -299,8 +302,8 @@ def smoke_world(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_runs_at_smoke_scale(experiment, smoke_world):
-    generated = "Spiral" in compose_config(f"experiment={experiment}").data._target_
-    overrides = ["scale=smoke", "seed=0"] if generated else smoke_world["files"]
+    without_files = "root" not in compose_config(f"experiment={experiment}").data  # generated
+    overrides = ["scale=smoke", "seed=0"] if without_files else smoke_world["files"]
     sweep_dir = smoke_world["root"] / "runs" / experiment
     multirun(
         f"experiment={experiment}",

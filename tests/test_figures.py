@@ -308,3 +308,17 @@ def test_a_legend_says_what_differs_and_the_panel_title_what_all_share():
                      "model=vgg optim.lr=0.01": "optim.lr=0.01"}  # fmt: skip
     assert shared_overrides(["a=1", "b=2"]) == ("", {"a=1": "a=1", "b=2": "b=2"})
     assert shared_overrides(["a=1 b=2"]) == ("", {"a=1 b=2": "a=1 b=2"})  # one: nothing to cut
+
+
+def test_a_legend_of_long_notes_goes_under_the_panels_not_beside_them(figures, tmp_path):
+    """Lines that coincide on both metrics carry notes longer than a panel is wide: beside
+    the panels they squeezed them to nothing."""
+    same, flat = [1.0, 0.8, 0.6, 0.4, 0.2], [0.5] * 5
+    looked = results(full=entry(same, flat), **{f"unit/block{i}.attention": entry(same, flat)
+                                                for i in range(3)})  # fmt: skip
+    plot_run(looked, tmp_path / "long.png")
+    fig = figures[-1]
+    assert [ax.get_legend() for ax in fig.axes] == [None, None]
+    (legend,) = fig.legends
+    assert len(legend.get_texts()) == 4 and legend._ncols == 1
+    assert all(ax.get_position().width > 0.35 for ax in fig.axes)

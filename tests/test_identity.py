@@ -115,6 +115,7 @@ TRAINING = (
     "data.normalize",
     "data.train_fraction",
     "data.random_labels",
+    "data.modulus",  # modular addition: a + b mod p
     "trainer._target_",
     "trainer.max_epochs",
     "trainer.max_steps",

@@ -5,6 +5,7 @@ from lightning_modules.data.digits import DigitsDataModule
 from lightning_modules.data.errors import MissingDataError
 from lightning_modules.data.images import ImageDataModule
 from lightning_modules.data.mnist import MnistDataModule
+from lightning_modules.data.modular import ModularAdditionDataModule
 from lightning_modules.data.spiral import SpiralDataModule
 from lightning_modules.data.tensor_data import TensorBatchLoader, TensorDataModule
 
@@ -15,6 +16,7 @@ __all__ = [
     "ImageDataModule",
     "MissingDataError",
     "MnistDataModule",
+    "ModularAdditionDataModule",
     "SpiralDataModule",
     "TensorBatchLoader",
     "TensorDataModule",
