@@ -29,6 +29,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # every line its own, so coi
 BOUNDS = {"loss": (0.0, None), "acc": (0.0, 1.0)}  # a mean +- std band stays inside these
 BAND_ALPHA = 0.12  # light enough that overlapping seed bands keep their colours
 LOG_RATIO = 30.0  # a loss axis whose largest value is this many times its median goes log
+COVERS = re.compile(r"on top of (?P<line>.+) in (?P<metric>\w+)")  # a note of draw_curves
 COINCIDE = 1e-3  # two mean curves closer than this share of the axis range coincide
 TAB10 = 10  # colours of seaborn's default palette; more lines take evenly spaced hues
 LEGEND_ROWS = 12  # a legend column beside a panel holds this many lines
@@ -138,7 +139,21 @@ def draw_curves(
 
 
 def with_notes(label: str, notes: list[str]) -> str:
-    return f"{label} ({'; '.join(dict.fromkeys(notes))})" if notes else label
+    """`label (notes)`, a line covered on both panels said once: 'on top of X in loss and
+    accuracy'."""
+    covered: dict[str, list[str]] = {}  # a line this one covers -> the metrics where
+    order: list[str] = []  # the notes in order, each covered line once
+    for note in dict.fromkeys(notes):
+        found = COVERS.fullmatch(note)
+        if found is None:
+            order.append(note)
+            continue
+        if found["line"] not in covered:
+            covered[found["line"]] = []
+            order.append(found["line"])
+        covered[found["line"]].append(found["metric"])
+    words = [f"on top of {n} in {' and '.join(covered[n])}" if n in covered else n for n in order]
+    return f"{label} ({'; '.join(words)})" if words else label
 
 
 def shown_length(label: str) -> int:

@@ -16,7 +16,7 @@ from paper.report import plot_target, shared_overrides
 from paper.settings import TargetSetting
 from paper.targets import TARGETS, Sweep
 from runs.beyond_figures import plot_plane, plot_trajectory
-from runs.figures import path_label, plot_run
+from runs.figures import path_label, plot_run, with_notes
 from runs.store import Run
 
 ALPHAS = [0.0, 0.25, 0.5, 0.75, 1.0]
@@ -322,3 +322,11 @@ def test_a_legend_of_long_notes_goes_under_the_panels_not_beside_them(figures, t
     (legend,) = fig.legends
     assert len(legend.get_texts()) == 4 and legend._ncols == 1
     assert all(ax.get_position().width > 0.35 for ax in fig.axes)
+
+
+def test_a_line_covered_on_both_panels_is_named_once():
+    notes = ["on top of full in loss", "no finite point", "on top of full in accuracy"]
+    assert with_notes("weights", notes) == (
+        "weights (on top of full in loss and accuracy; no finite point)"
+    )
+    assert with_notes("weights", []) == "weights"
