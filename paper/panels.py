@@ -18,7 +18,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 from paper.settings import TargetSetting  # noqa: E402
 from paper.targets import Target  # noqa: E402
 from runs.evaluation import capped_prestage  # noqa: E402
-from runs.figures import curves_frame, draw_curves  # noqa: E402
+from runs.figures import MOST_BANDS, curves_frame, draw_curves  # noqa: E402
 
 
 def prestage_notes(settings: Sequence[TargetSetting]) -> str:
@@ -121,10 +121,13 @@ def plot_unit_paths(setting: TargetSetting, out: Path) -> bool:
     frame = frame[frame["path"].str.startswith("unit/")]
     if frame.empty:
         return False
+    lines = frame["path"].nunique()
+    band = lines <= MOST_BANDS  # more bury the lines under one blur
     fig, ax = plt.subplots(figsize=(7, 4))
-    draw_curves(ax, frame, "loss", "path", lambda path: "-", band=True)
+    draw_curves(ax, frame, "loss", "path", lambda path: "-", band=band)
     ax.set_ylabel("test loss")
-    ax.set_title(f"Layer-wise paths: {setting.label} ({len(setting.runs)} seeds, band +-1 std)")
+    bands = "band +-1 std" if band else f"{lines} lines: no std bands"
+    ax.set_title(f"Layer-wise paths: {setting.label} ({len(setting.runs)} seeds, {bands})")
     ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small")
     save(fig, out)
     return True

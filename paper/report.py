@@ -49,6 +49,7 @@ from paper.table1 import markdown_table1, table1_frame, table1_rows  # noqa: E40
 from paper.tables import markdown_summary, paths_of, summary_frame, write_table  # noqa: E402
 from paper.targets import TARGETS, Target, stand_in_used  # noqa: E402
 from runs.figures import (  # noqa: E402
+    MOST_BANDS,
     OTHER_STYLES,
     add_notes,
     curves_frame,
@@ -65,7 +66,6 @@ TABLE1 = "table1"
 ATTENTION = "attention"
 SCALES = ("full", "smoke")
 DEFAULT_DIRS = [Path("multirun"), Path("outputs")]
-MOST_BANDS = 3  # std bands on a panel of at most this many lines; beyond, they hide the lines
 
 
 def seed_curves(settings: Sequence[TargetSetting], target: Target) -> pd.DataFrame:

@@ -30,6 +30,7 @@ BOUNDS = {"loss": (0.0, None), "acc": (0.0, 1.0)}  # a mean +- std band stays in
 BAND_ALPHA = 0.12  # light enough that overlapping seed bands keep their colours
 LOG_RATIO = 30.0  # a loss axis whose largest value is this many times its median goes log
 COVERS = re.compile(r"on top of (?P<line>.+) in (?P<metric>\w+)")  # a note of draw_curves
+MOST_BANDS = 3  # std bands on a panel of at most this many lines; beyond, they hide the lines
 COINCIDE = 1e-3  # two mean curves closer than this share of the axis range coincide
 TAB10 = 10  # colours of seaborn's default palette; more lines take evenly spaced hues
 LEGEND_ROWS = 12  # a legend column beside a panel holds this many lines

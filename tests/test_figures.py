@@ -330,3 +330,12 @@ def test_a_line_covered_on_both_panels_is_named_once():
         "weights (on top of full in loss and accuracy; no finite point)"
     )
     assert with_notes("weights", []) == "weights"
+
+
+def test_layer_wise_paths_of_many_units_drop_their_bands(figures, tmp_path):
+    units = {f"unit/fc{i}": entry([2.3 - i / 10, 2.0, 1.0, 0.3, 0.1], [0.5] * 5) for i in range(5)}
+    runs = [run_of(seed, tmp_path, **units) for seed in (0, 1)]
+    assert plot_unit_paths(TargetSetting("mlp_width", (), runs, "deep"), tmp_path / "u.png")
+    ax = figures[-1].axes[0]
+    assert ax.get_title() == "Layer-wise paths: deep (2 seeds, 5 lines: no std bands)"
+    assert len(ax.get_lines()) == 5 and not ax.collections
