@@ -137,8 +137,14 @@ def plot_target(
             ax.set_title(
                 f"{name}: {data['seed'].nunique()} seeds{bands}\n{counted}", fontsize="medium"
             )
-    fig.suptitle(figure_title(title, status, scale))
+    heading = figure_title(title, status, scale)
+    height = fig.get_figheight()
+    fig.suptitle(heading, y=1 - 0.1 / height, va="top")
     fig.tight_layout()  # before the legends, which then widen the canvas, not squeeze the axes
+    # tight_layout leaves a fixed share of a tall figure's height for the title: in inches
+    # it shrinks to nothing and the title covers the first row's panel titles
+    heading_inches = 0.3 * (heading.count("\n") + 1) + 0.6
+    fig.subplots_adjust(top=min(fig.subplotpars.top, 1 - heading_inches / height))
     for row, panel in zip(axes, panels):
         if panel in notes:  # a panel of diverged seeds only has no lines
             legend_beside(row[-1], notes[panel])
@@ -330,7 +336,7 @@ def report_attention(spec: Target, settings, by_key, scale: str, stem: Path) -> 
     # the whole-model paths only: a panel of every unit's band is unreadable (their shapes
     # are in attention_paths)
     whole_model = dataclasses.replace(spec, paths=("full", "final_to_new_init"))
-    plot_target(settings, whole_model, spec.title, stem.with_suffix(".png"))
+    plot_target(settings, whole_model, spec.title, stem.with_suffix(".png"), scale=scale)
     markdown = markdown_attention(frame)
     markdown += markdown_milestones(milestone_frame([(s.label, s.runs) for s in settings]))
     markdown += f"\n![mean full path of every setting]({stem.name}.png)\n"

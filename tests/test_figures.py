@@ -339,3 +339,18 @@ def test_layer_wise_paths_of_many_units_drop_their_bands(figures, tmp_path):
     ax = figures[-1].axes[0]
     assert ax.get_title() == "Layer-wise paths: deep (2 seeds, 5 lines: no std bands)"
     assert len(ax.get_lines()) == 5 and not ax.collections
+
+
+def test_a_tall_report_figure_keeps_its_title_above_the_first_panels(figures, tmp_path):
+    """Thirteen rows (the attention report): tight_layout left the title over row one."""
+    settings = [
+        TargetSetting("mnist_mlp", (f"x={i}",), [run_of(s, tmp_path) for s in (0, 1)], f"x={i}",
+                      Sweep("mnist_mlp", (f"x={i}",), title=f"panel {i}"))
+        for i in range(13)
+    ]  # fmt: skip
+    plot_target(settings, TARGETS["fig1a"], "Tall", tmp_path / "tall.png", "", "smoke")
+    fig = figures[-1]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    heading = fig._suptitle.get_window_extent(renderer)
+    assert all(ax.title.get_window_extent(renderer).y1 <= heading.y0 for ax in fig.axes)
