@@ -29,7 +29,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # every line its own, so coi
 BOUNDS = {"loss": (0.0, None), "acc": (0.0, 1.0)}  # a mean +- std band stays inside these
 BAND_ALPHA = 0.12  # light enough that overlapping seed bands keep their colours
 LOG_RATIO = 30.0  # a loss axis whose largest value is this many times its median goes log
-COVERS = re.compile(r"on top of (?P<line>.+) in (?P<metric>\w+)")  # a note of draw_curves
+Note = str | tuple[str, str]  # a legend note: text, or (a line this one covers, on what)
 MOST_BANDS = 3  # std bands on a panel of at most this many lines; beyond, they hide the lines
 COINCIDE = 1e-3  # two mean curves closer than this share of the axis range coincide
 TAB10 = 10  # colours of seaborn's default palette; more lines take evenly spaced hues
@@ -93,7 +93,7 @@ def draw_curves(
     band: bool,
     empty_reason: str = "",
     label_of: Callable[[str], str] = path_label,
-) -> dict[str, list[str]]:
+) -> dict[str, list[Note]]:
     """One line per (hue, path) of `frame`: the mean over its rows at each alpha, with a
     +-1 std band (kept within the metric's bounds) when `band`. Each line has its own
     colour, style and marker; a line that covers an earlier one says so in its label (which
@@ -105,7 +105,7 @@ def draw_curves(
     several_paths = hue != "path" and frame["path"].nunique() > 1
     low, high = BOUNDS.get(metric, (None, None))
     drawn: list[tuple[str, pd.Series]] = []
-    notes: dict[str, list[str]] = {}
+    notes: dict[str, list[Note]] = {}
     span = np.nanmax(frame[metric]) - np.nanmin(frame[metric]) if frame[metric].notna().any() else 0
     for index, ((name, path), part) in enumerate(frame.groupby([hue, "path"], sort=False)):
         stats = part.groupby("alpha", sort=True)[metric].agg(["mean", "std"])
@@ -119,7 +119,7 @@ def draw_curves(
             notes[label].append("no finite point")
         same = next((other for other, mean in drawn if _coincide(mean, stats["mean"], span)), None)
         if same is not None:
-            notes[label].append(f"on top of {same} in {METRIC_WORDS.get(metric, metric)}")
+            notes[label].append((same, METRIC_WORDS.get(metric, metric)))
         ax.plot(stats.index, stats["mean"], color=palette[name], linestyle=style_of(path),
                 marker=MARKERS[index % len(MARKERS)], markersize=4,
                 markevery=_mark_every(len(stats), index),
@@ -139,21 +139,16 @@ def draw_curves(
     return notes
 
 
-def with_notes(label: str, notes: list[str]) -> str:
-    """`label (notes)`, a line covered on both panels said once: 'on top of X in loss and
-    accuracy'."""
-    covered: dict[str, list[str]] = {}  # a line this one covers -> the metrics where
-    order: list[str] = []  # the notes in order, each covered line once
-    for note in dict.fromkeys(notes):
-        found = COVERS.fullmatch(note)
-        if found is None:
-            order.append(note)
-            continue
-        if found["line"] not in covered:
-            covered[found["line"]] = []
-            order.append(found["line"])
-        covered[found["line"]].append(found["metric"])
-    words = [f"on top of {n} in {' and '.join(covered[n])}" if n in covered else n for n in order]
+def with_notes(label: str, notes: list[Note]) -> str:
+    """`label (notes)`: a note is text, or (line, metric) for a line this one covers; a line
+    covered on both panels is said once ('on top of X in loss and accuracy')."""
+    metrics: dict[Note, list[str]] = {}  # each note once, a covered line's metrics gathered
+    for note in notes:
+        key = note[0] if isinstance(note, tuple) else note
+        metrics.setdefault(key, [])
+        if isinstance(note, tuple) and note[1] not in metrics[key]:
+            metrics[key].append(note[1])
+    words = [f"on top of {n} in {' and '.join(m)}" if m else n for n, m in metrics.items()]
     return f"{label} ({'; '.join(words)})" if words else label
 
 
@@ -162,12 +157,12 @@ def shown_length(label: str) -> int:
     return len(re.sub(r"\$[^$]*\$", "..", label))
 
 
-def add_notes(notes: dict[str, list[str]], more: Mapping[str, list[str]]) -> None:
+def add_notes(notes: dict[str, list[Note]], more: Mapping[str, list[Note]]) -> None:
     for label, said in more.items():
         notes.setdefault(label, []).extend(said)
 
 
-def legend_beside(ax, notes: Mapping[str, list[str]], under=None, **options) -> None:
+def legend_beside(ax, notes: Mapping[str, list[Note]], under=None, **options) -> None:
     """One legend for a row of panels, beside its last: every line with the notes that any
     panel of the row gave it (which line it covers, and on which metric). With `under` (a
     figure), below all its panels instead: a transformer's many paths, or long notes."""
@@ -276,7 +271,7 @@ def plot_run(results: dict, out: Path, below: Callable | None = None) -> None:
         def with_shape(path: str, shapes=shapes) -> str:
             return f"{path_label(path)}  [{shapes[path]}]" if shapes.get(path) else path_label(path)
 
-        notes: dict[str, list[str]] = {}
+        notes: dict[str, list[Note]] = {}
         for ax, metric in zip(axes, ("loss", "acc")):
             drawn = draw_curves(ax, frame, metric, "path", path_style, False,
                                 empty_reason(results), label_of=with_shape)  # fmt: skip

@@ -325,7 +325,7 @@ def test_a_legend_of_long_notes_goes_under_the_panels_not_beside_them(figures, t
 
 
 def test_a_line_covered_on_both_panels_is_named_once():
-    notes = ["on top of full in loss", "no finite point", "on top of full in accuracy"]
+    notes = [("full", "loss"), "no finite point", ("full", "accuracy")]
     assert with_notes("weights", notes) == (
         "weights (on top of full in loss and accuracy; no finite point)"
     )
