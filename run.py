@@ -206,7 +206,7 @@ def check_fits(cfg: DictConfig, module, datamodule, trainer) -> None:
     """The model takes the data, the paths fit the model and the optimizer its parameter
     groups: one forward on two examples, the callbacks' own checks and the optimizer and
     scheduler built once, before anything is written."""
-    from callbacks import InterpolationCallback, TrajectoryCallback
+    from callbacks import TrajectoryCallback
     from landscape.evaluate import batch_loss_and_correct
     from lightning_modules.config_checks import ConfigError
 

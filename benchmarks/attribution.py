@@ -6,11 +6,10 @@ from __future__ import annotations
 import torch
 
 from benchmarks.engine import cifar_like, end_states
+from benchmarks.planes import SMOKE_WIDTH
 from benchmarks.timing import agreement, side_by_side
 from landscape import diagnose_paths, evaluate_paths
 from lightning_modules.models import resnet
-
-SMOKE_WIDTH = 0.0625  # conf/scale/smoke.yaml's width_factor
 
 
 def row_h(examples: int, alphas: int, repeats: int, batch_size: int = 128) -> dict:

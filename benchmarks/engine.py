@@ -1,4 +1,4 @@
-"""Rows a-c and h: the engine against the fair per-alpha loop (ResNet-18; h: the digits ViT),
+"""Rows a-c and i: the engine against the fair per-alpha loop (ResNet-18; i: the digits ViT),
 `loss-landscapes`, a bare forward."""
 
 from __future__ import annotations

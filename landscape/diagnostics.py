@@ -64,12 +64,13 @@ Loss = str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 State = Mapping[str, torch.Tensor]
 
 
-def differentiable_copy(model: nn.Module, state: State, to_any_order: bool) -> nn.Module:
+def differentiable_copy(model: nn.Module, state: State, fused: bool) -> nn.Module:
     """`working_copy` of `model` holding `state`, its own parameters needing no gradient (the
-    moving entries are inputs); with `to_any_order` (or BN layers without weight and bias)
-    its BN layers take their running statistics as inputs (`landscape.statistics`)."""
+    moving entries are inputs); unless `fused` (BN statistics' gradients by the chain rule
+    through the fused kernel), its BN layers take their running statistics as inputs
+    (`landscape.statistics`)."""
     work = working_copy(model, state, None).requires_grad_(False)
-    if to_any_order or not StatisticsChain.usable(work):
+    if not fused:
         statistics_as_inputs(work)
     return work
 
@@ -345,15 +346,16 @@ def diagnose_paths(
     first_order = "curvature" not in wanted
     reading, backwards = dict(thresholds or {}), set(read_from_end)  # how to read the barrier
     found = {}
+    # first order (attribution) through the fused BN kernel, unless curvature needs more or
+    # a BN layer has no weight and bias to take the chain rule through
+    fused = first_order and StatisticsChain.usable(model)
     for start, end in dict.fromkeys(ends.values()):  # each pair of end states once, in order
         state_a, state_b = as_fp32(states[start], device), as_fp32(states[end], device)
         # forward-mode differentiation (curvature) takes attention through the math kernel:
         # the fused ones (flash, memory-efficient) have no forward derivative
         math_attention = contextlib.nullcontext() if first_order else sdpa_kernel(SDPBackend.MATH)
         with without_autocast(device), math_attention:
-            # first order (attribution) through the fused BN kernel, unless curvature needs more
-            work = differentiable_copy(model, state_b, to_any_order=not first_order)
-            fused = first_order and StatisticsChain.usable(work)
+            work = differentiable_copy(model, state_b, fused)
             on_pair = {path: moving[path] for path in ends if ends[path] == (start, end)}
             stages = stages_to_use(work, batches[0][0], on_pair.values())
             for path, keys in on_pair.items():

@@ -204,6 +204,8 @@ def _devices_ok(value: Any) -> bool:
 
 PRECISIONS = ("32-true", "32", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "64")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+# momentum and dropout
+BELOW_ONE = Rule("a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1)
 
 RULES: dict[str, Rule] = {
     "seed": integer(0),
@@ -233,7 +235,7 @@ RULES: dict[str, Rule] = {
     # optimisation
     "optimizer.lr": number(0, above=True),
     "optimizer.weight_decay": number(0),
-    "optimizer.momentum": Rule("a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1),
+    "optimizer.momentum": BELOW_ONE,
     "optimizer.nesterov": boolean(),
     "optimizer.fused": boolean(),
     "scheduler.milestones": Rule("an increasing list of epochs >= 1", _increasing),
@@ -333,14 +335,13 @@ RULES: dict[str, Rule] = {
 # The options of linpath's own networks, by `model._target_`; a model of your own (README:
 # "Your own model") is checked by its own constructor.
 WIDTH = number(0, above=True)
-DROPOUT = Rule("a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1)
 # timm's ViT and transformers' GPT-2 (conf/model/vit_*.yaml, gpt2.yaml): the same names
 ATTENTION = {
     "embed_dim": integer(1),
     "depth": integer(1),
     "num_heads": integer(1),
     "mlp_ratio": number(0, above=True),
-    "dropout": DROPOUT,
+    "dropout": BELOW_ONE,
     "width": WIDTH,
 }
 MODEL_RULES: dict[str, dict[str, Rule]] = {
@@ -357,7 +358,7 @@ MODEL_RULES: dict[str, dict[str, Rule]] = {
         "fc_layers": Rule(f"one of {list(FC_LAYERS)}", lambda v: _is_int(v) and v in FC_LAYERS),
         "width": WIDTH,
         "batch_norm": boolean(),
-        "dropout": DROPOUT,
+        "dropout": BELOW_ONE,
     },
 }
 

@@ -327,8 +327,9 @@ def report_attention(spec: Target, settings, by_key, scale: str, stem: Path) -> 
     """The attention interventions against their controls (paper.attention), the modular
     addition milestones, every setting's mean curves (one panel per sweep), and every
     path's shape counts and numbers per setting (attention_paths: each unit's)."""
-    by_key = {key: [read_again(run) for run in runs] for key, runs in by_key.items()}
-    settings = [dataclasses.replace(s, runs=[read_again(r) for r in s.runs]) for s in settings]
+    again = {id(run): read_again(run) for runs in by_key.values() for run in runs}
+    by_key = {key: [again[id(run)] for run in runs] for key, runs in by_key.items()}
+    settings = [dataclasses.replace(s, runs=[again[id(r)] for r in s.runs]) for s in settings]
     rows = attention_rows(by_key, scale)
     frame = attention_frame(rows)
     if frame.empty:

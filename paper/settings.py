@@ -181,7 +181,7 @@ def expected_settings(sweeps: Sequence[Sweep], scale: str, digits: bool = False)
             [f"experiment={sweep.experiment}", *sweep_overrides(sweep, scale, digits)]
         )
     ]
-    configs = [compose_point(point) for _, point in points]
+    configs = [training_point(point) for _, point in points]  # all setting_id needs
     return [
         Expected(
             sweep,

@@ -22,7 +22,7 @@ from landscape.state_files import load_results_file, load_state_for
 from lightning_modules.build import device_of
 from lightning_modules.command_line import quoted
 from runs.evaluation import evaluate_trained, summary_table, write_results
-from runs.folder import FolderError, attach_log, claim, detach_log
+from runs.folder import RESULTS_FILE, FolderError, attach_log, claim, detach_log
 from runs.identity import RESUMED_FROM, training_id
 from runs.resume import LAST_CHECKPOINT, TRAINED_FILE
 
@@ -56,9 +56,9 @@ def claimed(cfg: DictConfig, hydra_cfg: DictConfig, output_dir: Path, continues:
         overrides = hydra_cfg.hydra.overrides.task
         (hydra_dir / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
         yield
-        if (output_dir / "results.json").is_file():  # run.log ends as the terminal does
+        if (output_dir / RESULTS_FILE).is_file():  # run.log ends as the terminal does
             logging.getLogger("linpath").info(
-                summary_table(load_results_file(output_dir / "results.json"))
+                summary_table(load_results_file(output_dir / RESULTS_FILE))
             )
     finally:
         detach_log(log)
@@ -67,7 +67,7 @@ def claimed(cfg: DictConfig, hydra_cfg: DictConfig, output_dir: Path, continues:
 
 def check_same_training(cfg: DictConfig, output_dir: Path) -> None:
     """`ckpt_path=auto` in a finished folder does nothing, if it finished this training."""
-    results = load_results_file(output_dir / "results.json")
+    results = load_results_file(output_dir / RESULTS_FILE)
     wanted = training_id(cfg, resumed_from=results.get(RESUMED_FROM))
     if results.get("training_id") != wanted:
         raise FolderError(

@@ -22,7 +22,6 @@ from omegaconf import DictConfig, OmegaConf
 from landscape.errors import LinpathError
 from runs.identity import REUSED_FROM
 from runs.load import RunDirError, check_complete, rebuild_run
-from runs.manifest import verify_files
 from runs.store import EVALUATIONS
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -160,8 +159,7 @@ def reevaluate(cfg: DictConfig, task_overrides: Sequence[str]) -> Path:
 
     check_request(cfg, task_overrides)
     run_dir = Path(cfg.run_dir)
-    source = check_complete(run_dir)
-    verify_files(run_dir, source)
+    source = check_complete(run_dir)  # its theta files are verified where they are loaded
     overrides = interpolation_overrides(task_overrides)
     try:
         run_cfg = run_config(run_dir)

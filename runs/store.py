@@ -8,9 +8,8 @@ from pathlib import Path
 
 from landscape.errors import LinpathError
 from landscape.state_files import load_results_file
-from runs.folder import REPLACED
+from runs.folder import REPLACED, RESULTS_FILE
 
-RESULTS_FILE = "results.json"
 # a run's later evaluations live in RUN/evaluations/NAME/ (runs.reevaluate): not runs
 EVALUATIONS = "evaluations"
 

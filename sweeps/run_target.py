@@ -28,6 +28,7 @@ from omegaconf import OmegaConf
 from landscape.errors import LinpathError, OneLineParser
 from lightning_modules.data.mnist import missing_idx_files
 from lightning_modules.init import InitError, barrier_peak, offset_fits
+from paper.barrier_runs import OFFSET
 from paper.settings import compose_point, sweep_overrides, sweep_points, training_point, unswept
 from paper.targets import MNIST_STAND_IN, STAND_IN_NAME, TARGETS, Sweep, Target, stand_in_used
 from runs.identity import run_config
@@ -37,7 +38,6 @@ from sweeps.plan import SCALES, Existing, Job, existing_runs, job_of, sweep_jobs
 from sweeps.plan import SMOKE_SEEDS as SMOKE_SEED_LIST
 
 SMOKE_SEEDS = f"seed={','.join(map(str, SMOKE_SEED_LIST))}"
-OFFSET = "init.offset="  # the barrier init's grid steps from the barrier's peak
 REPO = Path(__file__).resolve().parents[1]
 
 
